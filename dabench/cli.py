@@ -1,0 +1,141 @@
+"""The ``dabench`` command: list, train, data. User errors print one line, never a traceback."""
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import sys
+
+from dabench.config import CONFIG_DIR, apply_overrides, load_yaml
+from dabench.errors import DabenchError
+
+
+def _first_line(obj) -> str:
+    return (inspect.getdoc(obj) or "").split("\n")[0]
+
+
+def cmd_list(args) -> None:
+    from dabench.data.base import DATASETS
+    from dabench.losses.terms import ALIGNMENTS
+    from dabench.methods.base import METHODS
+    from dabench.models.backbones import BACKBONES
+
+    def params(registry, name, skip=("root", "input_shape")):
+        return ", ".join(f"{k}={v!r}" for k, v in registry.parameters(name).items() if k not in skip)
+
+    if args.what in ("all", "methods"):
+        print("methods:")
+        for name in METHODS.names():
+            print(f"  {name:14s} {_first_line(inspect.getmodule(METHODS.get(name)))}\n  {'':14s} ({params(METHODS, name)})")
+    if args.what in ("all", "datasets"):
+        print("datasets:")
+        for name in DATASETS.names():
+            dataset = DATASETS.build(name)
+            domains = ", ".join(f"{d}{'' if not dataset.missing_files(d) else ' (missing)'}" for d in dataset.domains)
+            print(f"  {name:22s} {dataset.num_classes} classes; domains: {domains}")
+    if args.what in ("all", "backbones"):
+        print("backbones:")
+        for name in BACKBONES.names():
+            print(f"  {name:10s} {_first_line(BACKBONES.get(name))}")
+    if args.what in ("all", "terms"):
+        print("alignment terms (for {name: align, terms: {...}}):")
+        for name in ALIGNMENTS.names():
+            print(f"  {name:12s} {_first_line(ALIGNMENTS.get(name))} ({params(ALIGNMENTS, name)})")
+
+
+def cmd_train(args) -> None:
+    from dabench.run import train
+
+    if args.config:
+        cfg = load_yaml(args.config)
+    else:
+        name = args.dataset or "mini_digits"
+        family = CONFIG_DIR / "datasets" / f"{name}.yaml"
+        cfg = load_yaml(family if family.exists() else CONFIG_DIR / "defaults.yaml")
+    for key in ("method", "dataset", "source", "target", "seed"):
+        value = getattr(args, key)
+        if value is not None:
+            cfg[key] = value
+    cfg = apply_overrides(cfg, args.overrides)
+    if args.quiet:
+        cfg.setdefault("trainer", {})["progress_bar"] = False
+    result = train(cfg, args.out, resume=args.resume)
+    summary = {k: result[k] for k in ("method", "dataset", "source", "target", "seed", "target_accuracy",
+                                      "source_accuracy", "steps", "wall_s")}
+    print(json.dumps(summary))
+    print(f"wrote {args.out}/result.json")
+
+
+def cmd_data(args) -> None:
+    from dabench.data.base import DATASETS, data_root, file_status
+    from dabench.data.download import download
+
+    root = data_root(args.root)
+    names = args.names or DATASETS.names()
+    if args.action == "where":
+        print(root)
+        return
+    if args.action == "download":
+        if not args.names:
+            raise DabenchError(f"name the datasets to download; known: {', '.join(DATASETS.names())}")
+        for name in names:
+            fetched = download(DATASETS.build(name, root=root))
+            print(f"{name}: fetched {len(fetched)} file(s) into {root}")
+        return
+    bad = 0
+    for name in names:
+        dataset = DATASETS.build(name, root=root)
+        for relpath, expected in dataset.files.items():
+            status = file_status(root / relpath, expected)
+            bad += status.startswith("bad")
+            print(f"{name:22s} {relpath:50s} {status if not status.startswith('bad') else 'CORRUPT sha256 ' + status[4:]}")
+    if bad:
+        raise DabenchError(f"{bad} file(s) under {root} fail their sha256; delete them and run `dabench data download`")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="dabench", description="Domain-adaptation benchmark framework.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    ls = sub.add_parser("list", help="registered methods, datasets, backbones and alignment terms")
+    ls.add_argument("what", nargs="?", default="all", choices=["all", "methods", "datasets", "backbones", "terms"])
+    ls.set_defaults(func=cmd_list)
+
+    tr = sub.add_parser("train", help="train one method on one source->target pair",
+                        description="Config = configs/datasets/<dataset>.yaml (or --config FILE), then the flags, "
+                                    "then key=value overrides such as trainer.steps=500 optim.lr=0.01.")
+    tr.add_argument("--config", help="YAML run config")
+    tr.add_argument("--method")
+    tr.add_argument("--dataset")
+    tr.add_argument("--source")
+    tr.add_argument("--target")
+    tr.add_argument("--seed", type=int)
+    tr.add_argument("--out", required=True, help="run folder: result.json, metrics.jsonl, checkpoint.pt")
+    tr.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    tr.add_argument("--quiet", action="store_true", help="no progress bar")
+    tr.add_argument("overrides", nargs="*", metavar="key=value")
+    tr.set_defaults(func=cmd_train)
+
+    data = sub.add_parser("data", help="datasets on disk: where, verify, download")
+    data.add_argument("action", choices=["where", "verify", "download"])
+    data.add_argument("names", nargs="*")
+    data.add_argument("--root", help="data root (default: $DABENCH_DATA or ~/.cache/dabench)")
+    data.set_defaults(func=cmd_data)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        args.func(args)
+    except DabenchError as err:
+        print(f"dabench: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("dabench: interrupted; rerun with --resume to continue from the last checkpoint", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""Run configs: YAML files with ``_base_`` inheritance, dotted ``key=value`` overrides, and
+validation of every name and key against the registries and constructor signatures before
+any training starts.
+
+A run config has these sections (configs/defaults.yaml gives every default):
+
+    dataset: {name: digits, image_size: 28}   # name + the dataset's keyword arguments
+    source: usps
+    target: mnist
+    method: {name: dann, trade_off: 1.0}      # name + the method's keyword arguments
+    model: {backbone: {name: lenet}, bottleneck_dim: 256}
+    trainer: {steps: 1000, batch_size: 64, ...}   # Trainer keyword arguments
+    optim: {lr: 0.01, ...}                    # Optim fields
+    logging: {wandb: false, ...}              # make_logger keyword arguments
+    seed: 0
+    val_fraction: 0.1                         # source data held out for source_val
+    data_root: null                           # null: $DABENCH_DATA or ~/.cache/dabench
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import inspect
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dabench.errors import DabenchError
+
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+SECTIONS = ("dataset", "source", "target", "method", "model", "trainer", "optim", "logging", "seed",
+            "val_fraction", "data_root")
+
+
+def merge(base: dict, update: dict) -> dict:
+    """Recursive dict merge; values of `update` win, mappings merge key by key."""
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def load_yaml(path: str | Path) -> dict:
+    """Read a YAML config, resolving its ``_base_`` (a path relative to the file, or a list)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DabenchError(f"config file {path} not found; give a path to a YAML file (examples in {CONFIG_DIR})")
+    try:
+        cfg = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise DabenchError(f"{path}{where}: malformed YAML ({getattr(err, 'problem', err)}); fix the syntax") from None
+    if not isinstance(cfg, dict):
+        raise DabenchError(f"{path}: expected a mapping of config keys, got {type(cfg).__name__}")
+    bases = cfg.pop("_base_", [])
+    merged: dict = {}
+    for base in [bases] if isinstance(bases, str) else bases:
+        merged = merge(merged, load_yaml(path.parent / base))
+    return merge(merged, cfg)
+
+
+def apply_overrides(cfg: dict, overrides: list[str]) -> dict:
+    """Apply ``a.b.c=value`` strings; each value is parsed as YAML (``lr=1`` is 1, ``x=[0,1]`` a list)."""
+    cfg = copy.deepcopy(cfg)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise DabenchError(f"override '{item}' is not key=value; write e.g. trainer.steps=500")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            raise DabenchError(f"override '{item}': value is not valid YAML; quote it") from None
+        node = cfg
+        parts = key.split(".")
+        for part in parts[:-1]:
+            if isinstance(node.get(part), str):  # "method=dann" then "method.trade_off=2"
+                node[part] = {"name": node[part]}
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise DabenchError(f"override '{item}': '{part}' is not a section")
+        node[parts[-1]] = value
+    return cfg
+
+
+def as_spec(value: Any) -> dict:
+    """``"dann"`` -> {"name": "dann"}; a mapping is returned as is."""
+    return {"name": value} if isinstance(value, str) else dict(value)
+
+
+def _check_keys(section: str, given: dict, accepted: list[str]) -> None:
+    import difflib
+    for key in given:
+        if key not in accepted:
+            close = difflib.get_close_matches(key, accepted, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise DabenchError(f"config: unknown key '{section}.{key}'; accepted: {', '.join(accepted)}{hint}")
+
+
+def _signature_keys(fn, drop: tuple[str, ...] = ()) -> list[str]:
+    return [p for p in inspect.signature(fn).parameters if p not in ("self", *drop)]
+
+
+def resolve(cfg: dict) -> dict:
+    """Validate `cfg` and return it fully resolved: every constructor default filled in.
+
+    Raises DabenchError (one line: the key, the problem, the fix) on any unknown name,
+    unknown key, bad domain or missing data, before anything is trained.
+    """
+    from dabench.data.base import DATASETS
+    from dabench.log import make_logger
+    from dabench.methods.base import METHODS
+    from dabench.models.backbones import BACKBONES
+    from dabench.models.model import build_model
+    from dabench.trainer import Optim, Trainer
+
+    _check_keys("", cfg, list(SECTIONS))
+    for key in ("dataset", "source", "target", "method"):
+        if cfg.get(key) in (None, "", {}):
+            raise DabenchError(f"config: '{key}' is not set; give it in the YAML or as --{key}")
+    cfg = copy.deepcopy(cfg)
+    cfg["dataset"], cfg["method"] = as_spec(cfg["dataset"]), as_spec(cfg["method"])
+    cfg.setdefault("model", {})
+    cfg["model"]["backbone"] = as_spec(cfg["model"].get("backbone", "mlp"))
+    filled = {"dataset": (DATASETS, cfg["dataset"]), "method": (METHODS, cfg["method"]),
+              "model.backbone": (BACKBONES, cfg["model"]["backbone"])}
+    for section, (registry, spec) in filled.items():
+        kwargs = {k: v for k, v in spec.items() if k != "name"}
+        registry.check_kwargs(spec["name"], kwargs)
+        defaults = {k: v for k, v in registry.parameters(spec["name"]).items()
+                    if k not in ("root", "input_shape") and v is not inspect.Parameter.empty}
+        spec.update({**defaults, **kwargs})
+    _check_keys("model", cfg["model"], _signature_keys(build_model, ("input_shape", "num_classes")))
+    _check_keys("trainer", cfg.get("trainer", {}), _signature_keys(Trainer, ("optim",)))
+    _check_keys("optim", cfg.get("optim", {}), [f.name for f in dataclasses.fields(Optim)])
+    _check_keys("logging", cfg.get("logging", {}), _signature_keys(make_logger, ("run_dir", "config", "resume_step")))
+    for section, fn in (("trainer", Trainer), ("logging", make_logger)):
+        defaults = {k: p.default for k, p in inspect.signature(fn).parameters.items()
+                    if p.default is not inspect.Parameter.empty and k != "optim"}
+        cfg[section] = {**defaults, **cfg.get(section, {})}
+    cfg["optim"] = {**dataclasses.asdict(Optim()), **cfg.get("optim", {})}
+    cfg["model"].setdefault("bottleneck_dim", inspect.signature(build_model).parameters["bottleneck_dim"].default)
+    cfg.setdefault("seed", 0)
+    cfg.setdefault("val_fraction", 0.1)
+    cfg.setdefault("data_root", None)
+    _check_values(cfg)
+    METHODS.build(cfg["method"])  # methods check nested options (align's terms) in __init__
+    dataset = DATASETS.build(cfg["dataset"], root=cfg["data_root"])
+    for role in ("source", "target"):
+        dataset.check_domain(cfg[role])
+        missing = dataset.missing_files(cfg[role])
+        if missing:
+            raise DabenchError(f"dataset '{dataset.name}' domain '{cfg[role]}': missing {', '.join(missing)} under "
+                               f"data root {dataset.root}; run `dabench data download {dataset.name}` or set "
+                               f"DABENCH_DATA (or data_root=) to a folder that holds them")
+    return cfg
+
+
+def _check_values(cfg: dict) -> None:
+    positive = {"trainer.steps": cfg["trainer"]["steps"], "trainer.batch_size": cfg["trainer"]["batch_size"],
+                "trainer.eval_every": cfg["trainer"]["eval_every"], "trainer.log_every": cfg["trainer"]["log_every"],
+                "optim.lr": cfg["optim"]["lr"]}
+    for key, value in positive.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise DabenchError(f"config: {key} must be a positive number, got {value!r}")
+    if not isinstance(cfg["seed"], int) or isinstance(cfg["seed"], bool):
+        raise DabenchError(f"config: seed must be an integer, got {cfg['seed']!r}")
+    if not 0 <= cfg["val_fraction"] < 1:
+        raise DabenchError(f"config: val_fraction must be in [0, 1), got {cfg['val_fraction']!r}")
+
+
+def canonical_json(cfg: dict) -> str:
+    return json.dumps(cfg, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def config_hash(cfg: dict) -> str:
+    """sha256 of the canonical JSON of a resolved config, first 16 hex digits."""
+    return hashlib.sha256(canonical_json(cfg).encode()).hexdigest()[:16]

@@ -1,0 +1,117 @@
+"""DomainDataset, the DATASETS registry, the data root and checksum-verified file access."""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import torch
+from torch.utils.data import TensorDataset
+
+from dabench.errors import DabenchError
+from dabench.registry import Registry
+
+DATASETS = Registry("dataset", "dabench.data")
+SPLITS = ("train", "test")
+
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """The folder datasets live in: `root` if given, else $DABENCH_DATA, else ~/.cache/dabench."""
+    if root:
+        return Path(root).expanduser()
+    if os.environ.get("DABENCH_DATA"):
+        return Path(os.environ["DABENCH_DATA"]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dabench"
+
+
+def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+_verified: dict[tuple[str, int, int], str] = {}
+
+
+def file_status(path: Path, expected_sha256: str | tuple[str, ...]) -> str:
+    """'ok', 'missing' or 'bad:<sha256>'; a file is hashed once per (path, size, mtime).
+
+    `expected_sha256` may list several accepted digests (the same data, compressed twice).
+    """
+    if not path.is_file():
+        return "missing"
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _verified:
+        _verified[key] = sha256_of(path)
+    actual = _verified[key]
+    accepted = (expected_sha256,) if isinstance(expected_sha256, str) else expected_sha256
+    return "ok" if actual in accepted else f"bad:{actual}"
+
+
+class DomainDataset:
+    """A set of domains that share one label space.
+
+    Subclasses declare what they read and implement ``load``:
+
+    - ``domains``, ``num_classes``, ``input_shape`` (C, H, W) or (D,).
+    - ``files``: path relative to the data root -> sha256 (or a tuple of accepted sha256);
+      ``urls``: path -> mirrors in order.
+    - ``protocol``: how train/test splits are defined, recorded in every result.
+    - ``load(domain, split)`` returns a TensorDataset of (x float32, y int64), split in
+      {"train", "test"}; read files through ``self.path(...)`` so each one is verified.
+
+    Constructor keyword arguments are the dataset's preprocessing options (resize policy...);
+    they come verbatim from the config's ``dataset`` section and are recorded in results.
+    """
+
+    domains: tuple[str, ...] = ()
+    num_classes: int = 0
+    input_shape: tuple[int, ...] = ()
+    files: dict[str, str | tuple[str, ...]] = {}
+    urls: dict[str, list[str]] = {}
+    protocol: str = ""
+    registered_name: str = ""  # set by @DATASETS.register
+
+    @property
+    def name(self) -> str:
+        return self.registered_name
+
+    def __init__(self, root: str | os.PathLike | None = None):
+        self.root = data_root(root)
+        self.used_files: dict[str, str] = {}
+
+    def domain_files(self, domain: str) -> list[str]:
+        """Files that `domain` needs (default: all declared files)."""
+        return list(self.files)
+
+    def path(self, relpath: str) -> Path:
+        """Absolute path of a declared file after checking that it is present and intact."""
+        path = self.root / relpath
+        status = file_status(path, self.files[relpath])
+        if status == "missing":
+            raise DabenchError(f"{self.name}: missing {relpath} under data root {self.root}; run "
+                               f"`dabench data download {self.name}` or set DABENCH_DATA to a folder that holds it")
+        if status.startswith("bad:"):
+            raise DabenchError(f"{self.name}: {path} has sha256 {status[4:]}, expected {self.files[relpath]}; "
+                               f"the file is corrupt or another version: delete it and run "
+                               f"`dabench data download {self.name}`")
+        self.used_files[relpath] = self.files[relpath]
+        return path
+
+    def check_domain(self, domain: str) -> None:
+        if domain not in self.domains:
+            raise DabenchError(f"dataset '{self.name}' has no domain '{domain}'; its domains: {', '.join(self.domains)}")
+
+    def missing_files(self, domain: str) -> list[str]:
+        return [f for f in self.domain_files(domain) if not (self.root / f).is_file()]
+
+    def load(self, domain: str, split: str) -> TensorDataset:
+        raise NotImplementedError
+
+
+def tensor_dataset(x, y) -> TensorDataset:
+    """(x, y) arrays -> TensorDataset(float32 inputs, int64 labels)."""
+    return TensorDataset(torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.int64))

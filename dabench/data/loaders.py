@@ -1,0 +1,75 @@
+"""The transfer data module: source train/val, unlabeled target train, target test.
+
+Small datasets sit on the training device as tensors and are sampled by step number:
+the batch at step k depends only on (seed, stream, k), so a run resumed at step k sees
+exactly the batches an uninterrupted run would, with no loader state to save.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from dabench.data.base import DomainDataset
+from dabench.types import Batch
+
+
+class InfiniteBatches:
+    """Endless shuffled mini-batches over tensors: epoch e uses randperm seeded by (seed, e).
+
+    Args:
+        x: (N, ...) inputs; y: (N,) labels, or None for unlabeled data.
+        batch_size: B; the last incomplete batch of each epoch is dropped (if N >= B).
+        seed: fixes the order of every epoch.
+    """
+
+    def __init__(self, x: Tensor, y: Tensor | None, batch_size: int, seed: int):
+        self.x, self.y, self.seed = x, y, seed
+        self.batch_size = min(batch_size, len(x))
+        self.batches_per_epoch = len(x) // self.batch_size
+        self._epoch, self._order = -1, None
+
+    def batch(self, step: int) -> Batch:
+        epoch, position = divmod(step, self.batches_per_epoch)
+        if epoch != self._epoch:
+            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._epoch, self._order = epoch, torch.randperm(len(self.x), generator=generator).to(self.x.device)
+        idx = self._order[position * self.batch_size:(position + 1) * self.batch_size]
+        return Batch(self.x[idx], None if self.y is None else self.y[idx], idx)
+
+
+@dataclass
+class LabeledSplit:
+    """Inputs (N, ...) and labels (N,) of a split."""
+
+    x: Tensor
+    y: Tensor
+
+
+class TransferData:
+    """What a transfer run reads, built from a dataset and a (source, target) pair.
+
+    - ``source_train``: labeled; ``source_val``: a held-out part of the source train data
+      (fraction `val_fraction`, drawn with the fixed seed 0 so all runs share it).
+    - ``target_train``: inputs only, (N, ...): the labels are dropped here, before any
+      tensor reaches the trainer, so target-train batches carry ``y=None``.
+    - ``target_test``: read only by evaluation.
+    """
+
+    def __init__(self, dataset: DomainDataset, source: str, target: str, val_fraction: float = 0.1,
+                 device: str | torch.device = "cpu"):
+        dataset.check_domain(source)
+        dataset.check_domain(target)
+        x_s, y_s = dataset.load(source, "train").tensors
+        n_val = int(round(val_fraction * len(x_s)))
+        order = torch.randperm(len(x_s), generator=torch.Generator().manual_seed(0))
+        val, train = order[:n_val], order[n_val:]
+        test = dataset.load(target, "test")
+        self.num_classes, self.input_shape = dataset.num_classes, tuple(x_s.shape[1:])
+        self.source_train = LabeledSplit(x_s[train].to(device), y_s[train].to(device))
+        self.source_val = LabeledSplit(x_s[val].to(device), y_s[val].to(device))
+        self.target_train = dataset.load(target, "train").tensors[0].to(device)
+        self.target_test = LabeledSplit(*(t.to(device) for t in test.tensors))
+        self.sizes = {"source_train": len(train), "source_val": n_val,
+                      "target_train": len(self.target_train), "target_test": len(test)}

