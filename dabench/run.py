@@ -15,11 +15,11 @@ import numpy as np
 import torch
 
 from dabench.config import config_hash, resolve
-from dabench.data.base import DATASETS
+from dabench.data.base import DATASETS, DomainDataset
 from dabench.data.loaders import TransferData
 from dabench.errors import DabenchError
 from dabench.log import make_logger
-from dabench.methods.base import METHODS
+from dabench.methods.base import METHODS, Method
 from dabench.models.model import build_model
 from dabench.provenance import provenance
 from dabench.trainer import Optim, Trainer, load_checkpoint
@@ -41,6 +41,18 @@ def write_json_atomic(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def build(cfg: dict) -> tuple[Trainer, DomainDataset, TransferData, Method]:
+    """Seed, then build the trainer, dataset, data module and method (with its model) of a resolved config."""
+    seed_everything(cfg["seed"])
+    trainer = Trainer(**cfg["trainer"], optim=Optim(**cfg["optim"]))
+    dataset = DATASETS.build(cfg["dataset"], root=cfg["data_root"])
+    data = TransferData(dataset, cfg["source"], cfg["target"], cfg["val_fraction"], trainer.device)
+    model = build_model(**cfg["model"], input_shape=data.input_shape, num_classes=data.num_classes)
+    method = METHODS.build(cfg["method"])
+    method.build(model, data.num_classes)
+    return trainer, dataset, data, method
+
+
 def train(cfg: dict, out: str | Path, resume: bool = False) -> dict:
     """Run (or resume, or return the finished) training run of `cfg` in folder `out`; returns result.json's content."""
     cfg = resolve(cfg)
@@ -58,13 +70,7 @@ def train(cfg: dict, out: str | Path, resume: bool = False) -> dict:
     if resume_state is not None and resume_state.get("config_hash") != config_hash(cfg):
         raise DabenchError(f"{out}/checkpoint.pt was made with a different config; resume with the same config")
 
-    seed_everything(cfg["seed"])
-    trainer = Trainer(**cfg["trainer"], optim=Optim(**cfg["optim"]))
-    dataset = DATASETS.build(cfg["dataset"], root=cfg["data_root"])
-    data = TransferData(dataset, cfg["source"], cfg["target"], cfg["val_fraction"], trainer.device)
-    model = build_model(**cfg["model"], input_shape=data.input_shape, num_classes=data.num_classes)
-    method = METHODS.build(cfg["method"])
-    method.build(model, data.num_classes)
+    trainer, dataset, data, method = build(cfg)
     logger = make_logger(out, cfg, resume_state["step"] if resume_state else None, **cfg["logging"])
     try:
         records = trainer.fit(method, data, out, logger, cfg["seed"], resume_state, config_hash(cfg))

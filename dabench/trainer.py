@@ -110,6 +110,7 @@ class Trainer:
         Records: step, lr, loss/<term> and loss/total (means over the last log window),
         source_val_acc, target_test_acc, score/target_entropy. Checkpoint: run_dir/checkpoint.pt.
         """
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
         checkpoint_path = Path(run_dir) / "checkpoint.pt"
         method.to(self.device).train()
         optimizer = torch.optim.SGD(method.param_groups(self.optim.backbone_lr_mult), lr=self.optim.lr,

@@ -7,6 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dabench.losses import upcast
+
 
 class _GradReverse(torch.autograd.Function):
     @staticmethod
@@ -42,8 +44,8 @@ def domain_adversarial_loss(logits_s: Tensor, logits_t: Tensor) -> Tensor:
     Returns:
         scalar: mean over the n + m samples; log(2) when all logits are 0.
     """
-    logits = torch.cat([logits_s, logits_t]).float().squeeze(1)
-    labels = torch.cat([torch.ones(len(logits_s)), torch.zeros(len(logits_t))]).to(logits.device)
+    logits = upcast(torch.cat([logits_s, logits_t])).squeeze(1)
+    labels = torch.cat([torch.ones(len(logits_s)), torch.zeros(len(logits_t))]).to(logits)
     return F.binary_cross_entropy_with_logits(logits, labels)
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from dabench.losses import upcast
+
 
 def gaussian_kernels(x: Tensor, y: Tensor, kernel_mul: float = 2.0, num_kernels: int = 5) -> Tensor:
     """Sum of Gaussian kernels on the joint batch z = [x; y].
@@ -17,7 +19,7 @@ def gaussian_kernels(x: Tensor, y: Tensor, kernel_mul: float = 2.0, num_kernels:
     Returns:
         (n + m, n + m) kernel matrix sum_k exp(-||z_i - z_j||^2 / sigma_k^2).
     """
-    z = torch.cat([x, y]).float()
+    z = upcast(torch.cat([x, y]))
     sq_dist = torch.cdist(z, z).square()
     n = z.shape[0]
     base = sq_dist.detach().sum() / max(n * n - n, 1)
@@ -52,7 +54,7 @@ def coral(x: Tensor, y: Tensor) -> Tensor:
     Returns:
         scalar tensor.
     """
-    x, y = x.float(), y.float()
+    x, y = upcast(x), upcast(y)
     d = x.shape[1]
     cov_x = torch.cov(x.T)
     cov_y = torch.cov(y.T)

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from torch import Tensor
 
+from dabench.losses import upcast
+
 
 def entropy(logits: Tensor) -> Tensor:
     """Mean Shannon entropy (nats) of softmax predictions, -1/N sum_i sum_c p_ic log p_ic.
@@ -14,5 +16,5 @@ def entropy(logits: Tensor) -> Tensor:
     Returns:
         scalar in [0, log C].
     """
-    log_p = logits.float().log_softmax(dim=1)
+    log_p = upcast(logits).log_softmax(dim=1)
     return -(log_p.exp() * log_p).sum(dim=1).mean()

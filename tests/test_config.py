@@ -1,0 +1,81 @@
+import pytest
+import yaml
+
+from dabench.config import CONFIG_DIR, apply_overrides, config_hash, load_yaml, resolve
+from dabench.errors import DabenchError
+from dabench.testing import toy_config
+
+
+def test_base_chain_and_override_merge(tmp_path):
+    (tmp_path / "base.yaml").write_text("trainer: {steps: 10, batch_size: 4}\nseed: 1\n")
+    (tmp_path / "run.yaml").write_text("_base_: base.yaml\ntrainer: {steps: 20}\n")
+    cfg = load_yaml(tmp_path / "run.yaml")
+    assert cfg == {"trainer": {"steps": 20, "batch_size": 4}, "seed": 1}
+
+
+def test_overrides_are_parsed_as_yaml():
+    cfg = apply_overrides({"method": "dann", "optim": {"lr": 0.1}},
+                          ["trainer.steps=500", "optim.lr=1", "method.trade_off=0.5", "model.backbone.hidden=[4,2]"])
+    assert cfg["trainer"]["steps"] == 500 and cfg["optim"]["lr"] == 1
+    assert cfg["method"] == {"name": "dann", "trade_off": 0.5}
+    assert cfg["model"]["backbone"]["hidden"] == [4, 2]
+
+
+def test_override_without_equals_is_one_line_error():
+    with pytest.raises(DabenchError, match="not key=value"):
+        apply_overrides({}, ["trainer.steps"])
+
+
+def test_malformed_yaml_names_file_and_line(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("trainer:\n  steps: [1, 2\n")
+    with pytest.raises(DabenchError, match=r"bad.yaml line \d+: malformed YAML"):
+        load_yaml(path)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"trainer": {"stepz": 3}}, "unknown key 'trainer.stepz'.*did you mean 'steps'"),
+    ({"optim": {"learning_rate": 3}}, "unknown key 'optim.learning_rate'"),
+    ({"method": "dnn"}, "unknown method 'dnn'.*did you mean 'dann'"),
+    ({"method": {"name": "dann", "tradeoff": 1}}, "unknown parameter 'tradeoff'"),
+    ({"target": "c"}, "dataset 'toy' has no domain 'c'; its domains: a, b"),
+    ({"model": {"backbone": {"name": "mlp", "width": 3}}}, "backbone 'mlp': unknown parameter 'width'"),
+    ({"trainer": {"steps": 0}}, "trainer.steps must be a positive number"),
+    ({"method": {"name": "align", "terms": {"mmdd": 1.0}}}, "unknown alignment term 'mmdd'.*did you mean 'mmd'"),
+    ({"colour": "red"}, "unknown key '.colour'"),
+])
+def test_bad_configs_fail_before_training_with_one_line(change, message):
+    cfg = {"dataset": "toy", "source": "a", "target": "b", "method": "dann"}
+    cfg.update(change)
+    with pytest.raises(DabenchError, match=message) as err:
+        resolve(cfg)
+    assert "\n" not in str(err.value)
+
+
+def test_missing_data_says_where_it_looked_and_how_to_get_it(tmp_path):
+    cfg = {"dataset": "office_caltech10_surf", "source": "amazon", "target": "webcam", "method": "dann",
+           "data_root": str(tmp_path)}
+    with pytest.raises(DabenchError, match=f"missing office_caltech10_surf/amazon_SURF_L10.mat under data root "
+                                           f"{tmp_path}; run `dabench data download office_caltech10_surf`"):
+        resolve(cfg)
+
+
+def test_resolved_config_fills_constructor_defaults_and_hash_is_stable():
+    cfg = toy_config("dann")
+    assert cfg["method"] == {"name": "dann", "trade_off": 1.0, "hidden": 1024, "gamma": 10.0}
+    assert cfg["optim"]["schedule"] == "inv" and cfg["trainer"]["precision"] == "auto"
+    assert config_hash(cfg) == config_hash(toy_config("dann"))
+    assert config_hash(cfg) != config_hash(toy_config({"name": "dann", "trade_off": 0.5}))
+
+
+@pytest.mark.parametrize("path", sorted(CONFIG_DIR.glob("datasets/*.yaml")), ids=lambda p: p.stem)
+def test_shipped_dataset_configs_are_valid(path, tmp_path):
+    """Every key and name is accepted; only the data may be absent (the missing-data check comes last)."""
+    cfg = load_yaml(path)
+    cfg["data_root"] = str(tmp_path)
+    try:
+        resolved = resolve(cfg)
+    except DabenchError as err:
+        assert "missing" in str(err)
+    else:
+        assert resolved["dataset"]["name"] == "mini_digits"

@@ -1,0 +1,80 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from dabench.log import Loggers
+from dabench.testing import build_toy, toy_config
+from dabench.trainer import lr_factor, load_checkpoint
+
+
+def test_source_only_equals_a_hand_written_loop(tmp_path):
+    cfg = toy_config("source_only", trainer={"steps": 5, "eval_every": 5, "batch_size": 16},
+                     optim={"lr": 0.05, "backbone_lr_mult": 0.5})
+    trainer, method, data = build_toy(cfg)
+    trainer.fit(method, data, tmp_path, Loggers(), seed=0)
+
+    _, reference, _ = build_toy(cfg)  # same seed: same initial weights
+    model = reference.model
+    groups = [{"params": list(model.backbone.parameters()), "mult": 0.5},
+              {"params": [*model.bottleneck.parameters(), *model.classifier.parameters()], "mult": 1.0}]
+    opt = torch.optim.SGD(groups, lr=0.05, momentum=0.9, weight_decay=5e-4, nesterov=True)
+    x, y = data.source_train.x, data.source_train.y
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))  # epoch 0 of seed 0
+    for step in range(5):
+        for group in opt.param_groups:
+            group["lr"] = 0.05 * (1 + 10 * step / 5) ** -0.75 * group["mult"]
+        idx = order[step * 16:(step + 1) * 16]
+        loss = F.cross_entropy(model(x[idx]).logits, y[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    for (name, a), b in zip(method.model.state_dict().items(), model.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-6), name
+
+
+class CrashAt:
+    """A logger that raises at a given step, as a kill would."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def log(self, step, metrics):
+        if step >= self.step:
+            raise KeyboardInterrupt
+
+    def finish(self):
+        pass
+
+
+@pytest.mark.parametrize("method", ["dann", "source_only"])
+def test_resumed_run_equals_uninterrupted_bit_for_bit(method, tmp_path):
+    cfg = toy_config(method, trainer={"steps": 30, "eval_every": 10, "log_every": 3})
+    trainer, full, data = build_toy(cfg)
+    records_full = trainer.fit(full, data, tmp_path / "full", Loggers(), seed=0)
+
+    trainer, crashed, data = build_toy(cfg)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit(crashed, data, tmp_path / "crash", CrashAt(16), seed=0)
+    state = load_checkpoint(tmp_path / "crash" / "checkpoint.pt")
+    assert state["step"] == 10
+
+    trainer, resumed, data = build_toy(cfg)
+    records_resumed = trainer.fit(resumed, data, tmp_path / "crash", Loggers(), seed=0, resume_state=state)
+    assert records_resumed == records_full
+    for key, value in full.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[key]), key
+
+
+def test_lr_schedules():
+    assert lr_factor(0.0) == 1.0
+    assert lr_factor(1.0) == pytest.approx(11 ** -0.75)
+    assert lr_factor(0.5, "constant") == 1.0
+    assert lr_factor(0.5, "cosine") == pytest.approx(0.5)
+
+
+def test_records_hold_losses_and_accuracies(tmp_path):
+    trainer, method, data = build_toy(toy_config("dann", trainer={"steps": 20, "eval_every": 10}))
+    records = trainer.fit(method, data, tmp_path, Loggers(), seed=0)
+    assert [r["step"] for r in records] == [10, 20]
+    assert {"loss/cls", "loss/adv", "loss/total", "source_val_acc", "target_test_acc",
+            "score/target_entropy", "lr"} <= set(records[-1])
