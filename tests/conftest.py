@@ -15,9 +15,11 @@ def real_data_root() -> Path | None:
 
 
 @pytest.fixture
-def data_root() -> Path:
+def data_root(monkeypatch) -> Path:
+    """The real data folder, also exported as DABENCH_DATA for the code under test."""
     root = real_data_root()
     if root is None:
         pytest.skip("real datasets absent: set DABENCH_DATA to a folder with the shared data layout "
                     "(CI uses ../shared/data)")
+    monkeypatch.setenv("DABENCH_DATA", str(root))
     return root

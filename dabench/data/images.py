@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torchvision.transforms.functional import rgb_to_grayscale
 
 RESIZE_POLICIES = ("stretch", "frame")
 
@@ -25,6 +24,8 @@ def to_common_format(images: torch.Tensor, channels: int, size: int, policy: str
     pad = (size - inner) // 2
     images = F.pad(images, (pad, size - inner - pad, pad, size - inner - pad))
     if images.shape[1] == 3 and channels == 1:
+        from torchvision.transforms.functional import rgb_to_grayscale  # torchvision costs ~2 s to import
+
         images = rgb_to_grayscale(images)
     elif images.shape[1] == 1 and channels == 3:
         images = images.expand(-1, 3, -1, -1)

@@ -17,8 +17,6 @@ from importlib.resources import files as package_files
 
 import numpy as np
 import torch
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
 from dabench.data.base import DATASETS, DomainDataset, sha256_of, tensor_dataset
 from dabench.data.images import to_common_format
@@ -37,6 +35,8 @@ def _mnist_5k() -> tuple[np.ndarray, np.ndarray]:
 
 
 def _optdigits() -> tuple[np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_digits  # sklearn takes ~1.5 s to import: only when loading
+
     bunch = load_digits()
     return bunch.images.reshape(-1, 1, 8, 8).astype(np.float32) / 16.0, bunch.target.astype(np.int64)
 
@@ -53,6 +53,8 @@ class MiniDigits(DomainDataset):
         self.input_shape = (1, image_size, image_size)
 
     def load(self, domain, split):
+        from sklearn.model_selection import train_test_split
+
         self.check_domain(domain)
         images, labels = _mnist_5k() if domain == "mnist" else _optdigits()
         policy = "stretch" if domain == "mnist" else self.optdigits_resize

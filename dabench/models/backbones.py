@@ -7,7 +7,6 @@ import math
 from pathlib import Path
 
 import torch
-import torchvision
 from torch import nn
 
 from dabench.errors import DabenchError
@@ -70,6 +69,8 @@ def mlp(input_shape: tuple[int, ...], hidden: tuple[int, ...] = (256,), dropout:
 def _resnet(arch: str, input_shape: tuple[int, ...], weights: str | None) -> FeatureExtractor:
     if len(input_shape) != 3 or input_shape[0] != 3:
         raise DabenchError(f"backbone '{arch}' expects RGB images (3, H, W), the data gives {tuple(input_shape)}")
+    import torchvision  # imported here: it costs ~2 s, and only ResNets need it
+
     builder = getattr(torchvision.models, arch)
     if weights is not None and Path(weights).is_file():
         net = builder(weights=None)

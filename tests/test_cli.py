@@ -1,0 +1,107 @@
+"""The dabench command as a user meets it."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from dabench.cli import main
+
+DABENCH = [sys.executable, "-m", "dabench.cli"]
+
+
+def run_cli(*args, data_root=None):
+    env = {**os.environ, **({"DABENCH_DATA": str(data_root)} if data_root else {})}
+    return subprocess.run([*DABENCH, *args], capture_output=True, text=True, env=env)
+
+
+def test_list_shows_methods_datasets_with_domains_and_backbones(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    for name in ("source_only", "dan", "dann", "deep_coral", "entropy", "lenet", "dtn", "mlp", "resnet50"):
+        assert f"  {name} " in out
+    assert "office_caltech10_surf" in out and "amazon, caltech, dslr, webcam" in out.replace(" (missing)", "")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--method", "dnn"], "unknown method 'dnn'; known: align, dan, dann, deep_coral, entropy, source_only; "
+                          "did you mean 'dann'?"),
+    (["--method", "dann", "--target", "usps"], "dataset 'mini_digits' has no domain 'usps'; its domains: mnist, optdigits"),
+    (["--method", "dann", "trainer.stepz=3"], "unknown key 'trainer.stepz'"),
+])
+def test_user_errors_are_one_line_without_traceback(args, message, tmp_path):
+    result = run_cli("train", *args, "--out", str(tmp_path / "x"))
+    assert result.returncode == 2
+    assert result.stderr.strip() == f"dabench: error: {result.stderr.strip()[len('dabench: error: '):]}"
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_missing_data_error_names_the_folder_and_the_command(tmp_path):
+    result = run_cli("train", "--method", "dann", "--dataset", "digits", "--out", str(tmp_path / "x"),
+                     data_root=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert f"under data root {tmp_path}; run `dabench data download digits`" in result.stderr
+
+
+SURF_ARGS = ["--method", "dann", "--dataset", "office_caltech10_surf", "--source", "amazon", "--target", "webcam",
+             "--seed", "0", "--quiet"]
+
+
+@pytest.mark.data
+def test_train_writes_result_json_with_required_fields(data_root, tmp_path):
+    out = tmp_path / "x"
+    assert main(["train", *SURF_ARGS, "--out", str(out), "trainer.steps=300", "optim.lr=0.01"]) == 0
+    result = json.loads((out / "result.json").read_text())
+    required = {"method", "dataset", "source", "target", "seed", "target_accuracy", "source_accuracy", "steps",
+                "config", "git_commit", "versions", "device", "wall_s", "final_losses"}
+    assert required <= set(result)
+    assert result["steps"] == 300 and result["config"]["optim"]["lr"] == 0.01
+    assert {"torch", "torchvision", "dabench"} <= set(result["versions"])
+    assert set(result["final_losses"]) == {"cls", "adv", "total"}
+    # DANN on a real pair: the classification loss falls and the target beats chance (10 classes).
+    first, last = result["records"][0], result["records"][-1]
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    cls = [r["loss/cls"] for r in rows if "loss/cls" in r]
+    assert cls[-1] < 0.5 * cls[0]
+    assert last["target_test_acc"] > 20 and first["step"] < last["step"]
+    # A finished run is returned, not recomputed.
+    mtime = (out / "result.json").stat().st_mtime_ns
+    assert main(["train", *SURF_ARGS, "--out", str(out), "trainer.steps=300", "optim.lr=0.01"]) == 0
+    assert (out / "result.json").stat().st_mtime_ns == mtime
+
+
+@pytest.mark.data
+def test_two_same_seed_runs_give_identical_accuracies(data_root, tmp_path):
+    results = []
+    for run in ("a", "b"):
+        assert main(["train", *SURF_ARGS, "--out", str(tmp_path / run), "trainer.steps=100"]) == 0
+        results.append(json.loads((tmp_path / run / "result.json").read_text()))
+    assert results[0]["records"] == results[1]["records"]
+
+
+@pytest.mark.data
+def test_killed_run_resumes_to_the_uninterrupted_result(data_root, tmp_path):
+    args = ["train", *SURF_ARGS, "trainer.steps=400", "trainer.eval_every=50"]
+    env = {**os.environ, "DABENCH_DATA": str(data_root)}
+    victim = subprocess.Popen([*DABENCH, *args, "--out", str(tmp_path / "killed")], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    checkpoint = tmp_path / "killed" / "checkpoint.pt"
+    deadline = time.time() + 120
+    while not checkpoint.exists() and time.time() < deadline and victim.poll() is None:
+        time.sleep(0.05)
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait()
+    assert checkpoint.exists() and not (tmp_path / "killed" / "result.json").exists(), "kill came too late"
+
+    refused = run_cli(*args, "--out", str(tmp_path / "killed"), data_root=data_root)
+    assert refused.returncode == 2 and "pass --resume" in refused.stderr
+    assert main([*args, "--out", str(tmp_path / "killed"), "--resume"]) == 0
+    assert main([*args, "--out", str(tmp_path / "straight")]) == 0
+    killed = json.loads((tmp_path / "killed" / "result.json").read_text())
+    straight = json.loads((tmp_path / "straight" / "result.json").read_text())
+    assert killed["records"] == straight["records"]
+    assert killed["target_accuracy"] == straight["target_accuracy"]

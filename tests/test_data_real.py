@@ -1,0 +1,74 @@
+"""Real datasets from DABENCH_DATA (../shared/data in CI): checksums, counts and published facts."""
+import shutil
+
+import numpy as np
+import pytest
+from sklearn.neighbors import KNeighborsClassifier
+
+from dabench.data.base import DATASETS
+from dabench.errors import DabenchError
+
+pytestmark = pytest.mark.data
+
+
+def test_declared_checksums_agree_with_the_shipped_sha256sums(data_root):
+    listed = {}
+    for line in (data_root / "SHA256SUMS").read_text().splitlines():
+        digest, path = line.split(maxsplit=1)
+        listed[path.removeprefix("./")] = digest
+    for name in ("digits", "office_caltech10_surf", "amazon_review_400"):
+        for relpath, expected in DATASETS.build(name).files.items():
+            if relpath in listed:
+                assert listed[relpath] in ((expected,) if isinstance(expected, str) else expected), relpath
+
+
+@pytest.mark.parametrize("name, counts", [
+    ("digits", {("mnist", "train"): 10000, ("mnist", "test"): 10000, ("usps", "train"): 7291,
+                ("usps", "test"): 2007, ("mnistm", "train"): 10000, ("mnistm", "test"): 9001}),
+    ("office_caltech10_surf", {("amazon", "train"): 958, ("caltech", "train"): 1123, ("dslr", "test"): 157,
+                               ("webcam", "test"): 295}),
+    ("amazon_review_400", {("books", "train"): 2000, ("dvd", "train"): 1999, ("electronics", "test"): 1998,
+                           ("kitchen", "test"): 1999}),
+])
+def test_sample_counts_shapes_and_labels(data_root, name, counts):
+    dataset = DATASETS.build(name, root=data_root)
+    for (domain, split), count in counts.items():
+        x, y = dataset.load(domain, split).tensors
+        assert len(x) == len(y) == count
+        assert tuple(x.shape[1:]) == dataset.input_shape
+        assert set(y.unique().tolist()) == set(range(dataset.num_classes))
+
+
+def test_mnist_m_pairs_with_mnist_train_digits(data_root):
+    """MNIST-M train image i is MNIST train image i blended over a photo: same labels."""
+    dataset = DATASETS.build("digits", root=data_root)
+    assert dataset.load("mnist", "train").tensors[1].equal(dataset.load("mnistm", "train").tensors[1])
+
+
+OFFICE_1NN = {("caltech", "amazon"): 23.70, ("caltech", "webcam"): 25.76, ("caltech", "dslr"): 25.48,
+              ("amazon", "caltech"): 26.00, ("amazon", "webcam"): 29.83, ("amazon", "dslr"): 25.48,
+              ("webcam", "caltech"): 19.86, ("webcam", "amazon"): 22.96, ("webcam", "dslr"): 59.24,
+              ("dslr", "caltech"): 26.27, ("dslr", "amazon"): 28.50, ("dslr", "webcam"): 63.39}
+
+
+def test_office_caltech_surf_1nn_accuracies_match_the_published_values(data_root):
+    """GFK preprocessing + 1-NN source-only reproduces the NN column of the JDA paper exactly."""
+    dataset = DATASETS.build("office_caltech10_surf", root=data_root)
+    arrays = {d: dataset.arrays(d) for d in dataset.domains}
+    for (source, target), expected in OFFICE_1NN.items():
+        (xs, ys), (xt, yt) = arrays[source], arrays[target]
+        predicted = KNeighborsClassifier(n_neighbors=1).fit(xs, ys).predict(xt)
+        assert round(100 * np.mean(predicted == yt), 2) == expected, (source, target)
+
+
+def test_a_corrupt_file_is_named_with_its_checksum_and_never_used(data_root, tmp_path):
+    relpath = "office_caltech10_surf/webcam_SURF_L10.mat"
+    (tmp_path / "office_caltech10_surf").mkdir()
+    corrupt = bytearray((data_root / relpath).read_bytes())
+    corrupt[200] ^= 0xFF
+    (tmp_path / relpath).write_bytes(bytes(corrupt))
+    dataset = DATASETS.build("office_caltech10_surf", root=tmp_path)
+    with pytest.raises(DabenchError, match=r"webcam_SURF_L10.mat has sha256 [0-9a-f]{64}, expected a6a9c78b"):
+        dataset.load("webcam", "train")
+    shutil.copy(data_root / relpath, tmp_path / relpath)
+    assert len(dataset.load("webcam", "train")) == 295
