@@ -6,6 +6,7 @@ discriminator) creates them in ``build`` once the feature dimension is known.
 """
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
 
 from dabench.losses.adversarial import DomainDiscriminator, dann_coefficient, domain_adversarial_loss, grad_reverse
@@ -63,10 +64,10 @@ class DomainAdversarial(AlignmentTerm):
         self.discriminator = DomainDiscriminator(feature_dim, self.hidden)
 
     def forward(self, out_s, out_t, progress):
-        coeff = dann_coefficient(progress, self.gamma)
-        logits_s = self.discriminator(grad_reverse(out_s.features, coeff))
-        logits_t = self.discriminator(grad_reverse(out_t.features, coeff))
-        return domain_adversarial_loss(logits_s, logits_t)
+        features = torch.cat([out_s.features, out_t.features])
+        logits = self.discriminator(grad_reverse(features, dann_coefficient(progress, self.gamma)))
+        n = len(out_s.features)
+        return domain_adversarial_loss(logits[:n], logits[n:])
 
 
 @ALIGNMENTS.register("entropy")
