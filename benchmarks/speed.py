@@ -78,7 +78,7 @@ def main() -> None:
     for method in ("source_only", "dann"):
         cfg = resolve(merge(load_yaml(args.dataset_config), {
             "method": method, "trainer": {"steps": args.steps, "batch_size": args.batch, "eval_every": args.steps,
-                                          "log_every": 50, "progress_bar": False, "device": "cpu"}}))
+                                          "log_every": 50, "device": "cpu"}}))
         ours, plain = [], []
         for _ in range(args.repeats):
             ours.append(dabench_fit(cfg, args.steps)[0])

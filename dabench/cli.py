@@ -6,7 +6,7 @@ import inspect
 import json
 import sys
 
-from dabench.config import CONFIG_DIR, apply_overrides, load_yaml
+from dabench.config import apply_overrides, family_config, load_yaml
 from dabench.errors import DabenchError
 
 
@@ -46,20 +46,13 @@ def cmd_list(args) -> None:
 def cmd_train(args) -> None:
     from dabench.run import train
 
-    if args.config:
-        cfg = load_yaml(args.config)
-    else:
-        name = args.dataset or "mini_digits"
-        family = CONFIG_DIR / "datasets" / f"{name}.yaml"
-        cfg = load_yaml(family if family.exists() else CONFIG_DIR / "defaults.yaml")
+    cfg = load_yaml(args.config) if args.config else family_config(args.dataset or "mini_digits")
     for key in ("method", "dataset", "source", "target", "seed"):
         value = getattr(args, key)
         if value is not None:
             cfg[key] = value
     cfg = apply_overrides(cfg, args.overrides)
-    if args.quiet:
-        cfg.setdefault("trainer", {})["progress_bar"] = False
-    result = train(cfg, args.out, resume=args.resume)
+    result = train(cfg, args.out, resume=args.resume, progress_bar=not args.quiet)
     summary = {k: result[k] for k in ("method", "dataset", "source", "target", "seed", "target_accuracy",
                                       "source_accuracy", "steps", "wall_s")}
     print(json.dumps(summary))

@@ -66,9 +66,33 @@ def load_yaml(path: str | Path) -> dict:
     return merge(merged, cfg)
 
 
-def apply_overrides(cfg: dict, overrides: list[str]) -> dict:
-    """Apply ``a.b.c=value`` strings; each value is parsed as YAML (``lr=1`` is 1, ``x=[0,1]`` a list)."""
+def family_config(dataset: str | None) -> dict:
+    """configs/datasets/<dataset>.yaml when it exists (the recipe for that family), else configs/defaults.yaml."""
+    family = CONFIG_DIR / "datasets" / f"{dataset}.yaml"
+    return load_yaml(family if dataset and family.exists() else CONFIG_DIR / "defaults.yaml")
+
+
+def set_dotted(cfg: dict, key: str, value: Any) -> None:
+    """cfg["a"]["b"]["c"] = value for key "a.b.c", creating sections; a name string becomes {name: ...}."""
+    node = cfg
+    parts = key.split(".")
+    for part in parts[:-1]:
+        if isinstance(node.get(part), str):  # "method=dann" then "method.trade_off=2"
+            node[part] = {"name": node[part]}
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise DabenchError(f"override '{key}': '{part}' is not a section")
+    node[parts[-1]] = value
+
+
+def apply_overrides(cfg: dict, overrides: list[str] | dict) -> dict:
+    """Apply ``a.b.c=value`` strings (values parsed as YAML: ``lr=1`` is 1, ``x=[0,1]`` a list)
+    or a mapping {dotted key: value}; returns a new dict."""
     cfg = copy.deepcopy(cfg)
+    if isinstance(overrides, dict):
+        for key, value in overrides.items():
+            set_dotted(cfg, key, value)
+        return cfg
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key:
@@ -77,15 +101,7 @@ def apply_overrides(cfg: dict, overrides: list[str]) -> dict:
             value = yaml.safe_load(raw)
         except yaml.YAMLError:
             raise DabenchError(f"override '{item}': value is not valid YAML; quote it") from None
-        node = cfg
-        parts = key.split(".")
-        for part in parts[:-1]:
-            if isinstance(node.get(part), str):  # "method=dann" then "method.trade_off=2"
-                node[part] = {"name": node[part]}
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise DabenchError(f"override '{item}': '{part}' is not a section")
-        node[parts[-1]] = value
+        set_dotted(cfg, key, value)
     return cfg
 
 

@@ -53,7 +53,7 @@ def build(cfg: dict) -> tuple[Trainer, DomainDataset, TransferData, Method]:
     return trainer, dataset, data, method
 
 
-def train(cfg: dict, out: str | Path, resume: bool = False) -> dict:
+def train(cfg: dict, out: str | Path, resume: bool = False, progress_bar: bool = False) -> dict:
     """Run (or resume, or return the finished) training run of `cfg` in folder `out`; returns result.json's content."""
     cfg = resolve(cfg)
     out = Path(out)
@@ -73,7 +73,7 @@ def train(cfg: dict, out: str | Path, resume: bool = False) -> dict:
     trainer, dataset, data, method = build(cfg)
     logger = make_logger(out, cfg, resume_state["step"] if resume_state else None, **cfg["logging"])
     try:
-        records = trainer.fit(method, data, out, logger, cfg["seed"], resume_state, config_hash(cfg))
+        records = trainer.fit(method, data, out, logger, cfg["seed"], resume_state, config_hash(cfg), progress_bar)
     finally:
         logger.finish()
     last = records[-1]
@@ -82,6 +82,7 @@ def train(cfg: dict, out: str | Path, resume: bool = False) -> dict:
         "source": cfg["source"], "target": cfg["target"], "seed": cfg["seed"],
         "target_accuracy": last["target_test_acc"], "source_accuracy": last["source_val_acc"],
         "selection": "last checkpoint", "steps": last["step"],
+        "resumed_from_step": resume_state["step"] if resume_state else 0,
         "final_losses": {k[5:]: v for k, v in last.items() if k.startswith("loss/")},
         "records": records, "protocol": dataset.protocol, "data_sizes": data.sizes,
         "data_files": dataset.used_files, "config": cfg, "config_hash": config_hash(cfg),

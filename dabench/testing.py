@@ -25,8 +25,7 @@ def toy_config(method: str | dict = "source_only", **sections) -> dict:
     """A resolved config for `method` on toy a->b: MLP backbone, 20 steps, no progress bar."""
     cfg = {"dataset": "toy", "source": "a", "target": "b", "method": method, "seed": 0,
            "model": {"backbone": {"name": "mlp", "hidden": [16]}, "bottleneck_dim": 8},
-           "trainer": {"steps": 20, "batch_size": 16, "eval_every": 10, "log_every": 5, "device": "cpu",
-                       "progress_bar": False}}
+           "trainer": {"steps": 20, "batch_size": 16, "eval_every": 10, "log_every": 5, "device": "cpu"}}
     return resolve(merge(cfg, sections))
 
 

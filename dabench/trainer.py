@@ -82,19 +82,18 @@ class Trainer:
         precision: "auto" (bf16 autocast on CUDA, fp32 on CPU), "bf16" or "fp32".
         device: "auto", "cpu", "cuda", "cuda:1"...
         eval_batch_size: chunk size for evaluation.
-        progress_bar: show a tqdm bar with the running losses.
         optim: SGD and learning-rate schedule.
     """
 
     def __init__(self, steps: int = 1000, batch_size: int = 32, eval_every: int = 500, log_every: int = 50,
                  precision: str = "auto", device: str = "auto", eval_batch_size: int = 1024,
-                 progress_bar: bool = True, optim: Optim = Optim()):
+                 optim: Optim = Optim()):
         self.steps, self.batch_size, self.eval_every, self.log_every = steps, batch_size, eval_every, log_every
         self.device = resolve_device(device)
         if precision not in ("auto", "bf16", "fp32"):
             raise DabenchError(f"unknown trainer.precision '{precision}'; known: auto, bf16, fp32")
         self.bf16 = precision == "bf16" or (precision == "auto" and self.device.type == "cuda")
-        self.eval_batch_size, self.progress_bar, self.optim = eval_batch_size, progress_bar, optim
+        self.eval_batch_size, self.optim = eval_batch_size, optim
 
     def autocast(self) -> contextlib.AbstractContextManager:
         if self.bf16:
@@ -102,11 +101,12 @@ class Trainer:
         return contextlib.nullcontext()
 
     def fit(self, method, data: TransferData, run_dir: Path, logger, seed: int,
-            resume_state: dict | None = None, tag: str = "") -> list[dict]:
+            resume_state: dict | None = None, tag: str = "", progress_bar: bool = False) -> list[dict]:
         """Train `method` (already built) and return one record per evaluation.
 
         `resume_state` is a loaded checkpoint (``load_checkpoint``) to continue from; `tag` is
-        stored in checkpoints (the config hash) so a resume can check it continues the same run.
+        stored in checkpoints (the config hash) so a resume can check it continues the same run;
+        `progress_bar` shows a tqdm bar with the running losses.
         Records: step, lr, loss/<term> and loss/total (means over the last log window),
         source_val_acc, target_test_acc, score/target_entropy. Checkpoint: run_dir/checkpoint.pt.
         """
@@ -128,8 +128,8 @@ class Trainer:
                 torch.cuda.set_rng_state_all(state["cuda_rng"])
         sums, count, records = state["sums"], state["count"], state["records"]
         started, losses = time.perf_counter() - state["wall_s"], {}
-        bar = tqdm(total=self.steps, initial=state["step"], disable=not self.progress_bar, dynamic_ncols=True,
-                   desc=getattr(method, "registered_name", "train"))
+        bar = tqdm(total=self.steps, initial=state["step"], disable=not progress_bar, dynamic_ncols=True,
+                   leave=False, desc=getattr(method, "registered_name", "train"))
         for step in range(state["step"], self.steps):
             progress = step / self.steps
             lr = self.optim.lr * lr_factor(progress, self.optim.schedule, self.optim.gamma, self.optim.power)

@@ -1,0 +1,107 @@
+"""A benchmark file -> a list of Cells, each a fully resolved run config with a stable id.
+
+Minimal benchmark file (every other key is optional):
+
+    dataset: office_caltech10_surf
+    pairs: [[amazon, webcam], [webcam, amazon]]    # or: all (every ordered pair of domains)
+    methods: [source_only, dann, {name: dan, trade_off: 0.5}]
+    seeds: [0, 1]
+    overrides: {trainer.steps: 200}                # dotted keys applied to every run
+
+Each run starts from configs/datasets/<dataset>.yaml (the family recipe), then the file's
+own run sections (model, trainer, optim, logging, val_fraction, data_root), then
+``overrides``, then the command line's ``key=value`` overrides.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+
+from dabench.config import apply_overrides, as_spec, config_hash, family_config, load_yaml, merge, resolve
+from dabench.errors import DabenchError
+
+GRID_KEYS = ("name", "dataset", "pairs", "methods", "seeds", "overrides", "model", "trainer", "optim", "logging",
+             "val_fraction", "data_root", "tsne")
+
+
+@dataclass(frozen=True, eq=False)
+class Cell:
+    """One run of the grid. `cell_id` is the first 16 hex digits of the sha256 of `config`."""
+
+    cell_id: str
+    method: str
+    source: str
+    target: str
+    seed: int
+    config: dict
+
+
+@dataclass
+class Grid:
+    name: str
+    dataset: str
+    pairs: list[tuple[str, str]]
+    methods: list[str]
+    seeds: list[int]
+    cells: list[Cell]
+    raw: dict
+
+
+def _where(path: Path, key: str, err: DabenchError) -> DabenchError:
+    return DabenchError(f"{path}: {key}: {err}")
+
+
+def load_grid(path: str | Path, cli_overrides: list[str] | None = None) -> Grid:
+    """Read, validate and expand a benchmark file; every error names the file and the key."""
+    path = Path(path)
+    raw = load_yaml(path)
+    for key in raw:
+        if key not in GRID_KEYS:
+            raise DabenchError(f"{path}: unknown key '{key}'; accepted: {', '.join(GRID_KEYS)}")
+    for key in ("dataset", "pairs", "methods", "seeds"):
+        if key not in raw:
+            raise DabenchError(f"{path}: missing key '{key}' (see configs/benchmarks/ for examples)")
+    if not isinstance(raw["methods"], list) or not raw["methods"]:
+        raise DabenchError(f"{path}: methods: expected a non-empty list of method names or {{name: ...}} mappings")
+    if not isinstance(raw["seeds"], list) or not all(isinstance(s, int) for s in raw["seeds"]):
+        raise DabenchError(f"{path}: seeds: expected a list of integers, got {raw['seeds']!r}")
+    dataset = as_spec(raw["dataset"])
+    base = merge(family_config(dataset["name"]), {k: raw[k] for k in GRID_KEYS[6:12] if k in raw})
+    base["dataset"] = merge(as_spec(base.get("dataset", dataset["name"])), dataset)  # same name: the family's
+    base = apply_overrides(base, raw.get("overrides") or {})
+    base = apply_overrides(base, cli_overrides or [])
+    pairs = _pairs(path, raw["pairs"], base)
+    cells = []
+    for i, method in enumerate(raw["methods"]):
+        for (source, target), seed in itertools.product(pairs, raw["seeds"]):
+            cfg = {**base, "method": method, "source": source, "target": target, "seed": seed}
+            try:
+                resolved = resolve(cfg)
+            except DabenchError as err:
+                raise _where(path, f"methods[{i}] {as_spec(method).get('name')} {source}->{target}", err) from None
+            cells.append(Cell(config_hash(resolved), resolved["method"]["name"], source, target, seed, resolved))
+    names = [c.method for c in cells[::len(pairs) * len(raw["seeds"])]]
+    if len(set(names)) != len(names):
+        raise DabenchError(f"{path}: methods: {names} lists a method twice; give variants distinct names "
+                           f"with the align method or separate benchmark files")
+    return Grid(raw.get("name", path.stem), dataset["name"], pairs, names, raw["seeds"], cells, raw)
+
+
+def _pairs(path: Path, pairs, base: dict) -> list[tuple[str, str]]:
+    from dabench.data.base import DATASETS
+
+    try:
+        dataset = DATASETS.build(base["dataset"], root=base.get("data_root"))
+    except DabenchError as err:
+        raise _where(path, "dataset", err) from None
+    if pairs == "all":
+        return [(s, t) for s in dataset.domains for t in dataset.domains if s != t]
+    if not isinstance(pairs, list) or not all(isinstance(p, list) and len(p) == 2 for p in pairs):
+        raise DabenchError(f"{path}: pairs: expected 'all' or a list of [source, target], got {pairs!r}")
+    for source, target in pairs:
+        for domain in (source, target):
+            if domain not in dataset.domains:
+                raise DabenchError(f"{path}: pairs: dataset '{dataset.name}' has no domain '{domain}'; its domains: "
+                                   f"{', '.join(dataset.domains)}")
+    return [tuple(p) for p in pairs]
