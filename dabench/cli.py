@@ -5,6 +5,9 @@ import argparse
 import inspect
 import json
 import sys
+from pathlib import Path
+
+import yaml
 
 from dabench.config import apply_overrides, family_config, load_yaml
 from dabench.errors import DabenchError
@@ -59,6 +62,33 @@ def cmd_train(args) -> None:
     print(f"wrote {args.out}/result.json")
 
 
+def cmd_bench(args) -> None:
+    from dabench.bench.benchmark import run_benchmark
+
+    slurm = {}
+    for item in args.slurm:
+        key, _, value = item.partition("=")
+        slurm[key] = yaml.safe_load(value)
+    outcome = run_benchmark(args.grid, args.out, args.overrides, args.executor, args.workers, slurm,
+                            progress_bar=not args.quiet)
+    print(outcome["table"])
+    ran = [cell_id for cell_id, s in outcome["status"].items() if s == "ran"]
+    print(f"ran {len(ran)} run(s), {len(outcome['status']) - len(ran)} already finished or run elsewhere; "
+          f"results in {args.out}")
+    print("ran: " + ",".join(ran))
+
+
+def cmd_table(args) -> None:
+    from dabench.bench.report import render, write_tables
+
+    methods = args.methods.split(",") if args.methods else None
+    options = {"metric": args.metric, "methods": methods, "select": args.select}
+    if not (Path(args.results) / "grid.json").exists():
+        raise DabenchError(f"{args.results} is not a benchmark folder (no grid.json); give the --out of dabench bench")
+    outputs = write_tables(args.results, **options) if args.write else render(args.results, **options)
+    print(outputs[args.format], end="")
+
+
 def cmd_data(args) -> None:
     from dabench.data.base import DATASETS, data_root, file_status
     from dabench.data.download import download
@@ -108,6 +138,27 @@ def parser() -> argparse.ArgumentParser:
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.add_argument("overrides", nargs="*", metavar="key=value")
     tr.set_defaults(func=cmd_train)
+
+    bench = sub.add_parser("bench", help="run a benchmark grid: methods x pairs x seeds -> tables and figures")
+    bench.add_argument("grid", help="benchmark YAML (examples in configs/benchmarks/)")
+    bench.add_argument("--out", required=True, help="results folder; rerun to resume or extend it")
+    bench.add_argument("--executor", default="local", choices=["local", "gpus", "slurm", "submitit_local"])
+    bench.add_argument("--workers", type=int, default=1, help="local worker processes")
+    bench.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE",
+                       help="submitit parameter, e.g. timeout_min=60 slurm_partition=gpu gpus_per_node=1")
+    bench.add_argument("--quiet", action="store_true", help="no progress bars")
+    bench.add_argument("overrides", nargs="*", metavar="key=value", help="applied to every run")
+    bench.set_defaults(func=cmd_bench)
+
+    table = sub.add_parser("table", help="render the tables of a benchmark folder from its results alone")
+    table.add_argument("results", help="the --out folder of dabench bench")
+    table.add_argument("--metric", default="target_accuracy", choices=["target_accuracy", "source_accuracy"])
+    table.add_argument("--methods", help="comma-separated subset, in this order")
+    table.add_argument("--select", default="last", choices=["last", "oracle"],
+                       help="checkpoint selection; oracle reads target test labels and is labelled as such")
+    table.add_argument("--format", default="md", choices=["md", "csv", "tex"])
+    table.add_argument("--write", action="store_true", help="also rewrite table.md/.csv/.tex in the folder")
+    table.set_defaults(func=cmd_table)
 
     data = sub.add_parser("data", help="datasets on disk: where, verify, download")
     data.add_argument("action", choices=["where", "verify", "download"])

@@ -71,6 +71,8 @@ def load_grid(path: str | Path, cli_overrides: list[str] | None = None) -> Grid:
     base["dataset"] = merge(as_spec(base.get("dataset", dataset["name"])), dataset)  # same name: the family's
     base = apply_overrides(base, raw.get("overrides") or {})
     base = apply_overrides(base, cli_overrides or [])
+    if base.get("logging", {}).get("wandb"):
+        base["logging"].setdefault("wandb_group", raw.get("name", path.stem))  # compare the grid's runs in wandb
     pairs = _pairs(path, raw["pairs"], base)
     cells = []
     for i, method in enumerate(raw["methods"]):

@@ -1,0 +1,61 @@
+"""``dabench bench``: a benchmark file -> runs -> results.jsonl, tables and figures in one folder."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from dabench.bench.figures import accuracy_bars, gain_heatmap, tsne_before_after
+from dabench.bench.grid import Grid, load_grid
+from dabench.bench.report import write_tables
+from dabench.bench.runner import run_cells
+from dabench.bench.store import ResultStore
+
+
+def write_figures(grid: Grid, root: Path) -> dict:
+    """Heatmap and bars always; t-SNE for the file's ``tsne`` choice (default: the first adapted
+    method on the first pair and seed, against source_only on the same pair and seed)."""
+    figures = root / "figures"
+    figures.mkdir(exist_ok=True)
+    accuracy_bars(root, figures / "accuracy.png")
+    info = {}
+    if "source_only" in grid.methods and len(grid.methods) > 1:
+        gain_heatmap(root, figures / "gain_heatmap.png")
+        choice = grid.raw.get("tsne") or {}
+        method = choice.get("method", next(m for m in grid.methods if m != "source_only"))
+        source, target = choice.get("pair", grid.pairs[0])
+        seed = choice.get("seed", grid.seeds[0])
+        pick = {c.method: c for c in grid.cells if (c.source, c.target, c.seed) == (source, target, seed)}
+        store = ResultStore(root)
+        pads = tsne_before_after(store.cell_dir(pick["source_only"]), store.cell_dir(pick[method]),
+                                 ("source_only", method), figures / "tsne.png", seed)
+        info = {"method": method, "pair": [source, target], "seed": seed, "proxy_a_distance": pads}
+        (figures / "tsne.json").write_text(json.dumps(info, indent=1) + "\n")
+    return info
+
+
+def log_table_to_wandb(grid: Grid, root: Path) -> None:
+    import pandas as pd
+    import wandb
+
+    logging = grid.cells[0].config["logging"]
+    run = wandb.init(project=logging["wandb_project"], mode=logging["wandb_mode"], group=grid.name,
+                     name=f"{grid.name}:table", job_type="table", dir=str(root), reinit="finish_previous")
+    run.log({"table": wandb.Table(dataframe=pd.read_csv(root / "table.csv"))})
+    run.finish()
+
+
+def run_benchmark(path: str | Path, out: str | Path, overrides: list[str] | None = None, executor: str = "local",
+                  workers: int = 1, slurm: dict | None = None, progress_bar: bool = True) -> dict:
+    """Run every missing cell of the benchmark file at `path` into `out`, then write tables and figures."""
+    grid = load_grid(path, overrides)
+    root = Path(out)
+    store = ResultStore(root)
+    store.write_grid(grid)
+    status = run_cells(grid.cells, root, executor, workers, slurm, progress_bar)
+    with store.lock:
+        store.write_results()
+    tables = write_tables(root)
+    write_figures(grid, root)
+    if grid.cells[0].config["logging"]["wandb"]:
+        log_table_to_wandb(grid, root)
+    return {"status": status, "table": tables["md"]}
