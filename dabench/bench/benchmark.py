@@ -13,13 +13,15 @@ from dabench.bench.store import ResultStore
 
 def write_figures(grid: Grid, root: Path) -> dict:
     """Heatmap and bars always; t-SNE for the file's ``tsne`` choice (default: the first adapted
-    method on the first pair and seed, against source_only on the same pair and seed)."""
+    method on the first pair and seed, against source_only on the same pair and seed; ``tsne: false``
+    skips it)."""
     figures = root / "figures"
     figures.mkdir(exist_ok=True)
     accuracy_bars(root, figures / "accuracy.png")
     info = {}
     if "source_only" in grid.methods and len(grid.methods) > 1:
         gain_heatmap(root, figures / "gain_heatmap.png")
+    if "source_only" in grid.methods and len(grid.methods) > 1 and grid.raw.get("tsne", True) is not False:
         choice = grid.raw.get("tsne") or {}
         method = choice.get("method", next(m for m in grid.methods if m != "source_only"))
         source, target = choice.get("pair", grid.pairs[0])
@@ -55,7 +57,8 @@ def run_benchmark(path: str | Path, out: str | Path, overrides: list[str] | None
     with store.lock:
         store.write_results()
     tables = write_tables(root)
-    write_figures(grid, root)
+    if "ran" in status.values() or not (root / "figures").exists():  # figures are a function of the runs
+        write_figures(grid, root)
     if grid.cells[0].config["logging"]["wandb"]:
         log_table_to_wandb(grid, root)
     return {"status": status, "table": tables["md"]}

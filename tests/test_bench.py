@@ -1,0 +1,158 @@
+"""The benchmark runner on the toy dataset: grid expansion, crash safety, concurrency, tables."""
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+from scipy import stats
+
+from dabench.bench.benchmark import run_benchmark
+from dabench.bench.grid import load_grid
+from dabench.bench.report import gains, render, run_values
+from dabench.errors import DabenchError
+
+GRID = """
+dataset: toy
+pairs: [[a, b], [b, a]]
+methods: [source_only, deep_coral]
+seeds: [0, 1]
+model: {{backbone: {{name: mlp, hidden: [16]}}, bottleneck_dim: 8}}
+overrides: {{trainer.steps: {steps}, trainer.batch_size: 16, trainer.eval_every: 10, trainer.log_every: 10}}
+"""
+
+
+def write_grid(tmp_path, steps=20, text=GRID, tsne=False):
+    path = tmp_path / "grid.yaml"
+    path.write_text(text.format(steps=steps) + ("" if tsne else "tsne: false\n"))
+    return path
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    """The smoke grid, run once for the tests that only read its store."""
+    tmp_path = tmp_path_factory.mktemp("smoke")
+    outcome = run_benchmark(write_grid(tmp_path, tsne=True), tmp_path / "out", progress_bar=False)
+    return tmp_path, outcome
+
+
+def bench_cli(grid, out, *extra):
+    return subprocess.Popen([sys.executable, "-m", "dabench.cli", "bench", str(grid), "--out", str(out), "--quiet",
+                             *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def ran_cells(stdout: str) -> list[str]:
+    line = [x for x in stdout.splitlines() if x.startswith("ran: ")][-1]
+    return [c for c in line[5:].split(",") if c]
+
+
+def test_minimal_file_expands_to_every_cell_with_stable_ids(tmp_path):
+    grid = load_grid(write_grid(tmp_path))
+    assert len(grid.cells) == 2 * 2 * 2 and len({c.cell_id for c in grid.cells}) == 8
+    assert {c.config["trainer"]["steps"] for c in grid.cells} == {20}
+    assert [c.cell_id for c in load_grid(write_grid(tmp_path)).cells] == [c.cell_id for c in grid.cells]
+    all_pairs = load_grid(write_grid(tmp_path, text=GRID.replace("[[a, b], [b, a]]", "all")))
+    assert all_pairs.pairs == [("a", "b"), ("b", "a")]
+
+
+@pytest.mark.parametrize("change, message", [
+    (("methods: [source_only, deep_coral]", "methods: [source_only, dnn]"),
+     r"grid.yaml: methods\[1\] dnn a->b: unknown method 'dnn'.*did you mean 'dann'"),
+    (("[[a, b], [b, a]]", "[[a, c]]"), r"grid.yaml: pairs: dataset 'toy' has no domain 'c'; its domains: a, b"),
+    (("seeds: [0, 1]", "seeds: [0, 1]\nsteps: 3"), r"grid.yaml: unknown key 'steps'"),
+    (("seeds: [0, 1]", "seeds: [0, 1"), r"grid.yaml line \d+: malformed YAML"),
+    (("trainer.steps: {steps}", "trainer.stepz: 3"), r"unknown key 'trainer.stepz'"),
+])
+def test_bad_benchmark_files_fail_before_training_naming_the_key(tmp_path, change, message):
+    path = write_grid(tmp_path, text=GRID.replace(*change))
+    with pytest.raises(DabenchError, match=message) as err:
+        run_benchmark(path, tmp_path / "out", progress_bar=False)
+    assert "\n" not in str(err.value)
+    assert not (tmp_path / "out").exists()
+
+
+def test_smoke_grid_writes_store_tables_and_figures_and_table_command_reproduces_them(smoke):
+    tmp_path, outcome = smoke
+    out = tmp_path / "out"
+    assert sorted(outcome["status"].values()) == ["ran"] * 8
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert len(rows) == 8 and {"target_accuracy", "config", "git_commit", "versions"} <= set(rows[0])
+    for name in ("table.md", "table.csv", "table.tex", "figures/accuracy.png", "figures/gain_heatmap.png",
+                 "figures/tsne.png", "figures/tsne.json"):
+        assert (out / name).stat().st_size > 0, name
+    table = (out / "table.md").read_text()
+    assert "| source_only |" in table and "Selection: last checkpoint" in table and "a→b" in table
+    assert render(out)["md"] == table
+    result = subprocess.run([sys.executable, "-m", "dabench.cli", "table", str(out)], capture_output=True, text=True)
+    assert result.stdout == table
+    again = run_benchmark(write_grid(tmp_path, tsne=True), out, progress_bar=False)
+    assert set(again["status"].values()) == {"done"}
+
+
+def test_gain_and_significance_match_hand_computed_values():
+    values = pd.DataFrame([
+        {"method": m, "pair": "a→b", "seed": s, "value": v, "source": "a", "target": "b"}
+        for m, s, v in [("source_only", 0, 50.0), ("source_only", 1, 60.0), ("source_only", 2, 55.0),
+                        ("dann", 0, 54.0), ("dann", 1, 61.0), ("dann", 2, 58.0),
+                        ("dan", 0, 49.0), ("dan", 1, 59.0), ("dan", 2, 54.0)]])
+    g = gains(values, ["source_only", "dann", "dan"], ["a→b"]).set_index("method")
+    assert g.loc["dann", "gain"] == pytest.approx((4 + 1 + 3) / 3)
+    diffs = [4.0, 1.0, 3.0]
+    t = (sum(diffs) / 3) / (pd.Series(diffs).std(ddof=1) / math.sqrt(3))
+    assert g.loc["dann", "p_value"] == pytest.approx(2 * stats.t.sf(t, df=2))
+    assert g.loc["dan", "gain"] == -1.0 and g.loc["dan", "p_value"] == 0.0  # the same -1 on every seed
+
+
+def test_oracle_selection_is_labelled_and_reads_the_best_target_epoch(smoke):
+    out = smoke[0] / "out"
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    last, oracle = run_values(rows, select="last"), run_values(rows, select="oracle")
+    assert (oracle.value >= last.value).all()
+    assert "ORACLE" in render(out, select="oracle")["md"].splitlines()[0]
+
+
+def test_killed_grid_restarts_and_finishes_every_cell_exactly_once(tmp_path):
+    grid, out = write_grid(tmp_path, steps=200), tmp_path / "out"
+    victim = bench_cli(grid, out)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(out.glob("cells/*/result.json"))) < 2:
+        time.sleep(0.05)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    finished_before = {p.parent.name for p in out.glob("cells/*/result.json")}
+    assert 2 <= len(finished_before) < 8, "the kill came too late to test anything"
+    rerun = bench_cli(grid, out)
+    stdout, stderr = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, stderr
+    ran = ran_cells(stdout)
+    assert not set(ran) & finished_before and len(ran) + len(finished_before) == 8
+    rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert sorted(r["cell_id"] for r in rows) == sorted({r["cell_id"] for r in rows}) and len(rows) == 8
+    assert not list(out.glob("cells/*/claim"))
+
+
+def test_two_concurrent_runners_run_each_cell_once(tmp_path):
+    grid, out = write_grid(tmp_path, steps=100), tmp_path / "out"
+    runners = [bench_cli(grid, out), bench_cli(grid, out)]
+    outputs = [r.communicate(timeout=300) for r in runners]
+    assert all(r.returncode == 0 for r in runners), [e for _, e in outputs]
+    ran = [ran_cells(stdout) for stdout, _ in outputs]
+    assert sorted(ran[0] + ran[1]) == sorted(set(ran[0] + ran[1])) and len(ran[0] + ran[1]) == 8
+    assert outputs[0][0].split("ran ")[0] == outputs[1][0].split("ran ")[0]  # both print the full table
+    assert all(json.loads(p.read_text())["resumed_from_step"] == 0 for p in out.glob("cells/*/result.json"))
+
+
+def test_local_worker_pool_and_submitit_engine_produce_the_same_results(tmp_path):
+    pytest.importorskip("submitit", reason="submitit is the cluster extra (pip install -e '.[slurm]')")
+    grid = write_grid(tmp_path, text=GRID.replace("[[a, b], [b, a]]", "[[a, b]]").replace(", deep_coral", ""))
+    run_benchmark(grid, tmp_path / "inline", progress_bar=False)
+    run_benchmark(grid, tmp_path / "pool", workers=2, progress_bar=False)
+    run_benchmark(grid, tmp_path / "submitit", executor="submitit_local", progress_bar=False)
+    accuracy = {name: [json.loads(line)["target_accuracy"] for line in
+                       (tmp_path / name / "results.jsonl").read_text().splitlines()]
+                for name in ("inline", "pool", "submitit")}
+    assert accuracy["inline"] == accuracy["pool"] == accuracy["submitit"]
