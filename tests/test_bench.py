@@ -1,7 +1,6 @@
 """The benchmark runner on the toy dataset: grid expansion, crash safety, concurrency, tables."""
 import json
 import math
-import os
 import signal
 import subprocess
 import sys

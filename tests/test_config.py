@@ -1,5 +1,4 @@
 import pytest
-import yaml
 
 from dabench.config import CONFIG_DIR, apply_overrides, config_hash, load_yaml, resolve
 from dabench.errors import DabenchError
