@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import difflib
 import hashlib
 import inspect
 import json
@@ -111,7 +112,6 @@ def as_spec(value: Any) -> dict:
 
 
 def _check_keys(section: str, given: dict, accepted: list[str]) -> None:
-    import difflib
     for key in given:
         if key not in accepted:
             close = difflib.get_close_matches(key, accepted, n=1)

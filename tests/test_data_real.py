@@ -72,3 +72,14 @@ def test_a_corrupt_file_is_named_with_its_checksum_and_never_used(data_root, tmp
         dataset.load("webcam", "train")
     shutil.copy(data_root / relpath, tmp_path / relpath)
     assert len(dataset.load("webcam", "train")) == 295
+
+
+def test_digits_format_policies_are_applied(data_root):
+    rgb = DATASETS.build({"name": "digits", "image_size": 32, "channels": 3}, root=data_root)
+    x = rgb.load("mnist", "test").tensors[0]
+    assert x.shape[1:] == (3, 32, 32) and (x[:, 0] == x[:, 2]).all()  # grey replicated to RGB
+    grey = DATASETS.build({"name": "digits"}, root=data_root).load("mnistm", "test").tensors[0]
+    assert grey.shape[1:] == (1, 28, 28)
+    stretched = DATASETS.build({"name": "digits", "usps_resize": "stretch"}, root=data_root).load("usps", "test")
+    framed = DATASETS.build({"name": "digits", "usps_resize": "frame"}, root=data_root).load("usps", "test")
+    assert (framed.tensors[0][:, :, :4] == -1).all() and not (stretched.tensors[0][:, :, :4] == -1).all()

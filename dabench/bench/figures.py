@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from dabench.bench.report import accuracy_stats, gains, run_values  # noqa: E402
+from dabench.bench.report import gains, run_values  # noqa: E402
 from dabench.bench.store import ResultStore  # noqa: E402
 
 

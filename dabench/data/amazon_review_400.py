@@ -6,21 +6,18 @@ train and test splits are the same reviews; target labels are hidden in training
 """
 from __future__ import annotations
 
-import numpy as np
-from scipy.io import loadmat
+from dabench.data.base import DATASETS, MatFeatures
 
-from dabench.data.base import DATASETS, DomainDataset, tensor_dataset
-
-FILE_NAMES = {"books": "books", "dvd": "dvd", "electronics": "elec", "kitchen": "kitchen"}
 MIRRORS = ("https://github.com/jindongwang/transferlearning/raw/master/data/amazon_review_400/",)
 
 
 @DATASETS.register("amazon_review_400")
-class AmazonReview400(DomainDataset):
+class AmazonReview400(MatFeatures):
     domains = ("books", "dvd", "electronics", "kitchen")
     num_classes = 2
     input_shape = (400,)
-    protocol = "transductive: train and test are the whole domain (target labels hidden in training)"
+    folder, file_suffix = "amazon_review_400", "_400.mat"
+    file_names = {"books": "books", "dvd": "dvd", "electronics": "elec", "kitchen": "kitchen"}
     files = {
         "amazon_review_400/books_400.mat": "7a53b54f0c0e81e7ee4774d762a927399cede9a802a2409732ba00cc1c23a17a",
         "amazon_review_400/dvd_400.mat": "13a71d399f9c7ae57064952979c830455057ffd0a8da73f2c9075338d64d98ce",
@@ -28,11 +25,3 @@ class AmazonReview400(DomainDataset):
         "amazon_review_400/kitchen_400.mat": "b1f4e5ddfbd7b37ad2638fccbf83bd8558abf63b3e8d69a9d5bca77b1a49fed5",
     }
     urls = {path: [m + path.split("/")[-1] for m in MIRRORS] for path in files}
-
-    def domain_files(self, domain):
-        return [f"amazon_review_400/{FILE_NAMES[domain]}_400.mat"]
-
-    def load(self, domain, split):
-        self.check_domain(domain)
-        mat = loadmat(self.path(self.domain_files(domain)[0]))
-        return tensor_dataset(mat["fts"].astype(np.float32), mat["labels"].ravel().astype(np.int64))

@@ -95,7 +95,9 @@ class DomainDataset:
             raise DabenchError(f"{self.name}: missing {relpath} under data root {self.root}; run "
                                f"`dabench data download {self.name}` or set DABENCH_DATA to a folder that holds it")
         if status.startswith("bad:"):
-            raise DabenchError(f"{self.name}: {path} has sha256 {status[4:]}, expected {self.files[relpath]}; "
+            expected = self.files[relpath]
+            expected = expected if isinstance(expected, str) else " or ".join(expected)
+            raise DabenchError(f"{self.name}: {path} has sha256 {status[4:]}, expected {expected}; "
                                f"the file is corrupt or another version: delete it and run "
                                f"`dabench data download {self.name}`")
         self.used_files[relpath] = self.files[relpath]
@@ -110,6 +112,39 @@ class DomainDataset:
 
     def load(self, domain: str, split: str) -> TensorDataset:
         raise NotImplementedError
+
+
+class MatFeatures(DomainDataset):
+    """A domain per MATLAB file holding a feature matrix ``fts`` (n, d) and ``labels`` (n, 1).
+
+    Subclasses set ``folder``, ``file_names`` (domain -> file stem), ``file_suffix`` and
+    ``label_offset`` (1 for labels numbered from 1), and may override ``preprocess``.
+    Protocol: transductive, a domain's train and test splits are the same samples.
+    """
+
+    folder: str = ""
+    file_names: dict[str, str] = {}
+    file_suffix: str = ""
+    label_offset: int = 0
+    protocol = "transductive: train and test are the whole domain (target labels hidden in training)"
+
+    def domain_files(self, domain):
+        return [f"{self.folder}/{self.file_names[domain]}{self.file_suffix}"]
+
+    def preprocess(self, features):
+        return features
+
+    def arrays(self, domain: str):
+        """Preprocessed features (n, d) float64 and labels (n,) from 0."""
+        from scipy.io import loadmat
+
+        self.check_domain(domain)
+        mat = loadmat(self.path(self.domain_files(domain)[0]))
+        features = self.preprocess(mat["fts"].astype("float64"))
+        return features, mat["labels"].ravel().astype("int64") - self.label_offset
+
+    def load(self, domain, split):
+        return tensor_dataset(*self.arrays(domain))
 
 
 def tensor_dataset(x, y) -> TensorDataset:

@@ -12,12 +12,10 @@ test splits are the same samples (the target is trained on without its labels).
 from __future__ import annotations
 
 import numpy as np
-from scipy.io import loadmat
 
-from dabench.data.base import DATASETS, DomainDataset, tensor_dataset
+from dabench.data.base import DATASETS, MatFeatures
 
-FILE_NAMES = {"amazon": "amazon", "caltech": "Caltech10", "dslr": "dslr", "webcam": "webcam"}
-GFK_MIRRORS = ("https://github.com/jindongwang/transferlearning/raw/master/data/office_caltech10_surf/",)
+MIRRORS = ("https://github.com/jindongwang/transferlearning/raw/master/data/office_caltech10_surf/",)
 
 
 def gfk_preprocess(features: np.ndarray) -> np.ndarray:
@@ -29,27 +27,19 @@ def gfk_preprocess(features: np.ndarray) -> np.ndarray:
 
 
 @DATASETS.register("office_caltech10_surf")
-class OfficeCaltech10SURF(DomainDataset):
+class OfficeCaltech10SURF(MatFeatures):
     domains = ("amazon", "caltech", "dslr", "webcam")
     num_classes = 10
     input_shape = (800,)
-    protocol = "transductive: train and test are the whole domain (target labels hidden in training)"
+    folder, file_suffix, label_offset = "office_caltech10_surf", "_SURF_L10.mat", 1
+    file_names = {"amazon": "amazon", "caltech": "Caltech10", "dslr": "dslr", "webcam": "webcam"}
     files = {
         "office_caltech10_surf/amazon_SURF_L10.mat": "df32548b994e18d364c99e1f317e1fae100597259f0423a41b90f4f68187bb1f",
         "office_caltech10_surf/Caltech10_SURF_L10.mat": "4f9334c8ced489d5054de97a5fd51a61f017f3bcd1f38c9a85c6d78cb9d7bda5",
         "office_caltech10_surf/dslr_SURF_L10.mat": "44d673c68e1d07b837893aa74dba3b986e4a6cc3fd66f0dd357683bdef059216",
         "office_caltech10_surf/webcam_SURF_L10.mat": "a6a9c78b4b7181dfbb58bcfd351d4ebd737f171c31247b8884948aa156d3f700",
     }
-    urls = {path: [m + path.split("/")[-1] for m in GFK_MIRRORS] for path in files}
+    urls = {path: [m + path.split("/")[-1] for m in MIRRORS] for path in files}
 
-    def domain_files(self, domain):
-        return [f"office_caltech10_surf/{FILE_NAMES[domain]}_SURF_L10.mat"]
-
-    def arrays(self, domain: str) -> tuple[np.ndarray, np.ndarray]:
-        """Preprocessed features (n, 800) float64 and labels (n,) in 0..9."""
-        self.check_domain(domain)
-        mat = loadmat(self.path(self.domain_files(domain)[0]))
-        return gfk_preprocess(mat["fts"].astype(np.float64)), mat["labels"].ravel().astype(np.int64) - 1
-
-    def load(self, domain, split):
-        return tensor_dataset(*self.arrays(domain))
+    def preprocess(self, features):
+        return gfk_preprocess(features)
