@@ -1,6 +1,7 @@
 """What produced a result: package versions, git commit, hardware."""
 from __future__ import annotations
 
+import functools
 import platform
 import subprocess
 from importlib.metadata import PackageNotFoundError, version
@@ -21,8 +22,11 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+@functools.cache
 def git_commit() -> str:
-    """HEAD of the dabench source tree, with "+dirty" when it has uncommitted changes; "unknown" outside git."""
+    """HEAD of the dabench source tree, with "+dirty" when dabench/ has uncommitted changes; "unknown"
+    outside git. Read once per process, at its first result: the code a process runs is the code it
+    imported, whatever is committed later."""
     repo = Path(__file__).resolve().parents[1]
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True,

@@ -21,7 +21,7 @@ from dabench.errors import DabenchError
 from dabench.log import make_logger
 from dabench.methods.base import METHODS, Method
 from dabench.models.model import build_model
-from dabench.provenance import provenance
+from dabench.provenance import git_commit, provenance
 from dabench.trainer import Optim, Trainer, load_checkpoint
 
 
@@ -55,6 +55,7 @@ def build(cfg: dict) -> tuple[Trainer, DomainDataset, TransferData, Method]:
 
 def train(cfg: dict, out: str | Path, resume: bool = False, progress_bar: bool = False) -> dict:
     """Run (or resume, or return the finished) training run of `cfg` in folder `out`; returns result.json's content."""
+    git_commit()  # before training: the commit of the code this process imported
     cfg = resolve(cfg)
     out = Path(out)
     result_path, checkpoint_path = out / "result.json", out / "checkpoint.pt"
