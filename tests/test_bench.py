@@ -189,3 +189,11 @@ def test_wandb_groups_runs_and_logs_the_final_table(tmp_path, monkeypatch):
     run_benchmark(write_grid(tmp_path, text=text + "logging: {{wandb: true}}\n"), tmp_path / "out", progress_bar=False)
     runs = sorted((tmp_path / "out").rglob("offline-run-*"))
     assert len(runs) == 3  # two training runs and the table
+
+
+def test_table_subset_and_metric_options(smoke):
+    out = smoke[0] / "out"
+    subset = render(out, methods=["deep_coral"], metric="source_accuracy")["md"]
+    assert "| deep_coral |" in subset and "| source_only |" not in subset and "source (in-domain) accuracy" in subset
+    with pytest.raises(DabenchError, match="no finished runs of dann in .*; methods with results: source_only, deep_coral"):
+        render(out, methods=["dann"])

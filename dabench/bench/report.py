@@ -15,6 +15,7 @@ import yaml
 from scipy import stats
 
 from dabench.bench.store import ResultStore
+from dabench.errors import DabenchError
 
 PAPER_RESULTS = Path(__file__).resolve().parents[2] / "paper_results"
 SELECTIONS = {"last": "last checkpoint", "oracle": "ORACLE: best target-test checkpoint (uses target labels)"}
@@ -129,7 +130,12 @@ def render(root: str | Path, metric: str = "target_accuracy", methods: list[str]
     grid, rows = store.grid(), store.rows()
     if not rows:
         return {"md": f"# {grid['name']}\n\nNo finished runs yet.\n", "csv": "", "tex": ""}
-    methods = [m for m in (methods or grid["methods"]) if m in {r["method"] for r in rows}]
+    present = [m for m in grid["methods"] if m in {r["method"] for r in rows}]
+    unknown = [m for m in methods or [] if m not in present]
+    if unknown:
+        raise DabenchError(f"no finished runs of {', '.join(unknown)} in {root}; methods with results: "
+                           f"{', '.join(present)}")
+    methods = methods or present
     pairs = [f"{s}→{t}" for s, t in grid["pairs"]]
     values = run_values([r for r in rows if r["method"] in methods], metric, select)
     table, summary = accuracy_stats(values, methods, pairs)
