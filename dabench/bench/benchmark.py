@@ -29,7 +29,8 @@ def write_figures(grid: Grid, root: Path) -> dict:
         pick = {c.method: c for c in grid.cells if (c.source, c.target, c.seed) == (source, target, seed)}
         store = ResultStore(root)
         pads = tsne_before_after(store.cell_dir(pick["source_only"]), store.cell_dir(pick[method]),
-                                 ("source_only", method), figures / "tsne.png", seed)
+                                 ("source_only", method), figures / "tsne.png", seed,
+                                 f"({source}→{target}, seed {seed})")
         info = {"method": method, "pair": [source, target], "seed": seed, "proxy_a_distance": pads}
         (figures / "tsne.json").write_text(json.dumps(info, indent=1) + "\n")
     return info

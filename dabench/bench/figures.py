@@ -49,8 +49,8 @@ def accuracy_bars(root: Path, path: Path) -> None:
     stds = [per_seed[m].std(ddof=1) if len(per_seed[m]) > 1 else 0.0 for m in methods]
     fig, ax = plt.subplots(figsize=(1.5 + 0.9 * len(methods), 3.5))
     ax.bar(methods, means, yerr=stds, capsize=4, color="tab:blue")
-    for i, m in enumerate(means):
-        ax.text(i, m + 0.5, f"{m:.1f}", ha="center", va="bottom", fontsize=8)
+    for i, (m, sd) in enumerate(zip(means, stds)):
+        ax.text(i, m + sd + 1, f"{m:.1f}", ha="center", va="bottom", fontsize=8)
     ax.set_ylabel("target accuracy (%), mean over pairs")
     ax.set_title(f"{grid['name']}: average accuracy (± std over seeds)")
     ax.set_ylim(0, 100)
@@ -92,7 +92,7 @@ def proxy_a_distance(source: np.ndarray, target: np.ndarray, seed: int = 0) -> f
 
 
 def tsne_before_after(before_dir: Path, after_dir: Path, labels: tuple[str, str], path: Path,
-                      seed: int = 0) -> dict[str, float]:
+                      seed: int = 0, run: str = "") -> dict[str, float]:
     """Side-by-side t-SNE of source (blue) and target (orange) features; returns both proxy A-distances."""
     from sklearn.manifold import TSNE
 
@@ -109,7 +109,7 @@ def tsne_before_after(before_dir: Path, after_dir: Path, labels: tuple[str, str]
         ax.set_xlabel("t-SNE 1")
         ax.set_ylabel("t-SNE 2")
         ax.legend(markerscale=4)
-    fig.suptitle("Bottleneck features of source and target, before and after adaptation")
+    fig.suptitle(f"Bottleneck features of source and target, before and after adaptation {run}".strip())
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
