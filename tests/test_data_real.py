@@ -83,3 +83,10 @@ def test_digits_format_policies_are_applied(data_root):
     stretched = DATASETS.build({"name": "digits", "usps_resize": "stretch"}, root=data_root).load("usps", "test")
     framed = DATASETS.build({"name": "digits", "usps_resize": "frame"}, root=data_root).load("usps", "test")
     assert (framed.tensors[0][:, :, :4] == -1).all() and not (stretched.tensors[0][:, :, :4] == -1).all()
+
+
+def test_results_record_the_digest_of_the_file_actually_read(data_root):
+    dataset = DATASETS.build("digits", root=data_root)
+    dataset.load("mnist", "test")
+    listed = dict(line.split()[::-1] for line in (data_root / "SHA256SUMS").read_text().splitlines())
+    assert dataset.used_files["mnist/t10k-images-idx3-ubyte.gz"] == listed["./mnist/t10k-images-idx3-ubyte.gz"]

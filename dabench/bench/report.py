@@ -98,6 +98,11 @@ def _md(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"
 
 
+def _digest(value: str | list[str]) -> str:
+    """First 12 hex digits; results from before dabench recorded the file's own digest list the accepted ones."""
+    return value[:12] if isinstance(value, str) else "one of " + "/".join(v[:12] for v in value)
+
+
 def protocol_footer(rows: list[dict], select: str) -> list[str]:
     cfg = rows[0]["config"]
     commits = sorted({r["git_commit"] for r in rows})
@@ -117,7 +122,7 @@ def protocol_footer(rows: list[dict], select: str) -> list[str]:
         f"weight decay {cfg['optim']['weight_decay']}, schedule {cfg['optim']['schedule']}).",
         f"- dabench {rows[0]['versions'].get('dabench')}, commit {', '.join(commits)}; torch "
         f"{rows[0]['versions'].get('torch')}; device {'; '.join(devices)}.",
-        "- Data files (sha256): " + (", ".join(f"`{Path(k).name}` {v[:12]}" for k, v in sorted(files.items()))
+        "- Data files (sha256): " + (", ".join(f"`{Path(k).name}` {_digest(v)}" for k, v in sorted(files.items()))
                                      or "none read from the data root (package or generated data)") + ".",
         *[f"- Protocol difference: {note}" for note in notes],
     ]

@@ -32,21 +32,26 @@ def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-_verified: dict[tuple[str, int, int], str] = {}
+_digests: dict[tuple[str, int, int], str] = {}
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, computed once per (path, size, mtime) in this process."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _digests:
+        _digests[key] = sha256_of(path)
+    return _digests[key]
 
 
 def file_status(path: Path, expected_sha256: str | tuple[str, ...]) -> str:
-    """'ok', 'missing' or 'bad:<sha256>'; a file is hashed once per (path, size, mtime).
+    """'ok', 'missing' or 'bad:<sha256>'.
 
     `expected_sha256` may list several accepted digests (the same data, compressed twice).
     """
     if not path.is_file():
         return "missing"
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    if key not in _verified:
-        _verified[key] = sha256_of(path)
-    actual = _verified[key]
+    actual = file_sha256(path)
     accepted = (expected_sha256,) if isinstance(expected_sha256, str) else expected_sha256
     return "ok" if actual in accepted else f"bad:{actual}"
 
@@ -100,7 +105,7 @@ class DomainDataset:
             raise DabenchError(f"{self.name}: {path} has sha256 {status[4:]}, expected {expected}; "
                                f"the file is corrupt or another version: delete it and run "
                                f"`dabench data download {self.name}`")
-        self.used_files[relpath] = self.files[relpath]
+        self.used_files[relpath] = file_sha256(path)
         return path
 
     def check_domain(self, domain: str) -> None:
