@@ -13,6 +13,7 @@ from scipy import stats
 from dabench.bench.benchmark import run_benchmark
 from dabench.bench.grid import load_grid
 from dabench.bench.report import gains, render, run_values
+from dabench.bench.store import ResultStore
 from dabench.errors import DabenchError
 
 GRID = """
@@ -80,6 +81,8 @@ def test_smoke_grid_writes_store_tables_and_figures_and_table_command_reproduces
     assert sorted(outcome["status"].values()) == ["ran"] * 8
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert len(rows) == 8 and {"target_accuracy", "config", "git_commit", "versions"} <= set(rows[0])
+    frame = ResultStore(out).load()
+    assert len(frame) == 8 and {"method", "source", "target", "seed", "target_accuracy"} <= set(frame.columns)
     for name in ("table.md", "table.csv", "table.tex", "figures/accuracy.png", "figures/gain_heatmap.png",
                  "figures/tsne.png", "figures/tsne.json"):
         assert (out / name).stat().st_size > 0, name

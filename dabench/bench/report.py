@@ -35,8 +35,9 @@ def run_values(rows: list[dict], metric: str = "target_accuracy", select: str = 
     return pd.DataFrame(out, columns=["method", "source", "target", "pair", "seed", "value"])
 
 
-def accuracy_stats(values: pd.DataFrame, methods: list[str], pairs: list[str]) -> pd.DataFrame:
-    """mean, std (ddof=1; 0 for one seed) and n per (method, pair), plus Avg over pairs and Avg rank."""
+def accuracy_stats(values: pd.DataFrame, methods: list[str],
+                   pairs: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(mean, std (ddof=1; 0 for one seed) and n per (method, pair); avg over pairs and avg rank per method)."""
     grouped = values.groupby(["method", "pair"])["value"]
     table = pd.DataFrame({"mean": grouped.mean(), "std": grouped.std(ddof=1).fillna(0.0), "n": grouped.count()})
     table = table.reindex(pd.MultiIndex.from_product([methods, pairs], names=["method", "pair"]))
