@@ -28,7 +28,9 @@ def gain_heatmap(root: Path, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(max(6.0, 2.5 + 0.9 * len(pairs)), 2.2 + 0.5 * len(methods)))
     image = ax.imshow(g.values, cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
     for (i, j), value in np.ndenumerate(g.values):
-        ax.text(j, i, "–" if np.isnan(value) else f"{value:+.1f}", ha="center", va="center", fontsize=8)
+        dark = not np.isnan(value) and abs(value) > 0.6 * limit
+        ax.text(j, i, "–" if np.isnan(value) else f"{value:+.1f}", ha="center", va="center", fontsize=8,
+                color="white" if dark else "black")
     ax.set_xticks(range(len(pairs)), pairs, rotation=45, ha="right")
     ax.set_yticks(range(len(methods)), methods)
     ax.set_xlabel("source → target")
