@@ -77,9 +77,8 @@ class ResultStore:
 
     def write_results(self) -> None:
         """Rewrite results.jsonl from the finished cells, in grid order, atomically."""
-        grid = json.loads((self.root / "grid.json").read_text())
         rows = []
-        for cell_id in grid["cells"]:
+        for cell_id in self.grid()["cells"]:
             result = self.root / "cells" / cell_id / "result.json"
             if result.exists():
                 rows.append(json.loads(result.read_text()))
@@ -92,10 +91,9 @@ class ResultStore:
 
     def load(self) -> pd.DataFrame:
         """One row per finished run: the scalar fields of result.json."""
-        path = self.root / "results.jsonl"
-        rows = [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-        return pd.DataFrame([{k: v for k, v in r.items() if not isinstance(v, (dict, list))} for r in rows])
+        return pd.DataFrame([{k: v for k, v in r.items() if not isinstance(v, (dict, list))} for r in self.rows()])
 
     def rows(self) -> list[dict]:
+        """The rows of results.jsonl, in grid order."""
         path = self.root / "results.jsonl"
         return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
