@@ -14,6 +14,7 @@ A run config has these sections (configs/defaults.yaml gives every default):
     logging: {wandb: false, ...}              # make_logger keyword arguments
     seed: 0
     val_fraction: 0.1                         # source data held out for source_val
+    target_labeled: 0                         # k labeled target samples per class (semi-supervised DA)
     data_root: null                           # null: $DABENCH_DATA or ~/.cache/dabench
 """
 from __future__ import annotations
@@ -33,7 +34,7 @@ from dabench.errors import DabenchError
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 SECTIONS = ("dataset", "source", "target", "method", "model", "trainer", "optim", "logging", "seed",
-            "val_fraction", "data_root")
+            "val_fraction", "target_labeled", "data_root")
 
 
 def merge(base: dict, update: dict) -> dict:
@@ -164,6 +165,7 @@ def resolve(cfg: dict) -> dict:
     cfg["model"].setdefault("bottleneck_dim", inspect.signature(build_model).parameters["bottleneck_dim"].default)
     cfg.setdefault("seed", 0)
     cfg.setdefault("val_fraction", 0.1)
+    cfg.setdefault("target_labeled", 0)
     cfg.setdefault("data_root", None)
     _check_values(cfg)
     METHODS.build(cfg["method"])  # methods check nested options (align's terms) in __init__
@@ -189,6 +191,10 @@ def _check_values(cfg: dict) -> None:
         raise DabenchError(f"config: seed must be an integer, got {cfg['seed']!r}")
     if not 0 <= cfg["val_fraction"] < 1:
         raise DabenchError(f"config: val_fraction must be in [0, 1), got {cfg['val_fraction']!r}")
+    labeled = cfg["target_labeled"]
+    if isinstance(labeled, bool) or not isinstance(labeled, int) or labeled < 0:
+        raise DabenchError(f"config: target_labeled must be an integer >= 0 (labeled target samples per class), "
+                           f"got {labeled!r}")
 
 
 def canonical_json(cfg: dict) -> str:

@@ -1,7 +1,8 @@
 """Trainer: the only training loop. Methods return loss terms; the trainer owns the rest.
 
 Iteration-based (the DA convention): step k draws source batch k and target batch k from
-endless shuffled streams, calls ``method.loss(s, t, progress)``, sums the terms, steps SGD
+endless shuffled streams (and labeled target batch k when ``target_labeled`` > 0), runs
+``method.updates(...)`` (by default one update: the sum of ``method.loss`` terms), steps SGD
 with the DANN annealing lr_p = lr0 (1 + gamma p)^-power, evaluates and checkpoints every
 ``eval_every`` steps. A checkpoint holds everything the next steps depend on (weights,
 optimizer, RNG, loss sums), and batches depend only on the step number, so a resumed run
@@ -113,16 +114,21 @@ class Trainer:
         Path(run_dir).mkdir(parents=True, exist_ok=True)
         checkpoint_path = Path(run_dir) / "checkpoint.pt"
         method.to(self.device).train()
-        optimizer = torch.optim.SGD(method.param_groups(self.optim.backbone_lr_mult), lr=self.optim.lr,
-                                    momentum=self.optim.momentum, weight_decay=self.optim.weight_decay,
-                                    nesterov=self.optim.nesterov and self.optim.momentum > 0)
+        method.begin(data.target_train)
+        optimizers = {name: torch.optim.SGD(groups, lr=self.optim.lr, momentum=self.optim.momentum,
+                                            weight_decay=self.optim.weight_decay,
+                                            nesterov=self.optim.nesterov and self.optim.momentum > 0)
+                      for name, groups in method.optimizers(self.optim.backbone_lr_mult).items() if groups}
         source = InfiniteBatches(data.source_train.x, data.source_train.y, self.batch_size, seed)
         target = InfiniteBatches(data.target_train, None, self.batch_size, seed + 7919)
+        labeled = (InfiniteBatches(data.target_labeled.x, data.target_labeled.y, self.batch_size, seed + 104729)
+                   if data.target_labeled is not None else None)
         state = {"step": 0, "records": [], "sums": {}, "count": 0, "wall_s": 0.0}
         if resume_state is not None:
             state = resume_state
             method.load_state_dict(state["method"])
-            optimizer.load_state_dict(state["optimizer"])
+            for name, optimizer in optimizers.items():
+                optimizer.load_state_dict(state["optimizers"][name])
             torch.set_rng_state(state["rng"])
             if state["cuda_rng"] is not None and torch.cuda.is_available():
                 torch.cuda.set_rng_state_all(state["cuda_rng"])
@@ -133,14 +139,21 @@ class Trainer:
         for step in range(state["step"], self.steps):
             progress = step / self.steps
             lr = self.optim.lr * lr_factor(progress, self.optim.schedule, self.optim.gamma, self.optim.power)
-            for group in optimizer.param_groups:
-                group["lr"] = lr * group["lr_mult"]
-            with self.autocast():
-                terms = method.loss(source.batch(step), target.batch(step), progress)
-            total = sum(terms.values())
-            optimizer.zero_grad(set_to_none=True)
-            total.backward()
-            optimizer.step()
+            for optimizer in optimizers.values():
+                for group in optimizer.param_groups:
+                    group["lr"] = lr * group["lr_mult"]
+            terms = {}
+            updates = method.updates(source.batch(step), target.batch(step), progress,
+                                     labeled.batch(step) if labeled else None)
+            # Each update is computed after the previous one's optimizer step (MCD, ADDA).
+            for name, update_terms in _autocast_each(updates, self.autocast):
+                update_total = sum(update_terms.values(), torch.zeros((), device=self.device))
+                if update_total.requires_grad:  # AdaBN-style updates only refresh statistics
+                    method.zero_grad(set_to_none=True)
+                    update_total.backward()
+                    optimizers[name].step()
+                terms.update(update_terms)
+            total = sum(terms.values(), torch.zeros((), device=self.device))
             # Accumulate on the device; .item() would sync a GPU every step.
             for name, value in {**terms, "total": total}.items():
                 sums[name] = sums.get(name, 0.0) + value.detach().float()
@@ -157,7 +170,8 @@ class Trainer:
                           **evaluate(method, data, self.eval_batch_size, self.autocast())}
                 records.append(record)
                 logger.log(done, {k: v for k, v in record.items() if k != "step"})
-                save_atomic({"step": done, "config_hash": tag, "method": method.state_dict(), "optimizer": optimizer.state_dict(),
+                save_atomic({"step": done, "config_hash": tag, "method": method.state_dict(),
+                             "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
                              "rng": torch.get_rng_state(),
                              "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
                              "sums": sums, "count": count, "records": records,
@@ -165,6 +179,17 @@ class Trainer:
         bar.close()
         self.wall_s = time.perf_counter() - started
         return records
+
+
+def _autocast_each(updates, autocast):
+    """Run each step of the `updates` generator (its forward passes) under a fresh autocast context."""
+    while True:
+        with autocast():
+            try:
+                item = next(updates)
+            except StopIteration:
+                return
+        yield item
 
 
 def load_checkpoint(path: Path) -> dict:

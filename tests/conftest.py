@@ -23,3 +23,11 @@ def data_root(monkeypatch) -> Path:
                     "(CI uses ../shared/data)")
     monkeypatch.setenv("DABENCH_DATA", str(root))
     return root
+
+
+@pytest.fixture(autouse=True, scope="session")
+def source_model_cache(tmp_path_factory):
+    """First-stage source models go to one temporary folder per test session (shared by tests)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DABENCH_CACHE", str(tmp_path_factory.mktemp("cache")))
+        yield

@@ -12,7 +12,8 @@ from dabench.testing import build_toy, toy_config
 
 def contract_config(name: str) -> dict:
     spec = {"name": "align", "terms": {"mmd": 1.0, "coral": {"weight": 0.5}}} if name == "align" else name
-    return toy_config(spec, trainer={"steps": 3, "eval_every": 3, "log_every": 1})
+    images = {"dataset": {"name": "toy", "dim": 16, "as_image": True}} if name == "fixmatch" else {}
+    return toy_config(spec, trainer={"steps": 3, "eval_every": 3, "log_every": 1}, **images)
 
 
 @pytest.fixture(params=METHODS.names())
@@ -21,14 +22,14 @@ def trained(request, tmp_path):
     trainer, method, data = build_toy(cfg)
     before = copy.deepcopy(method.state_dict())
     seen = []
-    original_loss = method.loss
+    original_updates = method.updates
 
-    def spy(s, t, progress):
-        terms = original_loss(s, t, progress)
-        seen.append((s, t, progress, terms))
-        return terms
+    def spy(s, t, progress, t_labeled=None):
+        for name, terms in original_updates(s, t, progress, t_labeled):
+            seen.append((s, t, progress, terms))
+            yield name, terms
 
-    method.loss = spy
+    method.updates = spy
     records = trainer.fit(method, data, tmp_path, Loggers(), seed=0)
     return cfg, method, data, before, seen, records
 
@@ -36,24 +37,24 @@ def trained(request, tmp_path):
 def test_terms_are_named_finite_and_sum_to_total(trained):
     *_, seen, records = trained
     for *_, terms in seen:
-        assert "cls" in terms and all(isinstance(k, str) and k for k in terms)
+        assert all(isinstance(k, str) and k for k in terms)
         assert all(v.dim() == 0 and torch.isfinite(v) for v in terms.values())
     last = records[-1]
     parts = sum(v for k, v in last.items() if k.startswith("loss/") and k != "loss/total")
     assert last["loss/total"] == pytest.approx(parts, rel=1e-5)
 
 
-def test_parameters_change(trained):
+def test_the_model_changes(trained):
     _, method, _, before, *_ = trained
     after = method.state_dict()
     changed = [k for k in before if before[k].is_floating_point() and not torch.equal(before[k], after[k])]
-    assert any(k.startswith("model.classifier") for k in changed)
+    assert any(k.startswith("model.") for k in changed)  # weights, or AdaBN's statistics
 
 
 def test_target_batches_carry_no_labels_and_progress_is_increasing(trained):
     *_, seen, _ = trained
     assert all(t.y is None and s.y is not None for s, t, _, _ in seen)
-    assert [p for _, _, p, _ in seen] == [0.0, 1 / 3, 2 / 3]
+    assert sorted(set(p for _, _, p, _ in seen)) == [0.0, 1 / 3, 2 / 3]
 
 
 def test_predict_shape_and_state_dict_round_trip(trained):
@@ -62,6 +63,7 @@ def test_predict_shape_and_state_dict_round_trip(trained):
     logits = method.predict(data.target_test.x[:7])
     assert logits.shape == (7, data.num_classes)
     _, fresh, _ = build_toy(cfg)
+    fresh.begin(data.target_train)
     buffer = io.BytesIO()
     torch.save(method.state_dict(), buffer)
     buffer.seek(0)

@@ -8,6 +8,10 @@ Minimal benchmark file (every other key is optional):
     seeds: [0, 1]
     overrides: {trainer.steps: 200}                # dotted keys applied to every run
 
+A method entry may carry a ``label`` (its name in tables, so one method can appear twice)
+and its own ``overrides``: ``{name: source_only, label: finetune_lr0.1,
+overrides: {optim.backbone_lr_mult: 0.1}}``.
+
 Each run starts from configs/datasets/<dataset>.yaml (the family recipe), then the file's
 own run sections (model, trainer, optim, logging, val_fraction, data_root), then
 ``overrides``, then the command line's ``key=value`` overrides.
@@ -21,8 +25,8 @@ from pathlib import Path
 from dabench.config import apply_overrides, as_spec, config_hash, family_config, load_yaml, merge, resolve
 from dabench.errors import DabenchError
 
-GRID_KEYS = ("name", "dataset", "pairs", "methods", "seeds", "overrides", "model", "trainer", "optim", "logging",
-             "val_fraction", "data_root", "tsne")
+RUN_KEYS = ("model", "trainer", "optim", "logging", "val_fraction", "target_labeled", "data_root")
+GRID_KEYS = ("name", "dataset", "pairs", "methods", "seeds", "overrides", *RUN_KEYS, "tsne")
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,7 +71,7 @@ def load_grid(path: str | Path, cli_overrides: list[str] | None = None) -> Grid:
     if not isinstance(raw["seeds"], list) or not all(isinstance(s, int) for s in raw["seeds"]):
         raise DabenchError(f"{path}: seeds: expected a list of integers, got {raw['seeds']!r}")
     dataset = as_spec(raw["dataset"])
-    base = merge(family_config(dataset["name"]), {k: raw[k] for k in GRID_KEYS[6:12] if k in raw})
+    base = merge(family_config(dataset["name"]), {k: raw[k] for k in RUN_KEYS if k in raw})
     base["dataset"] = merge(as_spec(base.get("dataset", dataset["name"])), dataset)  # same name: the family's
     base = apply_overrides(base, raw.get("overrides") or {})
     base = apply_overrides(base, cli_overrides or [])
@@ -75,18 +79,21 @@ def load_grid(path: str | Path, cli_overrides: list[str] | None = None) -> Grid:
         base["logging"].setdefault("wandb_group", raw.get("name", path.stem))  # compare the grid's runs in wandb
     pairs = _pairs(path, raw["pairs"], base)
     cells = []
-    for i, method in enumerate(raw["methods"]):
+    for i, entry in enumerate(raw["methods"]):
+        method = as_spec(entry)
+        label, method_overrides = method.pop("label", None), method.pop("overrides", None) or {}
         for (source, target), seed in itertools.product(pairs, raw["seeds"]):
             cfg = {**base, "method": method, "source": source, "target": target, "seed": seed}
             try:
-                resolved = resolve(cfg)
+                resolved = resolve(apply_overrides(cfg, method_overrides))
             except DabenchError as err:
-                raise _where(path, f"methods[{i}] {as_spec(method).get('name')} {source}->{target}", err) from None
-            cells.append(Cell(config_hash(resolved), resolved["method"]["name"], source, target, seed, resolved))
+                raise _where(path, f"methods[{i}] {method.get('name')} {source}->{target}", err) from None
+            cells.append(Cell(config_hash(resolved), label or resolved["method"]["name"], source, target, seed,
+                              resolved))
     names = [c.method for c in cells[::len(pairs) * len(raw["seeds"])]]
     if len(set(names)) != len(names):
-        raise DabenchError(f"{path}: methods: {names} lists a method twice; give variants distinct names "
-                           f"with the align method or separate benchmark files")
+        raise DabenchError(f"{path}: methods: {names} lists a method twice; give each variant its own "
+                           f"'label', e.g. {{name: dann, label: dann_0.5, trade_off: 0.5}}")
     return Grid(raw.get("name", path.stem), dataset["name"], pairs, names, raw["seeds"], cells, raw)
 
 

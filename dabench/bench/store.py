@@ -48,7 +48,8 @@ class ResultStore:
         with self.lock:
             write_json_atomic({"name": grid.name, "dataset": grid.dataset, "pairs": grid.pairs,
                                "methods": grid.methods, "seeds": grid.seeds,
-                               "cells": [c.cell_id for c in grid.cells], "benchmark": grid.raw},
+                               "cells": [c.cell_id for c in grid.cells],
+                               "labels": {c.cell_id: c.method for c in grid.cells}, "benchmark": grid.raw},
                               self.root / "grid.json")
             for cell in grid.cells:
                 self.cell_dir(cell).mkdir(parents=True, exist_ok=True)
@@ -77,13 +78,15 @@ class ResultStore:
 
     def write_results(self) -> None:
         """Rewrite results.jsonl from the finished cells, in grid order, atomically."""
-        rows = []
-        for cell_id in self.grid()["cells"]:
+        grid, rows = self.grid(), []
+        for cell_id in grid["cells"]:
             result = self.root / "cells" / cell_id / "result.json"
             if result.exists():
-                rows.append(json.loads(result.read_text()))
+                row = json.loads(result.read_text())
+                # A table names a run by the grid entry's label (its method name unless a label is given).
+                rows.append({"cell_id": cell_id, **row, "method": grid.get("labels", {}).get(cell_id, row["method"])})
         tmp = self.root / "results.jsonl.tmp"
-        tmp.write_text("".join(json.dumps({"cell_id": r["config_hash"], **r}, default=str) + "\n" for r in rows))
+        tmp.write_text("".join(json.dumps(r, default=str) + "\n" for r in rows))
         os.replace(tmp, self.root / "results.jsonl")
 
     def grid(self) -> dict:

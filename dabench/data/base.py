@@ -64,7 +64,8 @@ class DomainDataset:
     - ``domains``, ``num_classes``, ``input_shape`` (C, H, W) or (D,).
     - ``files``: path relative to the data root -> sha256 (or a tuple of accepted sha256);
       ``urls``: path -> mirrors in order.
-    - ``protocol``: how train/test splits are defined, recorded in every result.
+    - ``protocol``: how train/test splits are defined, recorded in every result;
+      ``transductive``: True when a domain's train and test splits are the same samples.
     - ``load(domain, split)`` returns a TensorDataset of (x float32, y int64), split in
       {"train", "test"}; read files through ``self.path(...)`` so each one is verified.
 
@@ -78,6 +79,7 @@ class DomainDataset:
     files: dict[str, str | tuple[str, ...]] = {}
     urls: dict[str, list[str]] = {}
     protocol: str = ""
+    transductive: bool = False  # True: a domain's "train" and "test" splits are the same samples
     registered_name: str = ""  # set by @DATASETS.register
 
     @property
@@ -132,6 +134,7 @@ class MatFeatures(DomainDataset):
     file_suffix: str = ""
     label_offset: int = 0
     protocol = "transductive: train and test are the whole domain (target labels hidden in training)"
+    transductive = True
 
     def domain_files(self, domain):
         return [f"{self.folder}/{self.file_names[domain]}{self.file_suffix}"]

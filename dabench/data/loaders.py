@@ -54,11 +54,14 @@ class TransferData:
       (fraction `val_fraction`, drawn with the fixed seed 0 so all runs share it).
     - ``target_train``: inputs only, (N, ...): the labels are dropped here, before any
       tensor reaches the trainer, so target-train batches carry ``y=None``.
+    - ``target_labeled``: None, or with ``target_labeled=k`` (semi-supervised DA) k labeled
+      samples per class drawn from the target train split with the fixed seed 0. On a
+      transductive dataset they are removed from ``target_test``, so they are never scored.
     - ``target_test``: read only by evaluation.
     """
 
     def __init__(self, dataset: DomainDataset, source: str, target: str, val_fraction: float = 0.1,
-                 device: str | torch.device = "cpu"):
+                 device: str | torch.device = "cpu", target_labeled: int = 0):
         dataset.check_domain(source)
         dataset.check_domain(target)
         x_s, y_s = dataset.load(source, "train").tensors
@@ -69,7 +72,24 @@ class TransferData:
         self.num_classes, self.input_shape = dataset.num_classes, tuple(x_s.shape[1:])
         self.source_train = LabeledSplit(x_s[train].to(device), y_s[train].to(device))
         self.source_val = LabeledSplit(x_s[val].to(device), y_s[val].to(device))
-        self.target_train = dataset.load(target, "train").tensors[0].to(device)
-        self.target_test = LabeledSplit(*(t.to(device) for t in test.tensors))
-        self.sizes = {"source_train": len(train), "source_val": n_val,
-                      "target_train": len(self.target_train), "target_test": len(test)}
+        x_t, y_t = dataset.load(target, "train").tensors
+        self.target_train = x_t.to(device)
+        self.target_labeled = None
+        x_test, y_test = test.tensors
+        if target_labeled:
+            chosen = few_per_class(y_t, target_labeled, dataset.num_classes)
+            self.target_labeled = LabeledSplit(x_t[chosen].to(device), y_t[chosen].to(device))
+            if dataset.transductive:
+                kept = torch.ones(len(x_test), dtype=torch.bool)
+                kept[chosen] = False
+                x_test, y_test = x_test[kept], y_test[kept]
+        self.target_test = LabeledSplit(x_test.to(device), y_test.to(device))
+        self.sizes = {"source_train": len(train), "source_val": n_val, "target_train": len(self.target_train),
+                      "target_labeled": 0 if self.target_labeled is None else len(self.target_labeled.y),
+                      "target_test": len(y_test)}
+
+
+def few_per_class(labels: Tensor, k: int, num_classes: int) -> Tensor:
+    """Indices of k samples per class (all of a class when it has fewer), drawn with the fixed seed 0."""
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))
+    return torch.cat([order[labels[order] == c][:k] for c in range(num_classes)]).sort().values

@@ -39,9 +39,7 @@ def mmd(x: Tensor, y: Tensor, kernel_mul: float = 2.0, num_kernels: int = 5) -> 
     Returns:
         scalar tensor.
     """
-    n = x.shape[0]
-    k = gaussian_kernels(x, y, kernel_mul, num_kernels)
-    return k[:n, :n].mean() + k[n:, n:].mean() - 2 * k[:n, n:].mean()
+    return mmd_from_kernel(gaussian_kernels(x, y, kernel_mul, num_kernels), x.shape[0])
 
 
 def coral(x: Tensor, y: Tensor) -> Tensor:
@@ -59,3 +57,45 @@ def coral(x: Tensor, y: Tensor) -> Tensor:
     cov_x = torch.cov(x.T)
     cov_y = torch.cov(y.T)
     return (cov_x - cov_y).square().sum() / (4 * d * d)
+
+
+def mmd_from_kernel(k: Tensor, n: int) -> Tensor:
+    """Biased MMD^2 from a joint kernel matrix over [x; y] whose first n rows are x."""
+    return k[:n, :n].mean() + k[n:, n:].mean() - 2 * k[:n, n:].mean()
+
+
+def fixed_gaussian_kernel(x: Tensor, y: Tensor, sigma: float) -> Tensor:
+    """exp(-||z_i - z_j||^2 / (2 sigma^2)) on z = [x; y]: (n + m, n + m)."""
+    z = upcast(torch.cat([x, y]))
+    return torch.exp(-torch.cdist(z, z).square() / (2 * sigma ** 2))
+
+
+def jmmd(layers_s: list[Tensor], layers_t: list[Tensor], kernel_mul: float = 2.0, num_kernels: int = 5,
+         prediction_sigma: float = 0.92) -> Tensor:
+    """Joint MMD^2 over several layers (JAN, Long et al., ICML 2017, Eq. 10), biased estimate.
+
+    The joint kernel is the elementwise product of one kernel per layer: the multi-kernel
+    Gaussian of ``gaussian_kernels`` for the first (features), a single Gaussian of width
+    `prediction_sigma` for the others (softmax predictions; 0.92 as in TLlib's JAN).
+
+    Args:
+        layers_s: [(n, d_1), (n, d_2), ...] source activations; layers_t: same layers on target (m rows).
+    Returns:
+        scalar tensor.
+    """
+    k = gaussian_kernels(layers_s[0], layers_t[0], kernel_mul, num_kernels)
+    for x, y in zip(layers_s[1:], layers_t[1:]):
+        k = k * fixed_gaussian_kernel(x, y, prediction_sigma)
+    return mmd_from_kernel(k, len(layers_s[0]))
+
+
+def batch_spectral_penalty(x: Tensor, y: Tensor, k: int = 1) -> Tensor:
+    """BSP: sum of the k largest squared singular values of each feature batch
+    (Chen et al., ICML 2019, Eq. 6).
+
+    Args:
+        x: (n, d) source features; y: (m, d) target features.
+    Returns:
+        scalar: sum_{i<=k} sigma_i(x)^2 + sigma_i(y)^2.
+    """
+    return sum(torch.linalg.svdvals(upcast(f))[:k].square().sum() for f in (x, y))

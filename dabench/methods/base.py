@@ -15,8 +15,18 @@ their alignment terms:
 
 Hyper-parameters are keyword arguments of ``__init__``, stored verbatim; config keys
 are checked against that signature, and its defaults are the documented defaults.
+
+Three hooks cover the methods whose step is not one loss (all optional):
+
+- ``optimizers()`` + ``updates()``: several optimiser steps per iteration, each on its own
+  parameters (MCD's three steps, ADDA's discriminator/encoder alternation).
+- ``source_stage()`` + ``start_from()``: start from a source-only model trained first and
+  cached (SHOT, TENT, AdaBN, ADDA, distillation's teacher).
+- ``begin()``: see the unlabeled target inputs once before training (SHOT's clustering).
 """
 from __future__ import annotations
+
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -31,7 +41,7 @@ METHODS = Registry("method", "dabench.methods")
 
 
 class Method(nn.Module):
-    """Base class: L = CE(source) + sum_k weight_k * term_k(out_s, out_t, progress)."""
+    """Base class: L = CE(source) + sum_k weight_k * term_k(out_s, out_t, progress) [+ CE(labeled target)]."""
 
     def terms(self) -> dict[str, tuple[float, AlignmentTerm]]:
         """Named (weight, term) pairs; built once in ``build``. Default: none (source only)."""
@@ -64,8 +74,64 @@ class Method(nn.Module):
         """Logits (N, C) for evaluation."""
         return self.model(x).logits
 
+    def labeled_target_loss(self, t_labeled: Batch | None) -> dict[str, Tensor]:
+        """{"cls_t": CE on the k labeled target samples per class} when ``target_labeled`` > 0, else {}."""
+        if t_labeled is None:
+            return {}
+        return {"cls_t": F.cross_entropy(self.predict(t_labeled.x), t_labeled.y)}
+
+    def updates(self, s: Batch, t: Batch, progress: float, t_labeled: Batch | None = None
+                ) -> Iterator[tuple[str, dict[str, Tensor]]]:
+        """The optimiser steps of one iteration: yields (optimizer name, loss terms) pairs.
+
+        The trainer backpropagates each yielded sum and steps that optimizer before asking for
+        the next pair, so a later pair is computed with the updated weights. Default: one step.
+        """
+        yield "main", {**self.loss(s, t, progress), **self.labeled_target_loss(t_labeled)}
+
+    def optimizers(self, backbone_lr_mult: float) -> dict[str, list[dict]]:
+        """Parameter groups of each optimizer named in ``updates``. Default: one, over everything."""
+        return {"main": self.param_groups(backbone_lr_mult)}
+
     def param_groups(self, backbone_lr_mult: float) -> list[dict]:
         """Optimizer groups; ``lr_mult`` scales the scheduled learning rate (pretrained backbones use < 1)."""
         head = [*self.model.head_parameters(), *self.alignment.parameters()]
-        return [{"params": list(self.model.backbone.parameters()), "lr_mult": backbone_lr_mult},
-                {"params": head, "lr_mult": 1.0}]
+        return groups((self.model.backbone.parameters(), backbone_lr_mult), (head, 1.0))
+
+    def source_stage(self) -> dict | None:
+        """Config overrides for a source-only first stage this method starts from, or None.
+
+        E.g. ``{"method": {"name": "source_only", "label_smoothing": 0.1}}``. The stage is
+        trained once per (dataset, source, model, trainer, seed...) and cached, so a grid of
+        targets shares it; ``start_from`` then receives its trained Model.
+        """
+        return None
+
+    def start_from(self, source_model: Model) -> None:
+        """Receive the first stage's trained model (default: copy its weights into ours)."""
+        self.model.load_state_dict(source_model.state_dict())
+
+    def begin(self, target_inputs: Tensor) -> None:
+        """Called by the trainer before the first step (and before a resume loads state)."""
+
+    def freeze(self, module: nn.Module) -> None:
+        """No gradient for `module`, and keep it in eval mode (frozen batch-norm statistics)."""
+        module.requires_grad_(False)
+        self._frozen = [*getattr(self, "_frozen", []), module]
+        module.eval()
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        for module in getattr(self, "_frozen", []):
+            module.eval()
+        return self
+
+
+def groups(*params_and_mults: tuple) -> list[dict]:
+    """[(parameters, lr_mult), ...] -> optimizer groups of the trainable parameters, empty ones dropped."""
+    out = []
+    for params, lr_mult in params_and_mults:
+        trainable = [p for p in params if p.requires_grad]
+        if trainable:
+            out.append({"params": trainable, "lr_mult": lr_mult})
+    return out
