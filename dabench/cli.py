@@ -29,7 +29,8 @@ def cmd_list(args) -> None:
     if args.what in ("all", "methods"):
         print("methods:")
         for name in METHODS.names():
-            print(f"  {name:14s} {_first_line(inspect.getmodule(METHODS.get(name)))}\n  {'':14s} ({params(METHODS, name)})")
+            print(f"  {name:16s} {_first_line(inspect.getmodule(METHODS.get(name)))}\n  {'':16s} {_uses(name)}"
+                  f"\n  {'':16s} ({params(METHODS, name)})")
     if args.what in ("all", "datasets"):
         print("datasets:")
         for name in DATASETS.names():
@@ -44,6 +45,24 @@ def cmd_list(args) -> None:
         print("alignment terms (for {name: align, terms: {...}}):")
         for name in ALIGNMENTS.names():
             print(f"  {name:12s} {_first_line(ALIGNMENTS.get(name))} ({params(ALIGNMENTS, name)})")
+
+
+def _uses(name: str) -> str:
+    """What a method is made of: its alignment terms, own updates and first stage."""
+    from dabench.methods.base import METHODS, Method
+
+    method = METHODS.build(name)
+    cls = type(method)
+    parts = [f"terms: {', '.join(t.registered_name for _, t in method.terms().values())}"] if method.terms() else []
+    if not parts and cls.terms is not Method.terms:
+        parts.append("terms: those named in its config")
+    if cls.updates is not Method.updates:
+        parts.append("own update sequence")
+    elif cls.loss is not Method.loss:
+        parts.append("own loss")
+    if method.source_stage() is not None:
+        parts.append(f"starts from a cached source-only stage ({method.source_stage()['method']})")
+    return "uses: " + ("; ".join(parts) or "the source cross-entropy only")
 
 
 def cmd_train(args) -> None:

@@ -15,7 +15,9 @@ FILES = {"Office-31": "office31", "Office-Home": "office_home", "VisDA-2017": "v
 METHODS = {"Source-only (ERM)": "source_only", "Source-only (LeNet)": "source_only",
            "Source-only (SHOT protocol)": "source_only", "Source-only (ResNet-50)": "source_only",
            "NN (source-only)": "source_only", "DAN": "dan", "DANN": "dann", "Deep CORAL": "deep_coral",
-           "DANN (gradient reversal, as reported in ADDA)": "dann"}
+           "DANN (gradient reversal, as reported in ADDA)": "dann", "JAN": "jan", "CDAN": "cdan",
+           "CDAN+E": "cdan_e", "MDD": "mdd", "BSP+CDAN": "cdan_bsp", "AFN": "afn", "MCD": "mcd", "ADDA": "adda",
+           "MCC": "mcc", "SHOT": "shot"}
 DATASETS = {"Digits": "digits", "Amazon reviews": "amazon_review_400"}
 DOMAINS = {"MNIST": "mnist", "USPS": "usps", "MNIST-M": "mnistm", "books": "books", "dvd": "dvd",
            "electronics": "electronics", "kitchen": "kitchen"}

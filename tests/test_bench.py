@@ -59,6 +59,23 @@ def test_minimal_file_expands_to_every_cell_with_stable_ids(tmp_path):
     assert all_pairs.pairs == [("a", "b"), ("b", "a")]
 
 
+def test_labelled_entries_run_one_method_twice_with_their_own_overrides(tmp_path):
+    text = GRID.replace("methods: [source_only, deep_coral]", "methods: [source_only, {{name: source_only, "
+                        "label: so_3shot, overrides: {{target_labeled: 3, optim.lr: 0.02}}}}]")
+    grid = load_grid(write_grid(tmp_path, steps=4, text=text))
+    assert grid.methods == ["source_only", "so_3shot"]
+    labelled = [c for c in grid.cells if c.method == "so_3shot"]
+    assert {c.config["target_labeled"] for c in labelled} == {3} and {c.config["optim"]["lr"] for c in labelled} == {0.02}
+    assert {c.config["target_labeled"] for c in grid.cells if c.method == "source_only"} == {0}
+    run_benchmark(write_grid(tmp_path, steps=4, text=text), tmp_path / "out", progress_bar=False)
+    rows = ResultStore(tmp_path / "out").rows()
+    assert sorted({r["method"] for r in rows}) == ["so_3shot", "source_only"]
+    assert "so_3shot" in (tmp_path / "out" / "table.md").read_text()
+    twice = GRID.replace("methods: [source_only, deep_coral]", "methods: [dann, {{name: dann, trade_off: 0.5}}]")
+    with pytest.raises(DabenchError, match="lists a method twice; give each variant its own 'label'"):
+        load_grid(write_grid(tmp_path, text=twice))
+
+
 @pytest.mark.parametrize("change, message", [
     (("methods: [source_only, deep_coral]", "methods: [source_only, dnn]"),
      r"grid.yaml: methods\[1\] dnn a->b: unknown method 'dnn'.*did you mean 'dann'"),
@@ -171,7 +188,8 @@ def test_the_minimal_benchmark_file_expands_as_written(data_root):
     assert grid.cells[0].config["model"]["backbone"]["name"] == "mlp"
 
 
-@pytest.mark.parametrize("name", ["quickstart", "smoke", "office_caltech10_surf", "digits"])
+@pytest.mark.parametrize("name", ["quickstart", "smoke", "office_caltech10_surf", "digits", "methods_digits",
+                                  "methods_surf"])
 def test_shipped_benchmark_files_are_valid(name):
     from dabench.config import CONFIG_DIR
 

@@ -1,0 +1,17 @@
+import torch
+
+from dabench.log import Loggers
+from dabench.testing import build_toy, toy_config
+
+
+def test_backbone_stays_fixed_while_the_head_learns(tmp_path):
+    cfg = toy_config("frozen_features", model={"backbone": {"name": "mlp", "hidden": [16], "dropout": 0.5},
+                                               "bottleneck_dim": 8})
+    trainer, method, data = build_toy(cfg)
+    backbone = {k: v.clone() for k, v in method.model.backbone.state_dict().items()}
+    head = method.model.classifier.weight.clone()
+    trainer.fit(method, data, tmp_path, Loggers(), seed=0)
+    assert all(torch.equal(backbone[k], v) for k, v in method.model.backbone.state_dict().items())
+    assert not torch.equal(head, method.model.classifier.weight)
+    method.train()
+    assert not method.model.backbone.training  # dropout and batch norm stay in eval mode
