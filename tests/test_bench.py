@@ -70,7 +70,8 @@ def test_labelled_entries_run_one_method_twice_with_their_own_overrides(tmp_path
     run_benchmark(write_grid(tmp_path, steps=4, text=text), tmp_path / "out", progress_bar=False)
     rows = ResultStore(tmp_path / "out").rows()
     assert sorted({r["method"] for r in rows}) == ["so_3shot", "source_only"]
-    assert "so_3shot" in (tmp_path / "out" / "table.md").read_text()
+    table = (tmp_path / "out" / "table.md").read_text()
+    assert "| so_3shot |" in table and "Per-method settings: so_3shot: optim.lr=0.02, target_labeled=3." in table
     twice = GRID.replace("methods: [source_only, deep_coral]", "methods: [dann, {{name: dann, trade_off: 0.5}}]")
     with pytest.raises(DabenchError, match="lists a method twice; give each variant its own 'label'"):
         load_grid(write_grid(tmp_path, text=twice))

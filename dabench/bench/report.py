@@ -125,8 +125,37 @@ def protocol_footer(rows: list[dict], select: str) -> list[str]:
         f"{rows[0]['versions'].get('torch')}; device {'; '.join(devices)}.",
         "- Data files (sha256): " + (", ".join(f"`{Path(k).name}` {_digest(v)}" for k, v in sorted(files.items()))
                                      or "none read from the data root (package or generated data)") + ".",
+        *_per_method_settings(rows),
         *[f"- Protocol difference: {note}" for note in notes],
     ]
+
+
+def _flat(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and key != "backbone":
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _per_method_settings(rows: list[dict]) -> list[str]:
+    """A line naming each table entry's run settings that differ from the first entry's, and first stages."""
+    shared_keys = ("model", "optim", "trainer", "target_labeled", "val_fraction")
+    reference = _flat({k: rows[0]["config"][k] for k in shared_keys})
+    notes = []
+    for method in dict.fromkeys(r["method"] for r in rows):
+        row = next(r for r in rows if r["method"] == method)
+        own = _flat({k: row["config"][k] for k in shared_keys})
+        diff = [f"{k}={json.dumps(v)}" for k, v in own.items() if reference.get(k) != v]
+        if row.get("source_stage"):
+            stage = row["source_stage"]
+            diff.append(f"starts from a cached source-only model ({stage['steps']} steps, {stage['method']['name']}"
+                        f"{', label smoothing ' + str(stage['method']['label_smoothing']) if stage['method'].get('label_smoothing') else ''})")
+        if diff:
+            notes.append(f"{method}: {', '.join(diff)}")
+    return [f"- Per-method settings: {'; '.join(notes)}."] if notes else []
 
 
 def render(root: str | Path, metric: str = "target_accuracy", methods: list[str] | None = None,
