@@ -17,7 +17,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from dabench.config import load_yaml, merge, resolve, CONFIG_DIR
+from dabench.config import CONFIG_DIR, load_yaml, merge, resolve
 from dabench.evaluate import evaluate
 from dabench.log import Loggers
 from dabench.losses.adversarial import dann_coefficient, grad_reverse

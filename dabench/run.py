@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-
 from filelock import FileLock
 
 from dabench.config import apply_overrides, config_hash, merge, resolve

@@ -9,12 +9,24 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from dabench.losses.adversarial import (DomainDiscriminator, RandomizedMultilinearMap, dann_coefficient,
-                                       domain_adversarial_loss, entropy_weights, grad_reverse,
-                                       margin_disparity_discrepancy, multilinear_map)
+from dabench.losses.adversarial import (
+    DomainDiscriminator,
+    RandomizedMultilinearMap,
+    dann_coefficient,
+    domain_adversarial_loss,
+    entropy_weights,
+    grad_reverse,
+    margin_disparity_discrepancy,
+    multilinear_map,
+)
 from dabench.losses.discrepancy import batch_spectral_penalty, coral, jmmd, mmd
-from dabench.losses.target import (batch_nuclear_norm, entropy, information_maximization, minimum_class_confusion,
-                                   stepwise_feature_norm)
+from dabench.losses.target import (
+    batch_nuclear_norm,
+    entropy,
+    information_maximization,
+    minimum_class_confusion,
+    stepwise_feature_norm,
+)
 from dabench.registry import Registry
 from dabench.types import Outputs
 

@@ -1,8 +1,8 @@
 import torch
 
 from dabench.methods.base import METHODS
-from dabench.models.model import Model
 from dabench.models.backbones import BACKBONES
+from dabench.models.model import Model
 from dabench.types import Batch
 
 
