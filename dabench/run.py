@@ -60,16 +60,18 @@ def source_stage_config(cfg: dict, stage: dict) -> dict:
     return resolve(apply_overrides(first, stage))
 
 
-def train_source_stage(cfg: dict, stage: dict) -> tuple[Model, dict]:
-    """Train (or reuse from the cache) the first stage of `cfg`; returns its model and a summary."""
+def train_source_stage(cfg: dict, stage: dict, input_shape: tuple[int, ...], num_classes: int) -> tuple[Model, dict]:
+    """Train (or reuse from the cache) the first stage of `cfg`; returns its model and a summary.
+
+    `input_shape` and `num_classes` are the run's: the stage reads the same dataset.
+    """
     first = source_stage_config(cfg, stage)
     out = cache_dir() / "source_models" / f"{first['dataset']['name']}-{first['source']}-{config_hash(first)}"
     out.mkdir(parents=True, exist_ok=True)
     with FileLock(str(out / "lock")):  # parallel cells of a grid train it once
         result = train(first, out, resume=True)
     weights = load_checkpoint(out / "checkpoint.pt")["method"]
-    data_shape = DATASETS.build(first["dataset"], root=first["data_root"])
-    model = build_model(**first["model"], input_shape=data_shape.input_shape, num_classes=data_shape.num_classes)
+    model = build_model(**first["model"], input_shape=input_shape, num_classes=num_classes)
     model.load_state_dict({k[len("model."):]: v for k, v in weights.items() if k.startswith("model.")})
     return model, {"path": str(out), "config_hash": result["config_hash"], "method": first["method"],
                    "model": first["model"], "steps": result["steps"],
@@ -93,7 +95,7 @@ def build(cfg: dict) -> tuple[Trainer, DomainDataset, TransferData, Method]:
     method.source_stage_summary = None
     stage = method.source_stage()
     if stage is not None:
-        source_model, method.source_stage_summary = train_source_stage(cfg, stage)
+        source_model, method.source_stage_summary = train_source_stage(cfg, stage, data.input_shape, data.num_classes)
         seed_everything(cfg["seed"])  # the same RNG state whether the stage was trained now or cached
         method.start_from(source_model)
     return trainer, dataset, data, method

@@ -65,7 +65,8 @@ def test_labelled_entries_run_one_method_twice_with_their_own_overrides(tmp_path
     grid = load_grid(write_grid(tmp_path, steps=4, text=text))
     assert grid.methods == ["source_only", "so_3shot"]
     labelled = [c for c in grid.cells if c.method == "so_3shot"]
-    assert {c.config["target_labeled"] for c in labelled} == {3} and {c.config["optim"]["lr"] for c in labelled} == {0.02}
+    assert {c.config["target_labeled"] for c in labelled} == {3}
+    assert {c.config["optim"]["lr"] for c in labelled} == {0.02}
     assert {c.config["target_labeled"] for c in grid.cells if c.method == "source_only"} == {0}
     run_benchmark(write_grid(tmp_path, steps=4, text=text), tmp_path / "out", progress_bar=False)
     rows = ResultStore(tmp_path / "out").rows()

@@ -151,8 +151,10 @@ def _per_method_settings(rows: list[dict]) -> list[str]:
         diff = [f"{k}={json.dumps(v)}" for k, v in own.items() if reference.get(k) != v]
         if row.get("source_stage"):
             stage = row["source_stage"]
-            diff.append(f"starts from a cached source-only model ({stage['steps']} steps, {stage['method']['name']}"
-                        f"{', label smoothing ' + str(stage['method']['label_smoothing']) if stage['method'].get('label_smoothing') else ''})")
+            first = f"starts from a cached {stage['steps']}-step first stage {json.dumps(stage['method'])}"
+            if stage["model"] != row["config"]["model"]:
+                first += f" with model {json.dumps(stage['model'])}"
+            diff.append(first)
         if diff:
             notes.append(f"{method}: {', '.join(diff)}")
     return [f"- Per-method settings: {'; '.join(notes)}."] if notes else []

@@ -39,16 +39,13 @@ class ADDA(Method):
         self.freeze(self.source_encoder)
         self.freeze(self.model.classifier)
 
-    def target_features(self, x):
-        return self.model.bottleneck(self.model.backbone(x))
-
     def updates(self, s, t, progress, t_labeled=None):
         with torch.no_grad():
             source_features = self.source_encoder(s.x)
-        target_features = self.target_features(t.x)
+        target_features = self.model.features(t.x)
         yield "discriminator", {"disc": domain_adversarial_loss(self.discriminator(source_features),
                                                                 self.discriminator(target_features.detach()))}
-        logits = self.discriminator(self.target_features(t.x))
+        logits = self.discriminator(self.model.features(t.x))
         yield "encoder", {"adv": self.trade_off * F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits)),
                           **self.labeled_target_loss(t_labeled)}
 

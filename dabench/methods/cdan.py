@@ -24,8 +24,7 @@ class CDAN(Method):
 
 @METHODS.register("cdan_e")
 class CDANE(CDAN):
-    """CDAN+E: CDAN with entropy conditioning on."""
+    """CDAN+E: CDAN with entropy conditioning always on."""
 
-    def __init__(self, trade_off: float = 1.0, entropy_conditioning: bool = True, hidden: int = 1024,
-                 random_dim: int = 1024):
-        super().__init__(trade_off, entropy_conditioning, hidden, random_dim)
+    def __init__(self, trade_off: float = 1.0, hidden: int = 1024, random_dim: int = 1024):
+        super().__init__(trade_off, True, hidden, random_dim)

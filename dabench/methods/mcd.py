@@ -28,28 +28,26 @@ class MCD(Method):
         super().build(model, num_classes)
         self.classifier_2 = nn.Linear(model.feature_dim, num_classes)
 
-    def features(self, x):
-        return self.model.bottleneck(self.model.backbone(x))
-
     def heads(self, features):
         return self.model.classifier(features), self.classifier_2(features)
 
     def predict(self, x):
-        logits_1, logits_2 = self.heads(self.features(x))
+        logits_1, logits_2 = self.heads(self.model.features(x))
         return logits_1 + logits_2
 
     def updates(self, s, t, progress, t_labeled=None):
-        logits_1, logits_2 = self.heads(self.features(s.x))
+        logits_1, logits_2 = self.heads(self.model.features(s.x))
         yield "all", {"cls": F.cross_entropy(logits_1, s.y) + F.cross_entropy(logits_2, s.y),
                       **self.labeled_target_loss(t_labeled)}
         n = len(s.x)
         with torch.no_grad():
-            features = self.features(torch.cat([s.x, t.x]))
+            features = self.model.features(torch.cat([s.x, t.x]))
         logits_1, logits_2 = self.heads(features)
         yield "classifiers", {"cls_b": F.cross_entropy(logits_1[:n], s.y) + F.cross_entropy(logits_2[:n], s.y),
                               "disc_max": -self.trade_off * classifier_discrepancy(logits_1[n:], logits_2[n:])}
         for _ in range(self.num_k):
-            yield "generator", {"disc_min": self.trade_off * classifier_discrepancy(*self.heads(self.features(t.x)))}
+            logits_1, logits_2 = self.heads(self.model.features(t.x))
+            yield "generator", {"disc_min": self.trade_off * classifier_discrepancy(logits_1, logits_2)}
 
     def optimizers(self, backbone_lr_mult):
         backbone, bottleneck = self.model.backbone.parameters(), self.model.bottleneck.parameters()

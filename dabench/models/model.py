@@ -29,8 +29,12 @@ class Model(nn.Module):
             self.feature_dim = backbone.feature_dim
         self.classifier = nn.Linear(self.feature_dim, num_classes)
 
+    def features(self, x: Tensor) -> Tensor:
+        """(N, ...) -> (N, feature_dim): backbone then bottleneck, without the classifier."""
+        return self.bottleneck(self.backbone(x))
+
     def forward(self, x: Tensor) -> Outputs:
-        features = self.bottleneck(self.backbone(x))
+        features = self.features(x)
         return Outputs(features, self.classifier(features))
 
     def head_parameters(self) -> list[nn.Parameter]:

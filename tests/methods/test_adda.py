@@ -27,6 +27,6 @@ def test_encoder_step_uses_inverted_labels(tmp_path):
     name, terms = next(steps)
     assert name == "discriminator" and set(terms) == {"disc"}
     name, terms = next(steps)
-    logits = method.discriminator(method.target_features(t.x))
+    logits = method.discriminator(method.model.features(t.x))
     expected = torch.nn.functional.softplus(-logits).mean()  # BCE(logits, 1) = log(1 + e^-z)
     assert name == "encoder" and torch.isclose(terms["adv"], expected)
