@@ -18,7 +18,6 @@ def _first_line(obj) -> str:
 
 
 def cmd_list(args) -> None:
-    from dabench.data.base import DATASETS
     from dabench.losses.terms import ALIGNMENTS
     from dabench.methods.base import METHODS
     from dabench.models.backbones import BACKBONES
@@ -33,10 +32,11 @@ def cmd_list(args) -> None:
                   f"\n  {'':16s} ({params(METHODS, name)})")
     if args.what in ("all", "datasets"):
         print("datasets:")
-        for name in DATASETS.names():
-            dataset = DATASETS.build(name)
+        for dataset in _datasets(None, None):
             domains = ", ".join(f"{d}{'' if not dataset.missing_files(d) else ' (missing)'}" for d in dataset.domains)
-            print(f"  {name:22s} {dataset.num_classes} classes; domains: {domains}")
+            print(f"  {dataset.name:22s} {dataset.num_classes} classes; domains: {domains}")
+        print(f"  {'folder':22s} your own images: {{name: folder, path: DIR}}, DIR/<domain>/<class>/* or "
+              f"DIR/<domain>.txt image lists")
     if args.what in ("all", "backbones"):
         print("backbones:")
         for name in BACKBONES.names():
@@ -108,31 +108,47 @@ def cmd_table(args) -> None:
     print(outputs[args.format], end="")
 
 
+def _datasets(names, root):
+    """Build each named dataset (all when none), skipping `folder`, which has no files of its own."""
+    from dabench.data.base import DATASETS
+
+    return [DATASETS.build(name, root=root) for name in names or DATASETS.names() if name != "folder"]
+
+
 def cmd_data(args) -> None:
-    from dabench.data.base import DATASETS, data_root, file_status
-    from dabench.data.download import download
+    from dabench.data.base import DATASETS, data_root
 
     root = data_root(args.root)
-    names = args.names or DATASETS.names()
     if args.action == "where":
         print(root)
         return
-    if args.action == "download":
-        if not args.names:
-            raise DabenchError(f"name the datasets to download; known: {', '.join(DATASETS.names())}")
-        for name in names:
-            fetched = download(DATASETS.build(name, root=root))
-            print(f"{name}: fetched {len(fetched)} file(s) into {root}")
+    if args.action in ("download", "import") and not args.names:
+        raise DabenchError(f"name the dataset to {args.action}; known: {', '.join(DATASETS.names())}")
+    if args.action == "import":
+        if len(args.names) != 2:
+            raise DabenchError("usage: dabench data import NAME PATH (an archive or file obtained by hand, or a folder "
+                               "holding them)")
+        name, source = args.names
+        done = DATASETS.build(name, root=root).import_files(Path(source))
+        print(f"{name}: imported and verified {', '.join(done)} under {root}")
         return
-    bad = 0
-    for name in names:
-        dataset = DATASETS.build(name, root=root)
-        for relpath, expected in dataset.files.items():
-            status = file_status(root / relpath, expected)
-            bad += status.startswith("bad")
-            print(f"{name:22s} {relpath:50s} {status if not status.startswith('bad') else 'CORRUPT sha256 ' + status[4:]}")
-    if bad:
-        raise DabenchError(f"{bad} file(s) under {root} fail their sha256; delete them and run `dabench data download`")
+    domains = args.domains.split(",") if args.domains else None
+    if args.action == "download":
+        for dataset in _datasets(args.names, root):
+            done = dataset.download(domains)
+            print(f"{dataset.name}: {', '.join(done) if done else 'nothing to fetch'} ({root})")
+        return
+    problems = []
+    for dataset in _datasets(args.names, root):
+        found = dataset.verify()
+        present = [d for d in dataset.domains if not dataset.missing_files(d)]
+        print(f"{dataset.name:22s} {'CORRUPT' if found else 'ok' if present else 'absent'}; "
+              f"present: {', '.join(present) or 'none'}")
+        print("".join(f"  CORRUPT {problem}\n" for problem in found), end="")
+        problems += found
+    if problems:
+        raise DabenchError(f"{len(problems)} problem(s) under {root} (listed above); delete those files and run "
+                           f"`dabench data download NAME`")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -179,9 +195,12 @@ def parser() -> argparse.ArgumentParser:
     table.add_argument("--write", action="store_true", help="also rewrite table.md/.csv/.tex in the folder")
     table.set_defaults(func=cmd_table)
 
-    data = sub.add_parser("data", help="datasets on disk: where, verify, download")
-    data.add_argument("action", choices=["where", "verify", "download"])
+    data = sub.add_parser("data", help="datasets on disk: where, verify, download, import",
+                          description="download NAME...: fetch, check and extract; import NAME PATH: the same from "
+                                      "files obtained by hand; verify [NAME...]: recheck checksums and image counts.")
+    data.add_argument("action", choices=["where", "verify", "download", "import"])
     data.add_argument("names", nargs="*")
+    data.add_argument("--domains", help="comma-separated domains to download (image datasets; default: all)")
     data.add_argument("--root", help="data root (default: $DABENCH_DATA or ~/.cache/dabench)")
     data.set_defaults(func=cmd_data)
     return p

@@ -11,32 +11,38 @@ import contextlib
 import torch
 from torch import Tensor
 
+from dabench.data.files import chunks
 from dabench.data.loaders import LabeledSplit, TransferData
 from dabench.losses.target import entropy
 
 
 @torch.no_grad()
-def predict_logits(method, x: Tensor, batch_size: int, autocast: contextlib.AbstractContextManager) -> Tensor:
-    """Logits (N, C) in float32, computed in eval mode in chunks of `batch_size`."""
+def predict_logits(method, x, batch_size: int, autocast: contextlib.AbstractContextManager) -> Tensor:
+    """Logits (N, C) in float32 of a tensor or ImageFiles, computed in eval mode in chunks of `batch_size`."""
     was_training = method.training
     method.eval()
-    chunks = []
-    for start in range(0, len(x), batch_size):
+    logits = []
+    for chunk in chunks(x, batch_size):
         with autocast:
-            chunks.append(method.predict(x[start:start + batch_size]).float())
+            logits.append(method.predict(chunk).float())
     method.train(was_training)
-    return torch.cat(chunks)
+    return torch.cat(logits)
 
 
-def accuracy(logits: Tensor, labels: Tensor) -> float:
-    """Top-1 accuracy in percent."""
+def accuracy(logits: Tensor, labels: Tensor, metric: str = "accuracy") -> float:
+    """Top-1 accuracy in percent, or with metric="mean_class_accuracy" the mean of the per-class
+    accuracies (VisDA-2017's metric; scikit-learn's balanced accuracy)."""
+    if metric == "mean_class_accuracy":
+        from sklearn.metrics import balanced_accuracy_score
+
+        return 100 * balanced_accuracy_score(labels.cpu().numpy(), logits.argmax(dim=1).cpu().numpy())
     return (logits.argmax(dim=1) == labels).sum().item() * 100 / len(labels)
 
 
 def evaluate(method, data: TransferData, batch_size: int, autocast) -> dict[str, float]:
     """source_val_acc, target_test_acc (percent) and score/target_entropy (label-free, nats)."""
     def acc(split: LabeledSplit) -> float:
-        return accuracy(predict_logits(method, split.x, batch_size, autocast), split.y)
+        return accuracy(predict_logits(method, split.x, batch_size, autocast), split.y, data.metric)
 
     target_logits = predict_logits(method, data.target_train, batch_size, autocast)
     return {"source_val_acc": acc(data.source_val) if len(data.source_val.y) else float("nan"),

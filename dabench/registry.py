@@ -64,9 +64,16 @@ class Registry:
 
     def parameters(self, name: str) -> dict[str, Any]:
         """Constructor keyword arguments of `name` with their defaults (inspect.Parameter.empty if required)."""
-        signature = inspect.signature(self.get(name))
-        return {p.name: p.default for p in signature.parameters.values()
-                if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+        obj = self.get(name)
+        params = {}
+        # A class whose __init__ passes **kwargs up also accepts its parent's parameters.
+        for owner in (obj.__mro__ if inspect.isclass(obj) else (obj,)):
+            signature = inspect.signature(owner)
+            params.update({p.name: p.default for p in signature.parameters.values()
+                           if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in params})
+            if not any(p.kind == p.VAR_KEYWORD for p in signature.parameters.values()):
+                break
+        return params
 
     def check_kwargs(self, name: str, kwargs: dict[str, Any]) -> None:
         accepted = self.parameters(name)

@@ -24,12 +24,16 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dabench"
 
 
-def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
+def file_digest(path: Path, algorithm: str = "sha256", chunk: int = 1 << 20) -> str:
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as f:
         while block := f.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def sha256_of(path: Path) -> str:
+    return file_digest(path)
 
 
 _digests: dict[tuple[str, int, int], str] = {}
@@ -44,16 +48,23 @@ def file_sha256(path: Path) -> str:
     return _digests[key]
 
 
-def file_status(path: Path, expected_sha256: str | tuple[str, ...]) -> str:
-    """'ok', 'missing' or 'bad:<sha256>'.
+def matches(path: Path, expected: str | tuple[str, ...] | None) -> bool:
+    """Whether file `path` has the digest `expected`: a sha256 hex digest, a tuple of accepted ones
+    (the same data, compressed twice), "<algorithm>:<hex>" (md5 or sha512 where that is what the
+    authors publish; a published prefix is enough), or None (no digest published: only presence)."""
+    if expected is None:
+        return True
+    if isinstance(expected, str) and ":" in expected:
+        algorithm, digest = expected.split(":")
+        return file_digest(path, algorithm).startswith(digest)
+    return file_sha256(path) in ((expected,) if isinstance(expected, str) else expected)
 
-    `expected_sha256` may list several accepted digests (the same data, compressed twice).
-    """
+
+def file_status(path: Path, expected: str | tuple[str, ...] | None) -> str:
+    """'ok', 'missing' or 'bad:<sha256>' (see `matches` for `expected`)."""
     if not path.is_file():
         return "missing"
-    actual = file_sha256(path)
-    accepted = (expected_sha256,) if isinstance(expected_sha256, str) else expected_sha256
-    return "ok" if actual in accepted else f"bad:{actual}"
+    return "ok" if matches(path, expected) else f"bad:{file_sha256(path)}"
 
 
 class DomainDataset:
@@ -62,9 +73,10 @@ class DomainDataset:
     Subclasses declare what they read and implement ``load``:
 
     - ``domains``, ``num_classes``, ``input_shape`` (C, H, W) or (D,).
-    - ``files``: path relative to the data root -> sha256 (or a tuple of accepted sha256);
+    - ``files``: path relative to the data root -> its digest (see ``matches``);
       ``urls``: path -> mirrors in order.
     - ``protocol``: how train/test splits are defined, recorded in every result;
+      ``metric``: "accuracy" or "mean_class_accuracy", how target accuracy is computed;
       ``transductive``: True when a domain's train and test splits are the same samples.
     - ``load(domain, split)`` returns a TensorDataset of (x float32, y int64), split in
       {"train", "test"}; read files through ``self.path(...)`` so each one is verified.
@@ -80,6 +92,7 @@ class DomainDataset:
     urls: dict[str, list[str]] = {}
     protocol: str = ""
     transductive: bool = False  # True: a domain's "train" and "test" splits are the same samples
+    metric: str = "accuracy"  # or "mean_class_accuracy" (VisDA-2017): what target accuracy means
     registered_name: str = ""  # set by @DATASETS.register
 
     @property
@@ -119,6 +132,29 @@ class DomainDataset:
 
     def load(self, domain: str, split: str) -> TensorDataset:
         raise NotImplementedError
+
+    # What `dabench data download / import / verify` do; image datasets override them.
+    def download(self, domains=None, progress: bool = True) -> list[str]:
+        """Fetch the missing or corrupt declared files that have mirrors; returns those fetched."""
+        from dabench.data.download import download
+
+        return download(self, progress)
+
+    def import_files(self, source: Path) -> list[str]:
+        """Copy declared files obtained by hand (`source`: one file, or a folder searched by file name)."""
+        from dabench.data.download import copy_verified, files_named
+
+        names = {Path(relpath).name: relpath for relpath in self.files}
+        found = files_named(Path(source).expanduser(), names, self.name)
+        for path in found:
+            copy_verified(path, self.root / names[path.name], self.files[names[path.name]])
+        return [names[p.name] for p in found]
+
+    def verify(self) -> list[str]:
+        """One line per problem: declared files present but failing their sha256."""
+        bad = [(relpath, file_status(self.root / relpath, expected)) for relpath, expected in self.files.items()]
+        return [f"{self.root / relpath}: sha256 {status[4:]}, expected {self.files[relpath]}"
+                for relpath, status in bad if status.startswith("bad:")]
 
 
 class MatFeatures(DomainDataset):

@@ -7,13 +7,14 @@ truncated or corrupt download is never used.
 from __future__ import annotations
 
 import os
+import shutil
 import urllib.error
 import urllib.request
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from dabench.data.base import DomainDataset, file_status, sha256_of
+from dabench.data.base import DomainDataset, file_status, matches, sha256_of
 from dabench.errors import DabenchError
 
 
@@ -32,15 +33,15 @@ def fetch(url: str, dest: Path, timeout: float = 60.0, progress: bool = True) ->
                 bar.update(len(chunk))
 
 
-def download_file(root: Path, relpath: str, expected: str | tuple[str, ...], mirrors: list[str],
-                  progress: bool = True) -> Path:
-    """Fetch `relpath` under `root` from the first mirror that yields a file with an accepted sha256."""
+def download_file(root: Path, relpath: str, expected: str | tuple[str, ...] | None, mirrors: list[str],
+                  progress: bool = True, manual: str = "", dataset: str = "") -> Path:
+    """Fetch `relpath` under `root` from the first mirror that yields a file matching `expected`
+    (see `dabench.data.base.matches`)."""
     dest = root / relpath
-    if file_status(dest, expected) == "ok":
+    if dest.is_file() and expected is not None and matches(dest, expected):
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
-    accepted = (expected,) if isinstance(expected, str) else expected
     failures = []
     for url in mirrors:
         try:
@@ -48,14 +49,38 @@ def download_file(root: Path, relpath: str, expected: str | tuple[str, ...], mir
         except (urllib.error.URLError, OSError) as err:
             failures.append(f"{url} ({getattr(err, 'reason', err)})")
             continue
-        actual = sha256_of(part)
-        if actual in accepted:
+        if matches(part, expected):
             os.replace(part, dest)
             return dest
-        failures.append(f"{url} (sha256 {actual}, expected {' or '.join(accepted)})")
+        failures.append(f"{url} (sha256 {sha256_of(part)}, expected {expected})")
         part.unlink()
-    raise DabenchError(f"could not download {relpath}: tried {'; '.join(failures) or 'no mirror known'}; get the file "
-                       f"by hand and place it at {dest} (sha256 {accepted[0]})")
+    first = expected if isinstance(expected, str) or expected is None else expected[0]
+    digest = "" if first is None else f" ({first})" if ":" in first else f" (sha256 {first})"
+    manual = f" ({manual})" if manual else ""
+    how = f"run `dabench data import {dataset} {dest.name}`" if dataset else f"place it at {dest}"
+    raise DabenchError(f"could not download {relpath}: tried {'; '.join(failures) or 'no mirror known'}; get the "
+                       f"file{digest} by hand{manual} and {how}")
+
+
+def files_named(source: Path, names, dataset: str) -> list[Path]:
+    """`source` if it is a file with one of `names`, else the files with those names in folder `source`."""
+    found = [source] if source.is_file() else sorted(source / n for n in names if (source / n).is_file())
+    if not found or any(p.name not in names for p in found):
+        raise DabenchError(f"{source}: expected {'one of ' if len(names) > 1 else ''}{', '.join(names)} (the files of "
+                           f"{dataset}), or a folder holding them")
+    return found
+
+
+def copy_verified(source: Path, dest: Path, expected) -> None:
+    """Copy `source` to `dest` (atomically) if it matches `expected` (see `matches`)."""
+    if not matches(source, expected):
+        raise DabenchError(f"{source} has sha256 {sha256_of(source)}, expected {expected}: it is corrupt or another "
+                           f"release")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if source.resolve() != dest.resolve():
+        part = dest.with_name(dest.name + ".part")
+        shutil.copyfile(source, part)
+        os.replace(part, dest)
 
 
 def download(dataset: DomainDataset, progress: bool = True) -> list[str]:

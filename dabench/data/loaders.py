@@ -1,8 +1,9 @@
 """The transfer data module: source train/val, unlabeled target train, target test.
 
-Small datasets sit on the training device as tensors and are sampled by step number:
-the batch at step k depends only on (seed, stream, k), so a run resumed at step k sees
-exactly the batches an uninterrupted run would, with no loader state to save.
+Small datasets sit on the training device as tensors; image datasets are ``ImageFiles``
+decoded on demand (by worker processes). Either way batches are drawn by step number: the
+batch at step k depends only on (seed, stream, k), so a run resumed at step k sees exactly
+the batches an uninterrupted run would, with no loader state to save.
 """
 from __future__ import annotations
 
@@ -12,38 +13,47 @@ import torch
 from torch import Tensor
 
 from dabench.data.base import DomainDataset
+from dabench.data.files import ImageFiles, StepReader
 from dabench.types import Batch
 
 
 class InfiniteBatches:
-    """Endless shuffled mini-batches over tensors: epoch e uses randperm seeded by (seed, e).
+    """Endless shuffled mini-batches: epoch e visits the samples in randperm seeded by (seed, e).
 
     Args:
-        x: (N, ...) inputs; y: (N,) labels, or None for unlabeled data.
+        x: (N, ...) inputs, a tensor or ImageFiles (read in their training view);
+        y: (N,) labels, or None for unlabeled data.
         batch_size: B; the last incomplete batch of each epoch is dropped (if N >= B).
-        seed: fixes the order of every epoch.
+        seed: fixes the order of every epoch (and the image augmentations).
     """
 
-    def __init__(self, x: Tensor, y: Tensor | None, batch_size: int, seed: int):
+    def __init__(self, x, y: Tensor | None, batch_size: int, seed: int):
         self.x, self.y, self.seed = x, y, seed
         self.batch_size = min(batch_size, len(x))
         self.batches_per_epoch = len(x) // self.batch_size
         self._epoch, self._order = -1, None
+        self.read = (StepReader(x.training_view(), self.indices, lambda step: seed * 1_000_003 + step)
+                     if isinstance(x, ImageFiles) else None)
 
-    def batch(self, step: int) -> Batch:
+    def indices(self, step: int) -> Tensor:
+        """The (B,) sample indices of batch `step`, on the CPU."""
         epoch, position = divmod(step, self.batches_per_epoch)
         if epoch != self._epoch:
             generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            self._epoch, self._order = epoch, torch.randperm(len(self.x), generator=generator).to(self.x.device)
-        idx = self._order[position * self.batch_size:(position + 1) * self.batch_size]
-        return Batch(self.x[idx], None if self.y is None else self.y[idx], idx)
+            self._epoch, self._order = epoch, torch.randperm(len(self.x), generator=generator)
+        return self._order[position * self.batch_size:(position + 1) * self.batch_size]
+
+    def batch(self, step: int) -> Batch:
+        idx = self.indices(step).to(self.x.device)
+        x = self.read(step) if self.read else self.x[idx]
+        return Batch(x, None if self.y is None else self.y[idx], idx)
 
 
 @dataclass
 class LabeledSplit:
     """Inputs (N, ...) and labels (N,) of a split."""
 
-    x: Tensor
+    x: Tensor | ImageFiles
     y: Tensor
 
 
@@ -70,19 +80,20 @@ class TransferData:
         val, train = order[:n_val], order[n_val:]
         test = dataset.load(target, "test")
         self.num_classes, self.input_shape = dataset.num_classes, tuple(x_s.shape[1:])
-        self.source_train = LabeledSplit(x_s[train].to(device), y_s[train].to(device))
-        self.source_val = LabeledSplit(x_s[val].to(device), y_s[val].to(device))
+        self.metric = dataset.metric
+        self.source_train = LabeledSplit(take(x_s, train).to(device), y_s[train].to(device))
+        self.source_val = LabeledSplit(take(x_s, val).to(device), y_s[val].to(device))
         x_t, y_t = dataset.load(target, "train").tensors
         self.target_train = x_t.to(device)
         self.target_labeled = None
         x_test, y_test = test.tensors
         if target_labeled:
             chosen = few_per_class(y_t, target_labeled, dataset.num_classes)
-            self.target_labeled = LabeledSplit(x_t[chosen].to(device), y_t[chosen].to(device))
+            self.target_labeled = LabeledSplit(take(x_t, chosen).to(device), y_t[chosen].to(device))
             if dataset.transductive:
                 kept = torch.ones(len(x_test), dtype=torch.bool)
                 kept[chosen] = False
-                x_test, y_test = x_test[kept], y_test[kept]
+                x_test, y_test = take(x_test, kept.nonzero().flatten()), y_test[kept]
         self.target_test = LabeledSplit(x_test.to(device), y_test.to(device))
         self.sizes = {"source_train": len(train), "source_val": n_val, "target_train": len(self.target_train),
                       "target_labeled": 0 if self.target_labeled is None else len(self.target_labeled.y),
@@ -93,3 +104,8 @@ def few_per_class(labels: Tensor, k: int, num_classes: int) -> Tensor:
     """Indices of k samples per class (all of a class when it has fewer), drawn with the fixed seed 0."""
     order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))
     return torch.cat([order[labels[order] == c][:k] for c in range(num_classes)]).sort().values
+
+
+def take(x, idx: Tensor):
+    """Rows `idx` of a tensor, or the ImageFiles view of those files (nothing decoded)."""
+    return x.select(idx) if isinstance(x, ImageFiles) else x[idx]

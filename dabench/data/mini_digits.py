@@ -7,8 +7,8 @@ Domains:
   (``load_digits``, 1,797 images, 8x8, counts 0..16), Alpaydin & Kaynak 1998.
 
 Both become (1, image_size, image_size) in [-1, 1]. Neither has an official split: each
-domain is split 80/20 (train/test), stratified by class, with a fixed seed (0) so every
-user trains and tests on the same images.
+domain is split 80/20 (train/test), stratified by class, with seed 0, and the test indices
+ship as split files (``dabench/splits/mini_digits/``) so every user tests on the same images.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ import torch
 
 from dabench.data.base import DATASETS, DomainDataset, sha256_of, tensor_dataset
 from dabench.data.images import to_common_format
+from dabench.data.splits import SHIPPED, test_mask
 from dabench.errors import DabenchError
 
 MNIST_5K_SHA256 = "846f6cad587fea3877f6e0fe0a1968dfc68867ce170d3bc9fc2dccdbed17961d"
@@ -53,13 +54,11 @@ class MiniDigits(DomainDataset):
         self.input_shape = (1, image_size, image_size)
 
     def load(self, domain, split):
-        from sklearn.model_selection import train_test_split
-
         self.check_domain(domain)
         images, labels = _mnist_5k() if domain == "mnist" else _optdigits()
         policy = "stretch" if domain == "mnist" else self.optdigits_resize
-        train_idx, test_idx = train_test_split(np.arange(len(labels)), test_size=self.test_fraction,
-                                               stratify=labels, random_state=0)
-        idx = train_idx if split == "train" else test_idx
+        folders = [SHIPPED / self.name, self.root / "splits" / self.name]
+        test = test_mask(folders, domain, [str(i) for i in range(len(labels))], labels, self.test_fraction, 0)
+        idx = np.flatnonzero(test if split == "test" else ~test)
         x = to_common_format(torch.from_numpy(images[idx]), 1, self.image_size, policy)
         return tensor_dataset(x, labels[idx])

@@ -23,7 +23,7 @@ class FixMatch(Method):
         self.num_ops, self.magnitude = num_ops, magnitude
 
     def begin(self, target_inputs):
-        if target_inputs.dim() != 4:
+        if len(target_inputs.shape) != 4:
             raise DabenchError(f"fixmatch augments images (N, C, H, W); this dataset's inputs have shape "
                                f"{tuple(target_inputs.shape[1:])}; use another method for feature vectors")
 

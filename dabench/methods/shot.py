@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from dabench.data.files import chunks
 from dabench.losses.target import information_maximization
 from dabench.methods.base import METHODS, Method
 
@@ -69,7 +70,7 @@ class SHOT(Method):
     def refresh_pseudo_labels(self) -> None:
         was_training = self.training
         self.eval()
-        outputs = [self.model(chunk) for chunk in self.target_inputs.split(1024)]
+        outputs = [self.model(chunk) for chunk in chunks(self.target_inputs, 1024)]
         self.train(was_training)
         features = torch.cat([o.features for o in outputs]).float()
         probs = torch.cat([o.logits for o in outputs]).float().softmax(dim=1)

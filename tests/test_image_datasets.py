@@ -1,0 +1,320 @@
+"""Image datasets end to end against a local HTTP server: each archive is built in the dataset's
+real layout (folders, list files, archive format) with small generated images, then downloaded,
+checked, extracted, counted and loaded lazily."""
+import hashlib
+import io
+import tarfile
+import zipfile
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from dabench.data.base import DATASETS
+from dabench.data.files import ImageFiles
+from dabench.data.image_lists import MARKER, prepare, verify
+from dabench.errors import DabenchError
+
+PER_CLASS = 2
+
+
+def image_bytes(label: int, index: int, fmt: str = "JPEG") -> bytes:
+    colour = ((40 * label) % 256, (90 * index) % 256, 128)
+    buffer = io.BytesIO()
+    Image.new("RGB", (20 + index, 16), colour).save(buffer, fmt)
+    return buffer.getvalue()
+
+
+def write_archive(path, members: dict[str, bytes]) -> None:
+    if path.name.endswith(".zip"):
+        with zipfile.ZipFile(path, "w") as z:
+            for name, data in members.items():
+                z.writestr(name, data)
+        return
+    mode = "w:gz" if path.name.endswith((".tgz", ".tar.gz")) else "w"
+    with tarfile.open(path, mode) as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+
+
+def class_folder_members(prefix: str, classes, ext: str = "jpg") -> dict[str, bytes]:
+    return {f"{prefix}/{c}/{i:04d}.{ext}": image_bytes(label, i)
+            for label, c in enumerate(classes) for i in range(PER_CLASS)}
+
+
+def list_members(image_prefix: str, path_prefix: str, classes, list_name: str, flat: bool = False):
+    """Images under image_prefix/ and a list file whose paths start with path_prefix."""
+    members, lines = {}, []
+    for label, c in enumerate(classes):
+        for i in range(PER_CLASS):
+            relative = f"{c}_{i}.jpg" if flat else f"{c}/{i:04d}.jpg"
+            members[f"{image_prefix}/{relative}"] = image_bytes(label, i)
+            lines.append(f"{path_prefix}{relative} {label}")
+    members[list_name] = ("\n".join(lines) + "\n").encode()
+    return members
+
+
+CLASSES = 3  # the first classes of each dataset, to keep archives small
+
+
+def layout(name: str, classes) -> dict[str, dict[str, bytes]]:
+    """Archive name -> members, in the dataset's published layout."""
+    if name == "office31":
+        members = {}
+        for d in ("amazon", "dslr", "webcam"):
+            members.update(class_folder_members(f"{d}/images", classes))
+        return {"domain_adaptation_images.tar.gz": members}
+    if name == "office_home":
+        members = {}
+        for d in ("Art", "Clipart", "Product", "Real World"):
+            members.update(class_folder_members(f"OfficeHomeDataset_10072016/{d}", classes))
+        return {"OfficeHomeDataset_10072016.zip": members}
+    if name == "visda2017":
+        return {"train.tar": list_members("train", "", classes, "train/image_list.txt"),
+                "validation.tar": list_members("validation", "", classes, "validation/image_list.txt")}
+    if name == "domainnet":
+        archives = {}
+        for d in ("clipart", "infograph", "painting", "quickdraw", "real", "sketch"):
+            archives[f"{d}.zip"] = class_folder_members(d, classes)
+            for split, index in (("train", 0), ("test", 1)):
+                lines = [f"{d}/{c}/{index:04d}.jpg {label}" for label, c in enumerate(classes)]
+                archives[f"{d}_{split}.txt"] = ("\n".join(lines) + "\n").encode()
+        return archives
+    if name == "image_clef":
+        members = {}
+        for d in ("b", "c", "i", "p"):
+            members.update(list_members(f"image_CLEF/{d}", f"{d}/", classes, f"image_CLEF/list/{d}List.txt", True))
+        return {"image_CLEF.zip": members}
+    if name == "office_caltech10":
+        members = {}
+        for d in ("amazon", "caltech", "dslr", "webcam"):
+            members.update(class_folder_members(d, classes))
+        return {"officecaltech.tgz": members}
+    raise KeyError(name)
+
+
+def serve(name, served, url, monkeypatch, checksums: bool = True, counts: int | None = None):
+    """Build `name`'s archives into the served folder and point the dataset at them: a dead mirror
+    first, then the local server; counts and checksums those of the built files."""
+    cls = DATASETS.get(name)
+    built = layout(name, cls.class_names[:CLASSES])
+    for archive_name, members in built.items():
+        path = served / archive_name
+        if isinstance(members, bytes):
+            path.write_bytes(members)
+        else:
+            write_archive(path, members)
+    archives = tuple(replace(a, mirrors=("http://127.0.0.1:9/dead/" + a.name, url + a.name),
+                             checksum=f"sha256:{hashlib.sha256((served / a.name).read_bytes()).hexdigest()}"
+                             if checksums else None) for a in cls.archives)
+    per_key = counts if counts is not None else (CLASSES if not cls.transductive else CLASSES * PER_CLASS)
+    monkeypatch.setattr(cls, "archives", archives)
+    monkeypatch.setattr(cls, "counts", {k: per_key for k in cls.counts})
+    return cls
+
+
+@pytest.mark.parametrize("name", ["office31", "office_home", "visda2017", "domainnet", "image_clef",
+                                  "office_caltech10"])
+def test_download_extract_count_and_load_in_the_real_layout(name, server, tmp_path, monkeypatch):
+    served, url = server
+    serve(name, served, url, monkeypatch)
+    dataset = DATASETS.build({"name": name, "image_size": 8, "resize_size": 10, "workers": 0}, root=tmp_path)
+    assert all(dataset.missing_files(d) for d in dataset.domains)
+    marker = prepare(dataset, progress=False)
+    assert set(marker["archives"]) == {a.name for a in dataset.archives}
+    for domain in dataset.domains:
+        assert not dataset.missing_files(domain)
+        files, labels = dataset.load(domain, "test").tensors
+        assert isinstance(files, ImageFiles) and files.shape[1:] == (3, 8, 8)
+        assert sorted(labels.tolist()) == sorted(list(range(CLASSES)) * (len(labels) // CLASSES))
+        batch = files[torch.arange(len(files))]
+        assert batch.shape == (len(files), 3, 8, 8) and torch.isfinite(batch).all()
+    # The label of every image is its class folder's (or list's) class.
+    files, labels = dataset.load(dataset.domains[0], "train").tensors
+    for path, label in zip(files.paths, labels.tolist()):
+        assert dataset.class_names[label] in path
+    assert verify(dataset) == []
+
+
+def test_a_domain_is_fetched_alone(server, tmp_path, monkeypatch):
+    served, url = server
+    serve("domainnet", served, url, monkeypatch)
+    dataset = DATASETS.build({"name": "domainnet", "workers": 0}, root=tmp_path)
+    prepare(dataset, ["sketch"], progress=False)
+    assert sorted(p.name for p in dataset.directory.glob("*.zip")) == ["sketch.zip"]
+    assert not dataset.missing_files("sketch") and dataset.missing_files("real")
+    with pytest.raises(DabenchError, match=r"domain 'real' is not downloaded and verified.*dabench data download"):
+        dataset.load("real", "train")
+
+
+def test_a_corrupt_archive_without_a_published_checksum_is_reported_and_never_loaded(server, tmp_path,
+                                                                                      monkeypatch):
+    served, url = server
+    serve("office31", served, url, monkeypatch, checksums=False)
+    archive = served / "domain_adaptation_images.tar.gz"
+    archive.write_bytes(archive.read_bytes()[:-200])  # truncated
+    dataset = DATASETS.build({"name": "office31", "workers": 0}, root=tmp_path)
+    with pytest.raises(DabenchError, match=r"archive .*domain_adaptation_images.tar.gz is corrupt or truncated"):
+        prepare(dataset, progress=False)
+    assert dataset.missing_files("amazon")
+
+
+def test_a_corrupt_archive_with_a_checksum_is_rejected_by_every_mirror(server, tmp_path, monkeypatch):
+    served, url = server
+    serve("visda2017", served, url, monkeypatch)
+    (served / "train.tar").write_bytes(b"not a tar")
+    dataset = DATASETS.build({"name": "visda2017", "workers": 0}, root=tmp_path)
+    with pytest.raises(DabenchError, match=r"could not download train.tar: .*sha256 [0-9a-f]{64}, expected sha256:"):
+        prepare(dataset, ["synthetic"], progress=False)
+    assert not (dataset.directory / "train.tar").exists()
+
+
+def test_a_count_mismatch_is_an_error_and_nothing_is_marked_verified(server, tmp_path, monkeypatch):
+    served, url = server
+    serve("office_home", served, url, monkeypatch, counts=7)
+    dataset = DATASETS.build({"name": "office_home", "workers": 0}, root=tmp_path)
+    with pytest.raises(DabenchError, match=r"office_home: Art has 6 images, expected 7"):
+        prepare(dataset, progress=False)
+    assert not (dataset.directory / MARKER).exists()
+
+
+def test_an_interrupted_download_resumes(server, tmp_path, monkeypatch):
+    served, url = server
+    serve("office_caltech10", served, url, monkeypatch)
+    dataset = DATASETS.build({"name": "office_caltech10", "workers": 0}, root=tmp_path)
+    data = (served / "officecaltech.tgz").read_bytes()
+    dataset.directory.mkdir(parents=True)
+    (dataset.directory / "officecaltech.tgz.part").write_bytes(data[:len(data) // 2])
+    prepare(dataset, progress=False)
+    assert (dataset.directory / "officecaltech.tgz").read_bytes() == data
+
+
+def test_every_mirror_failing_names_the_manual_steps(tmp_path):
+    dataset = DATASETS.build({"name": "image_clef", "workers": 0}, root=tmp_path)
+    with pytest.raises(DabenchError, match=r"could not download image_CLEF.zip: tried no mirror known; get the file by "
+                                           r"hand \(.*github.com/thuml/JAN.*\) and run `dabench data import image_clef"):
+        prepare(dataset, progress=False)
+
+
+def test_import_a_file_obtained_by_hand_then_verify_notices_changes(server, tmp_path, monkeypatch):
+    served, url = server
+    serve("office31", served, url, monkeypatch, checksums=False)
+    dataset = DATASETS.build({"name": "office31", "workers": 0}, root=tmp_path / "root")
+    marker = prepare(dataset, source=served / "domain_adaptation_images.tar.gz")
+    assert set(marker["counts"]) == {"amazon", "dslr", "webcam"}
+    assert verify(dataset) == []
+    next(dataset.directory.glob("dslr/images/*/*.jpg")).unlink()
+    (dataset.directory / "domain_adaptation_images.tar.gz").write_bytes(b"changed")
+    problems = verify(dataset)
+    assert len(problems) == 2 and "recorded" in problems[0] and "dslr: 5 images listed" in problems[1]
+    with pytest.raises(DabenchError, match=r"archive .* is corrupt or truncated \(file could not be opened[^\n]*$"):
+        prepare(dataset, source=dataset.directory)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DabenchError, match=r"empty: expected domain_adaptation_images.tar.gz \(the files of office31\)"):
+        prepare(dataset, source=tmp_path / "empty")
+
+
+def test_folder_dataset_in_both_layouts(tmp_path):
+    classes = ("cat", "dog")
+    for layout_name in ("folders", "lists"):
+        root = tmp_path / layout_name
+        for domain in ("photos", "sketches"):
+            for label, c in enumerate(classes):
+                for i in range(PER_CLASS):
+                    path = root / domain / c / f"{i}.png"
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_bytes(image_bytes(label, i, "PNG"))
+            if layout_name == "lists":
+                lines = [f"{domain}/{c}/{i}.png {label}" for label, c in enumerate(classes) for i in range(PER_CLASS)]
+                (root / f"{domain}.txt").write_text("\n".join(lines))
+        dataset = DATASETS.build({"name": "folder", "path": str(root), "image_size": 16, "workers": 0})
+        assert dataset.domains == ("photos", "sketches") and dataset.num_classes == 2
+        files, labels = dataset.load("sketches", "train").tensors
+        assert len(files) == 4 and labels.tolist() == [0, 0, 1, 1]
+        assert dataset.used_files
+
+
+def test_folder_dataset_without_a_path_says_how_to_set_it():
+    with pytest.raises(DabenchError, match=r"dataset 'folder' needs path=.*set dataset.path"):
+        DATASETS.build({"name": "folder"})
+
+
+def make_folder_domains(root, classes=("cat", "dog", "fox"), per_class=6):
+    for domain, shift in (("photos", 0), ("sketches", 60)):
+        for label, c in enumerate(classes):
+            for i in range(per_class):
+                path = root / domain / c / f"{i}.png"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                noise = np.random.default_rng(100 * label + i).integers(0, 60, (20, 24 + i, 3))
+                pixels = (noise + np.array([80 * label + shift, 30 * i, 90])) % 256
+                buffer = io.BytesIO()
+                Image.fromarray(pixels.astype(np.uint8)).save(buffer, "PNG")
+                path.write_bytes(buffer.getvalue())
+    return root
+
+
+def folder_config(root, method="dann", workers=0, steps=6):
+    from dabench.testing import toy_config
+
+    return toy_config(method, dataset={"name": "folder", "path": str(root), "image_size": 32, "resize_size": 36,
+                                       "normalization": "unit", "workers": workers},
+                      source="photos", target="sketches", model={"backbone": "dtn", "bottleneck_dim": 8},
+                      trainer={"steps": steps, "batch_size": 4, "eval_every": 3, "log_every": 3})
+
+
+def test_a_run_on_lazy_images_is_reproducible_with_or_without_loader_workers(tmp_path):
+    from dabench.run import train
+
+    root = make_folder_domains(tmp_path / "domains")
+    in_process = train(folder_config(root), tmp_path / "w0")
+    with_workers = train(folder_config(root, workers=2), tmp_path / "w2")
+    assert in_process["records"] == with_workers["records"]
+    assert any(key.endswith("photos (listing)") for key in in_process["data_files"])
+
+
+def test_training_view_is_random_per_step_and_fixed_by_the_seed(tmp_path):
+    from dabench.data.loaders import InfiniteBatches
+
+    root = make_folder_domains(tmp_path / "domains")
+    dataset = DATASETS.build(folder_config(root)["dataset"])
+    files, labels = dataset.load("photos", "train").tensors
+    stream, again = InfiniteBatches(files, labels, 4, seed=3), InfiniteBatches(files, labels, 4, seed=3)
+    first = stream.batch(0)
+    assert torch.equal(first.x, again.batch(0).x) and torch.equal(first.y, labels[first.idx])
+    # the same images in the test view are the deterministic centre crop, not the augmented one
+    assert not torch.equal(first.x, files[first.idx])
+    assert torch.equal(files[first.idx], files[first.idx])
+
+
+def test_held_out_split_files_are_drawn_once_then_reused(tmp_path):
+    root = make_folder_domains(tmp_path / "domains", per_class=10)
+    spec = {"name": "folder", "path": str(root), "image_size": 16, "workers": 0, "test_fraction": 0.3}
+    dataset = DATASETS.build(spec)
+    train, test = (dataset.load("photos", split).tensors for split in ("train", "test"))
+    assert len(test[0]) == 9 and len(train[0]) == 21 and not set(train[0].paths) & set(test[0].paths)
+    assert sorted(test[1].tolist()) == [0, 0, 0, 1, 1, 1, 2, 2, 2]  # stratified
+    split_file = root / ".splits" / "photos-test30-seed0.txt"
+    assert split_file.read_text().startswith("# test split: 0.3")
+    assert not dataset.transductive and "held-out" in dataset.protocol
+    lines = split_file.read_text().splitlines()
+    split_file.write_text("\n".join([lines[0], *lines[2:], lines[1]]) + "\n")  # same ids, other order
+    assert DATASETS.build(spec).load("photos", "test").tensors[0].paths == test[0].paths
+    split_file.write_text(split_file.read_text() + "photos/cat/missing.png\n")
+    with pytest.raises(DabenchError, match=r"lists 1 samples that domain photos does not have"):
+        DATASETS.build(spec).load("photos", "test")
+    with pytest.raises(DabenchError, match=r"domainnet has official train/test splits"):
+        DATASETS.build({"name": "domainnet", "test_fraction": 0.2})
+
+
+def test_mini_digits_reads_its_shipped_split_files(tmp_path):
+    from dabench.data.splits import SHIPPED
+
+    dataset = DATASETS.build("mini_digits", root=tmp_path)
+    shipped = (SHIPPED / "mini_digits" / "optdigits-test20-seed0.txt").read_text().splitlines()[1:]
+    assert len(dataset.load("optdigits", "test")) == len(shipped) == 360
+    assert len(dataset.load("optdigits", "train")) == 1797 - 360
+    assert not (tmp_path / "splits").exists()  # nothing drawn: the shipped files were used
