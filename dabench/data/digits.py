@@ -1,10 +1,15 @@
-"""Digits: MNIST, USPS and MNIST-M, brought to one image format by an explicit policy.
+"""Digits: MNIST, USPS, MNIST-M and SVHN, brought to one image format by an explicit policy.
 
 - ``mnist``: LeCun et al. 1998, official IDX gzip files; the full 60,000 training images
   when present, else the first-10k training files (the offline copy). Test: 10,000.
-- ``usps``: Hull 1994, the HDF5 layout (train 7,291 / test 2,007, 16x16 in [0, 1]).
+- ``usps``: Hull 1994, train 7,291 / test 2,007, 16x16: the LIBSVM files as distributed
+  (``usps.bz2``, ``usps.t.bz2``; labels 1..10, values in [-1, 1]) when present, else the
+  HDF5 layout (values in [0, 1]). Both hold the same images.
 - ``mnistm``: Ganin & Lempitsky 2015, the original archive layout (32x32 RGB PNGs with
-  ``mnist_m_{train,test}_labels.txt``); read straight from the tar.gz.
+  ``mnist_m_{train,test}_labels.txt``), read straight from the tar.gz: the full
+  ``mnist_m.tar.gz`` (59,001 / 9,001) when present, else the offline subset.
+- ``svhn``: Netzer et al. 2011, the cropped-digit ``train_32x32.mat`` / ``test_32x32.mat``
+  (73,257 / 26,032, 32x32 RGB; label 10 means digit 0).
 
 Every domain becomes (channels, image_size, image_size) in [-1, 1]: LeNet uses (1, 28),
 DTN (3, 32). ``usps_resize`` chooses how USPS 16x16 reaches image_size: "stretch"
@@ -32,7 +37,11 @@ MNIST_FULL = {"train": ("mnist/train-images-idx3-ubyte.gz", "mnist/train-labels-
               "test": ("mnist/t10k-images-idx3-ubyte.gz", "mnist/t10k-labels-idx1-ubyte.gz")}
 MNIST_FIRST10K = ("mnist/train-images-idx3-ubyte-first10k.gz", "mnist/train-labels-idx1-ubyte-first10k.gz")
 USPS_FILE = "usps/usps.h5"
+USPS_LIBSVM = {"train": "usps/usps.bz2", "test": "usps/usps.t.bz2"}
 MNISTM_FILE = "mnist_m/mnist_m_subset.tar.gz"
+MNISTM_FULL = "mnist_m/mnist_m.tar.gz"
+SVHN = {"train": "svhn/train_32x32.mat", "test": "svhn/test_32x32.mat"}
+COUNTS = {"mnist": (60000, 10000), "usps": (7291, 2007), "mnistm": (59001, 9001), "svhn": (73257, 26032)}
 
 
 def read_idx(path) -> np.ndarray:
@@ -60,7 +69,7 @@ def read_mnistm(path, split: str) -> tuple[np.ndarray, np.ndarray]:
 
 @DATASETS.register("digits")
 class Digits(DomainDataset):
-    domains = ("mnist", "usps", "mnistm")
+    domains = ("mnist", "usps", "mnistm", "svhn")
     num_classes = 10
     protocol = "official train/test splits"
     # The official archives, and for the test files also the offline copy (same IDX data, gzipped again).
@@ -75,8 +84,20 @@ class Digits(DomainDataset):
         "mnist/train-labels-idx1-ubyte-first10k.gz": "d4901858fdb31900de59731f15a05d916e779c930ce11afc5b1b87e30f771ace",
         USPS_FILE: "734f88c541104a956d88be2c95d03b4a463ffd74ccc2ba9c80841fb98e3fcb36",
         MNISTM_FILE: "af88d7d5e280bc0feacf679d7d6ebc80fe4b1a2efeb3df1ad72f4243efb43f56",
+        # md5 digests as published with torchvision's USPS and SVHN loaders; MNIST-M has none.
+        USPS_LIBSVM["train"]: "md5:ec16c51db3855ca6c91edd34d0e9b197",
+        USPS_LIBSVM["test"]: "md5:8ea070ee2aca1ac39742fdd1ef5ed118",
+        MNISTM_FULL: None,
+        SVHN["train"]: "md5:e26dedcc434d2e4c54c9b2d4a06d8373",
+        SVHN["test"]: "md5:eb5a983be6a315427106f1b164d9cef3",
     }
-    urls = {f: [m + f.split("/")[-1] for m in MNIST_MIRRORS] for f in (*MNIST_FULL["train"], *MNIST_FULL["test"])}
+    urls = {
+        **{f: [m + f.split("/")[-1] for m in MNIST_MIRRORS] for f in (*MNIST_FULL["train"], *MNIST_FULL["test"])},
+        **{f: ["https://www.csie.ntu.edu.tw/~cjlin/libsvmtools/datasets/multiclass/" + f.split("/")[-1]]
+           for f in USPS_LIBSVM.values()},
+        **{f: ["http://ufldl.stanford.edu/housenumbers/" + f.split("/")[-1]] for f in SVHN.values()},
+        MNISTM_FULL: ["https://drive.google.com/uc?export=download&id=0B_tExHiYS-0veklUZHFYT19KYjg"],
+    }
 
     def __init__(self, root=None, image_size: int = 28, channels: int = 1, usps_resize: str = "stretch"):
         super().__init__(root)
@@ -84,12 +105,18 @@ class Digits(DomainDataset):
         self.input_shape = (channels, image_size, image_size)
 
     def domain_files(self, domain):
-        return {"mnist": [*MNIST_FULL["test"], *self._mnist_train_files()], "usps": [USPS_FILE], "mnistm": [MNISTM_FILE]}[domain]
+        return {"mnist": [*MNIST_FULL["test"], *self._mnist_train_files()], "usps": self._usps_files(),
+                "mnistm": [self._preferred((MNISTM_FULL,), (MNISTM_FILE,))[0]], "svhn": list(SVHN.values())}[domain]
+
+    def _preferred(self, full: tuple[str, ...], fallback: tuple[str, ...]) -> tuple[str, ...]:
+        return full if all((self.root / f).is_file() for f in full) else fallback
 
     def _mnist_train_files(self) -> tuple[str, str]:
         """The full training files when present, else the first-10k files."""
-        full = MNIST_FULL["train"]
-        return full if all((self.root / f).is_file() for f in full) else MNIST_FIRST10K
+        return self._preferred(MNIST_FULL["train"], MNIST_FIRST10K)
+
+    def _usps_files(self) -> list[str]:
+        return list(self._preferred(tuple(USPS_LIBSVM.values()), (USPS_FILE,)))
 
     def load(self, domain, split):
         self.check_domain(domain)
@@ -98,11 +125,35 @@ class Digits(DomainDataset):
             image_file, label_file = self._mnist_train_files() if split == "train" else MNIST_FULL["test"]
             images, labels = read_idx(self.path(image_file))[:, None], read_idx(self.path(label_file))
         elif domain == "usps":
-            with h5py.File(self.path(USPS_FILE), "r") as f:
-                images = (f[f"{split}/data"][:] * 255).round().astype(np.uint8).reshape(-1, 1, 16, 16)
-                labels = f[f"{split}/target"][:]
+            images, labels = self._read_usps(split)
             policy = self.usps_resize
+        elif domain == "svhn":
+            from scipy.io import loadmat
+
+            mat = loadmat(self.path(SVHN[split]))
+            images, labels = mat["X"].transpose(3, 2, 0, 1), mat["y"].ravel().astype(np.int64) % 10
         else:
-            images, labels = read_mnistm(self.path(MNISTM_FILE), split)
+            images, labels = read_mnistm(self.path(self.domain_files("mnistm")[0]), split)
+        expected = self._expected_count(domain, split)
+        if len(labels) != expected:
+            raise DabenchError(f"digits: {domain} {split} has {len(labels)} images, expected {expected}; the file is "
+                               f"truncated or another release: delete it and run `dabench data download digits`")
         x = to_common_format(torch.from_numpy(images).float() / 255.0, self.channels, self.image_size, policy)
         return tensor_dataset(x, labels)
+
+    def _expected_count(self, domain: str, split: str) -> int:
+        offline_subset = self._mnist_train_files() == MNIST_FIRST10K if domain == "mnist" else \
+            self.domain_files("mnistm") == [MNISTM_FILE] if domain == "mnistm" else False
+        return 10000 if split == "train" and offline_subset else COUNTS[domain][split == "test"]
+
+    def _read_usps(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        """(n, 1, 16, 16) uint8 images and labels 0..9, from the LIBSVM files or the HDF5 file."""
+        if self._usps_files() != [USPS_FILE]:
+            from sklearn.datasets import load_svmlight_file
+
+            features, labels = load_svmlight_file(str(self.path(USPS_LIBSVM[split])), n_features=256)
+            pixels, labels = (features.toarray() + 1) / 2, labels.astype(np.int64) - 1
+        else:
+            with h5py.File(self.path(USPS_FILE), "r") as f:
+                pixels, labels = f[f"{split}/data"][:], f[f"{split}/target"][:]
+        return (pixels * 255).round().astype(np.uint8).reshape(-1, 1, 16, 16), labels
