@@ -133,7 +133,7 @@ def resolve(cfg: dict) -> dict:
     from dabench.data.base import DATASETS
     from dabench.log import make_logger
     from dabench.methods.base import METHODS
-    from dabench.models.backbones import BACKBONES
+    from dabench.models.backbones import BACKBONES, backbone_spec
     from dabench.models.model import build_model
     from dabench.trainer import Optim, Trainer
 
@@ -144,7 +144,7 @@ def resolve(cfg: dict) -> dict:
     cfg = copy.deepcopy(cfg)
     cfg["dataset"], cfg["method"] = as_spec(cfg["dataset"]), as_spec(cfg["method"])
     cfg.setdefault("model", {})
-    cfg["model"]["backbone"] = as_spec(cfg["model"].get("backbone", "mlp"))
+    cfg["model"]["backbone"] = backbone_spec(cfg["model"].get("backbone", "mlp"))
     filled = {"dataset": (DATASETS, cfg["dataset"]), "method": (METHODS, cfg["method"]),
               "model.backbone": (BACKBONES, cfg["model"]["backbone"])}
     for section, (registry, spec) in filled.items():

@@ -4,15 +4,17 @@ import pytest
 import torch
 
 from dabench.errors import DabenchError
-from dabench.models.backbones import BACKBONES
+from dabench.models.backbones import BACKBONES, backbone_spec
 from dabench.models.model import build_model
 
 
 @pytest.mark.parametrize("name, shape, dim", [("lenet", (1, 28, 28), 500), ("dtn", (3, 32, 32), 512),
                                               ("mlp", (800,), 256), ("resnet18", (3, 64, 64), 512),
-                                              ("efficientnet_lite0", (3, 32, 32), 1280)])
+                                              ("efficientnet_lite0", (3, 32, 32), 1280), ("vgg16", (3, 32, 32), 4096),
+                                              ("timm:resnet18", (3, 32, 32), 512)])
 def test_backbones_map_inputs_to_feature_dim(name, shape, dim):
-    backbone = BACKBONES.build(name, input_shape=shape)
+    spec = backbone_spec({"name": name, "weights": None} if name.startswith(("timm", "vgg")) else name)
+    backbone = BACKBONES.build(spec, input_shape=shape)
     backbone.eval()
     assert backbone.feature_dim == dim
     assert backbone(torch.zeros(2, *shape)).shape == (2, dim)
@@ -32,13 +34,13 @@ def test_wrong_input_shape_names_the_fix():
 
 
 def test_resnet_weights_offline_error_says_how_to_use_a_local_file(monkeypatch, tmp_path):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty cache: torchvision must download
+    monkeypatch.setenv("DABENCH_DATA", str(tmp_path))  # an empty weights cache: torchvision must download
 
     def no_network(*args, **kwargs):
         raise OSError("network unreachable")
 
     monkeypatch.setattr("torch.hub.download_url_to_file", no_network)
-    with pytest.raises(DabenchError, match=r"could not load resnet18 weights 'IMAGENET1K_V1'.*"
+    with pytest.raises(DabenchError, match=r"could not fetch resnet18 weights 'IMAGENET1K_V1'.*"
                                            r"model.backbone.weights=/path/to/resnet18.pth"):
         BACKBONES.build({"name": "resnet18", "weights": "IMAGENET1K_V1"}, input_shape=(3, 64, 64))
 
@@ -49,7 +51,47 @@ def test_resnet_loads_a_local_weights_file(tmp_path):
     reference = torchvision.models.resnet18()
     torch.save(reference.state_dict(), tmp_path / "r18.pth")
     backbone = BACKBONES.build({"name": "resnet18", "weights": str(tmp_path / "r18.pth")}, input_shape=(3, 32, 32))
-    assert torch.equal(backbone[0].conv1.weight, reference.conv1.weight)
+    assert torch.equal(backbone.conv1.weight, reference.conv1.weight)
+
+
+def test_named_weights_are_read_from_the_cache_under_the_data_root(monkeypatch, tmp_path):
+    import torchvision
+
+    monkeypatch.setenv("DABENCH_DATA", str(tmp_path))
+    monkeypatch.setattr("torch.hub.download_url_to_file", lambda *a, **k: pytest.fail("should not download"))
+    reference = torchvision.models.resnet18()
+    url = torchvision.models.ResNet18_Weights.IMAGENET1K_V1.url
+    (tmp_path / "weights").mkdir()
+    torch.save(reference.state_dict(), tmp_path / "weights" / url.split("/")[-1])
+    backbone = BACKBONES.build({"name": "resnet18", "weights": "IMAGENET1K_V1"}, input_shape=(3, 32, 32))
+    assert torch.equal(backbone.layer4[1].conv2.weight, reference.layer4[1].conv2.weight)
+    with pytest.raises(DabenchError, match=r"unknown resnet18 weights 'IMAGENET'; known: IMAGENET1K_V1"):
+        BACKBONES.build({"name": "resnet18", "weights": "IMAGENET"}, input_shape=(3, 32, 32))
+
+
+def test_timm_backbone_loads_a_local_weights_file(tmp_path):
+    import timm
+    from safetensors.torch import save_file
+
+    reference = timm.create_model("resnet18", num_classes=0)
+    save_file(reference.state_dict(), tmp_path / "r18.safetensors")
+    spec = backbone_spec({"name": "timm:resnet18", "weights": str(tmp_path / "r18.safetensors")})
+    backbone = BACKBONES.build(spec, input_shape=(3, 32, 32))
+    assert torch.equal(backbone.net.layer1[0].conv1.weight, reference.layer1[0].conv1.weight)
+    with pytest.raises(DabenchError, match=r"timm model 'no_such_net'"):
+        BACKBONES.build(backbone_spec({"name": "timm:no_such_net", "weights": None}), input_shape=(3, 32, 32))
+
+
+def test_freeze_named_layers_and_head_dropout():
+    model = build_model({"name": "resnet18"}, (3, 32, 32), num_classes=4, dropout=0.5, freeze=["conv1", "bn1",
+                                                                                               "layer1"])
+    model.train()
+    assert not any(p.requires_grad for p in model.backbone.layer1.parameters())
+    assert all(p.requires_grad for p in model.backbone.layer2.parameters())
+    assert not model.backbone.bn1.training and model.backbone.layer2.training
+    assert isinstance(model.bottleneck[-1], torch.nn.Dropout) and model.bottleneck[-1].p == 0.5
+    with pytest.raises(DabenchError, match=r"model.freeze: the backbone has no layer 'layer9'; its layers: conv1, "):
+        build_model("resnet18", (3, 32, 32), num_classes=4, freeze=["layer9"])
 
 
 def imagenet_top5(image) -> list[str]:

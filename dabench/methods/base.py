@@ -33,14 +33,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from dabench.losses.terms import AlignmentTerm
-from dabench.models.model import Model
+from dabench.models.model import Freezable, Model
 from dabench.registry import Registry
 from dabench.types import Batch, Outputs
 
 METHODS = Registry("method", "dabench.methods")
 
 
-class Method(nn.Module):
+class Method(Freezable):
     """Base class: L = CE(source) + sum_k weight_k * term_k(out_s, out_t, progress) [+ CE(labeled target)]."""
 
     def terms(self) -> dict[str, tuple[float, AlignmentTerm]]:
@@ -113,18 +113,6 @@ class Method(nn.Module):
 
     def begin(self, target_inputs: Tensor) -> None:
         """Called by the trainer before the first step (and before a resume loads state)."""
-
-    def freeze(self, module: nn.Module) -> None:
-        """No gradient for `module`, and keep it in eval mode (frozen batch-norm statistics)."""
-        module.requires_grad_(False)
-        self._frozen = [*getattr(self, "_frozen", []), module]
-        module.eval()
-
-    def train(self, mode: bool = True):
-        super().train(mode)
-        for module in getattr(self, "_frozen", []):
-            module.eval()
-        return self
 
 
 def groups(*params_and_mults: tuple) -> list[dict]:

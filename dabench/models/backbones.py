@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+from collections import OrderedDict
 from pathlib import Path
 
 import torch
@@ -18,7 +19,8 @@ BACKBONES = Registry("backbone", "dabench.models")
 
 
 class FeatureExtractor(nn.Sequential):
-    """nn.Sequential that records its output width."""
+    """nn.Sequential that records its output width. Layers may come as one OrderedDict, so that
+    their names (``model.freeze: [conv1, layer1]``) are those of the original network."""
 
     def __init__(self, feature_dim: int, *layers: nn.Module):
         super().__init__(*layers)
@@ -68,37 +70,91 @@ def mlp(input_shape: tuple[int, ...], hidden: tuple[int, ...] = (256,), dropout:
     return FeatureExtractor(width, *layers)
 
 
-def _resnet(arch: str, input_shape: tuple[int, ...], weights: str | None) -> FeatureExtractor:
+def _torchvision(arch: str, input_shape: tuple[int, ...], weights: str | None) -> nn.Module:
+    """torchvision model `arch` with `weights`: None, a weights name (cached under <data root>/weights)
+    or a local .pth state_dict."""
     if len(input_shape) != 3 or input_shape[0] != 3:
         raise DabenchError(f"backbone '{arch}' expects RGB images (3, H, W), the data gives {tuple(input_shape)}")
-    import torchvision  # imported here: it costs ~2 s, and only ResNets need it
+    import torchvision  # imported here: it costs ~2 s, and only these backbones need it
 
-    builder = getattr(torchvision.models, arch)
-    if weights is not None and Path(weights).is_file():
-        net = builder(weights=None)
-        net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    from dabench.data.base import data_root
+
+    net = getattr(torchvision.models, arch)(weights=None)
+    if weights is None:
+        return net
+    if Path(weights).is_file():
+        state = torch.load(weights, map_location="cpu", weights_only=True)
     else:
         try:
-            net = builder(weights=weights)
+            enum = torchvision.models.get_model_weights(arch)
+            state = enum[weights].get_state_dict(progress=True, model_dir=str(data_root() / "weights"))
+        except KeyError:
+            raise DabenchError(f"unknown {arch} weights '{weights}'; known: {', '.join(enum.__members__)}, "
+                               f"or a local .pth path") from None
         except (OSError, RuntimeError) as err:  # urllib's URLError is an OSError
             raise DabenchError(
-                f"could not load {arch} weights '{weights}' ({type(err).__name__}); offline, download the file on a "
-                f"machine with internet and pass model.backbone.weights=/path/to/{arch}.pth, or place it in "
-                f"{torch.hub.get_dir()}/checkpoints") from None
-    net.fc, feature_dim = nn.Identity(), net.fc.in_features
-    return FeatureExtractor(feature_dim, net)
+                f"could not fetch {arch} weights '{weights}' ({type(err).__name__}); offline, download the file on a "
+                f"machine with internet into {data_root() / 'weights'} or pass model.backbone.weights=/path/to/"
+                f"{arch}.pth") from None
+    net.load_state_dict(state)
+    return net
 
 
-def _register_resnet(arch: str) -> None:
+def _register_torchvision(arch: str, head: str, doc: str) -> None:
     def factory(input_shape: tuple[int, ...], weights: str | None = None) -> FeatureExtractor:
-        return _resnet(arch, input_shape, weights)
-    factory.__doc__ = (f"torchvision {arch}, final fc removed. weights: None (scratch), a torchvision weights "
-                       f"name such as 'IMAGENET1K_V1' or 'DEFAULT', or a local .pth state_dict path.")
+        net = _torchvision(arch, input_shape, weights)
+        if head == "fc":  # ResNet: drop the ImageNet classifier, keep the pooled features
+            layers = [(name, m) for name, m in net.named_children() if name != "fc"]
+            return FeatureExtractor(net.fc.in_features, OrderedDict([*layers[:-1], ("avgpool", net.avgpool),
+                                                                      ("flatten", nn.Flatten())]))
+        # VGG: keep fc6-fc7 (4,096 features, as in DAN/DANN's AlexNet/VGG code), drop fc8
+        return FeatureExtractor(net.classifier[-1].in_features, OrderedDict([
+            ("features", net.features), ("avgpool", net.avgpool), ("flatten", nn.Flatten()),
+            ("classifier", net.classifier[:-1])]))
+    factory.__doc__ = (f"torchvision {arch}, {doc}. weights: None (scratch), a torchvision weights name "
+                       f"('IMAGENET1K_V1', 'DEFAULT'...; cached under <data root>/weights) or a local .pth path. "
+                       f"Inputs: ImageNet-normalised RGB (the image datasets' normalization: imagenet).")
     BACKBONES.register(arch)(factory)
 
 
 for _arch in ("resnet18", "resnet34", "resnet50", "resnet101"):
-    _register_resnet(_arch)
+    _register_torchvision(_arch, "fc", "pooled features (512 or 2,048)")
+_register_torchvision("vgg16", "classifier", "fc7 features (4,096)")
+
+
+def backbone_spec(value: str | dict) -> dict:
+    """A config's backbone as {"name": ..., **kwargs}; "timm:<model>" means {"name": "timm", "model_name": <model>}."""
+    spec = {"name": value} if isinstance(value, str) else dict(value)
+    if spec["name"].startswith("timm:"):
+        spec = {**spec, "name": "timm", "model_name": spec["name"][len("timm:"):]}
+    return spec
+
+
+@BACKBONES.register("timm")
+def timm_backbone(input_shape: tuple[int, ...], model_name: str = "resnet50", weights: str | None = "imagenet"
+                  ) -> FeatureExtractor:
+    """Any timm model as a pooled feature extractor; in configs ``backbone: timm:<model name>``.
+
+    weights: "imagenet" (timm's default pretrained weights, cached under <data root>/weights),
+    None, or a local weights file. Needs ``pip install timm``.
+    """
+    try:
+        import timm
+    except ImportError:
+        raise DabenchError("backbone 'timm:...' needs `pip install timm` (or `pip install 'dabench[timm]'`)") from None
+    from dabench.data.base import data_root
+
+    options = {"pretrained": weights is not None, "num_classes": 0, "cache_dir": str(data_root() / "weights")}
+    if weights not in (None, "imagenet"):
+        options["pretrained_cfg_overlay"] = {"file": str(weights)}
+    try:
+        net = timm.create_model(model_name, **options)
+    except RuntimeError as err:
+        raise DabenchError(f"timm model '{model_name}': {' '.join(str(err).split())}") from None
+    except OSError as err:
+        raise DabenchError(f"could not fetch timm weights for '{model_name}' ({type(err).__name__}); offline, pass "
+                           f"model.backbone.weights=/path/to/weights.safetensors") from None
+    return FeatureExtractor(net.num_features, OrderedDict([("net", net)]))
 
 
 class _ConvFeatures(nn.Module):
