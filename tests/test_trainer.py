@@ -78,3 +78,12 @@ def test_records_hold_losses_and_accuracies(tmp_path):
     assert [r["step"] for r in records] == [10, 20]
     assert {"loss/cls", "loss/adv", "loss/total", "source_val_acc", "target_test_acc",
             "score/target_entropy", "lr"} <= set(records[-1])
+
+
+def test_mean_class_accuracy_is_the_mean_of_per_class_accuracies():
+    from dabench.evaluate import accuracy
+
+    labels = torch.tensor([0, 0, 0, 0, 1, 1])
+    logits = torch.nn.functional.one_hot(torch.tensor([0, 0, 0, 1, 0, 1]), 2).float()
+    assert accuracy(logits, labels) == pytest.approx(100 * 4 / 6)
+    assert accuracy(logits, labels, "mean_class_accuracy") == pytest.approx(100 * (3 / 4 + 1 / 2) / 2)
