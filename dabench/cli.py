@@ -35,6 +35,8 @@ def cmd_list(args) -> None:
         for dataset in _datasets(None, None):
             domains = ", ".join(f"{d}{'' if not dataset.missing_files(d) else ' (missing)'}" for d in dataset.domains)
             print(f"  {dataset.name:22s} {dataset.num_classes} classes; domains: {domains}")
+            if dataset.citation:
+                print(f"  {'':22s} cite: {dataset.citation}; licence: {dataset.licence}")
         print(f"  {'folder':22s} your own images: {{name: folder, path: DIR}}, DIR/<domain>/<class>/* or "
               f"DIR/<domain>.txt image lists")
     if args.what in ("all", "backbones"):

@@ -15,6 +15,8 @@ MIRRORS = ("https://github.com/jindongwang/transferlearning/raw/master/data/amaz
 class AmazonReview400(MatFeatures):
     domains = ("books", "dvd", "electronics", "kitchen")
     num_classes = 2
+    citation = "Blitzer et al. ACL 2007; features: Chen, Xu, Weinberger, Sha. mSDA. ICML 2012"
+    licence = "research use; no licence stated"
     input_shape = (400,)
     folder, file_suffix = "amazon_review_400", "_400.mat"
     file_names = {"books": "books", "dvd": "dvd", "electronics": "elec", "kitchen": "kitchen"}

@@ -50,6 +50,8 @@ class AmazonReviews(DomainDataset):
     domains = ("books", "dvd", "electronics", "kitchen")
     num_classes = 2
     transductive = True
+    citation = "Blitzer, Dredze, Pereira. Biographies, Bollywood, Boom-boxes and Blenders. ACL 2007"
+    licence = "research use; no licence stated"
     protocol = "transductive: train and test are the whole domain (target labels hidden in training)"
     files = {
         f"{FOLDER}/books/positive.review": "a7322ce98f6d37c8ae6531c4efcc0503b691717b39c0e64cfbb321ac9cabaa55",

@@ -93,6 +93,8 @@ class DomainDataset:
     protocol: str = ""
     transductive: bool = False  # True: a domain's "train" and "test" splits are the same samples
     metric: str = "accuracy"  # or "mean_class_accuracy" (VisDA-2017): what target accuracy means
+    citation: str = ""  # shown by `dabench list datasets`
+    licence: str = ""
     registered_name: str = ""  # set by @DATASETS.register
 
     @property

@@ -72,6 +72,9 @@ class Digits(DomainDataset):
     domains = ("mnist", "usps", "mnistm", "svhn")
     num_classes = 10
     protocol = "official train/test splits"
+    citation = ("LeCun et al. 1998 (MNIST); Hull 1994 (USPS); Ganin & Lempitsky, ICML 2015 (MNIST-M); "
+                "Netzer et al. 2011 (SVHN)")
+    licence = "research use (MNIST, USPS, MNIST-M: no licence stated); SVHN: non-commercial use only"
     # The official archives, and for the test files also the offline copy (same IDX data, gzipped again).
     files = {
         "mnist/train-images-idx3-ubyte.gz": "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",

@@ -198,12 +198,9 @@ class ImageSplit:
         return len(self.labels)
 
 
-def read_image_list(list_file: Path, image_root: Path, strip: int = 0) -> tuple[list[str], list[int]]:
-    """Parse an image-list file (``path label`` per line, the published DA code's format).
-
-    Paths are relative to `image_root` after dropping their first `strip` components (lists
-    published with the authors' own absolute paths).
-    """
+def read_image_list(list_file: Path, image_root: Path) -> tuple[list[str], list[int]]:
+    """Parse an image-list file (``path label`` per line, the published DA code's format);
+    paths are relative to `image_root`."""
     paths, labels = [], []
     for number, line in enumerate(list_file.read_text().splitlines(), 1):
         if not line.strip():
@@ -211,8 +208,7 @@ def read_image_list(list_file: Path, image_root: Path, strip: int = 0) -> tuple[
         parts = line.rsplit(maxsplit=1)
         if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
             raise DabenchError(f"{list_file}:{number}: expected 'path label', got {line!r}")
-        relative = Path(*Path(parts[0]).parts[strip:])
-        paths.append(str(image_root / relative))
+        paths.append(str(image_root / parts[0]))
         labels.append(int(parts[1]))
     return paths, labels
 

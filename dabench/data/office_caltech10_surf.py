@@ -30,6 +30,8 @@ def gfk_preprocess(features: np.ndarray) -> np.ndarray:
 class OfficeCaltech10SURF(MatFeatures):
     domains = ("amazon", "caltech", "dslr", "webcam")
     num_classes = 10
+    citation = "Gong, Shi, Sha, Grauman. Geodesic Flow Kernel. CVPR 2012; Saenko et al. ECCV 2010"
+    licence = "research use; no licence stated"
     input_shape = (800,)
     folder, file_suffix, label_offset = "office_caltech10_surf", "_SURF_L10.mat", 1
     file_names = {"amazon": "amazon", "caltech": "Caltech10", "dslr": "dslr", "webcam": "webcam"}
