@@ -163,16 +163,17 @@ def chunks(x, batch_size: int):
 class StepReader:
     """The batch at step k of an image stream, prefetched in order by DataLoader workers.
 
-    `indices(step)` and `seed(step)` are pure functions of the step; asking for any step other
-    than the next one restarts the prefetching there (a resumed run).
+    `indices(step)` gives the batch's sample indices (a pure function of the step); the
+    augmentation seed is (seed, step). Asking for any step other than the next one restarts
+    the prefetching there (a resumed run).
     """
 
-    def __init__(self, files: ImageFiles, indices, seed):
+    def __init__(self, files: ImageFiles, indices, seed: int):
         self.files, self.indices, self.seed = files, indices, seed
         self._next, self._iterator = None, None
 
     def _read(self, step: int) -> Tensor:
-        return self.files.read(self.indices(step), self.seed(step))
+        return self.files.read(self.indices(step), self.seed * 1_000_003 + step)
 
     def __call__(self, step: int) -> Tensor:
         if self.files.workers == 0:
@@ -181,6 +182,9 @@ class StepReader:
             self._iterator = iter(prefetched(self.files, self._read, itertools.count(step)))
         self._next = step + 1
         return next(self._iterator).to(self.files.device, non_blocking=True)
+
+    def __getstate__(self):  # workers get the reader without the parent's iterator
+        return {**self.__dict__, "_iterator": None, "_next": None}
 
 
 @dataclass(frozen=True)

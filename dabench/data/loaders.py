@@ -32,8 +32,7 @@ class InfiniteBatches:
         self.batch_size = min(batch_size, len(x))
         self.batches_per_epoch = len(x) // self.batch_size
         self._epoch, self._order = -1, None
-        self.read = (StepReader(x.training_view(), self.indices, lambda step: seed * 1_000_003 + step)
-                     if isinstance(x, ImageFiles) else None)
+        self.read = StepReader(x.training_view(), self.indices, seed) if isinstance(x, ImageFiles) else None
 
     def indices(self, step: int) -> Tensor:
         """The (B,) sample indices of batch `step`, on the CPU."""
