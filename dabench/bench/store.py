@@ -5,7 +5,7 @@
                                     metrics.jsonl, and `claim` while a runner owns it
     <out>/results.jsonl             one row per finished run (result.json's fields), in grid order
 
-A cell is claimed by creating `claim` exclusively, under a store-wide file lock so that
+A cell is claimed by writing `claim`, under a store-wide file lock so that
 the check for a stale claim (its process has died) and the new claim are one step.
 """
 from __future__ import annotations
@@ -61,16 +61,18 @@ class ResultStore:
         claim = self.cell_dir(cell) / "claim"
         host = socket.gethostname()
         with self.lock:
-            if self.is_done(cell):
-                return False
             if claim.exists():
                 owner = json.loads(claim.read_text() or "{}")
                 if owner.get("host") != host or _alive(owner.get("pid", -1)):
                     return False
-                claim.unlink()  # its runner died (kill -9, crash): the cell resumes from its checkpoint
-            fd = os.open(claim, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
-            with os.fdopen(fd, "w") as f:
-                json.dump({"host": host, "pid": os.getpid()}, f)
+                # Its runner died (kill -9, crash), possibly after finishing the cell: the claim is
+                # stale either way, and an unfinished cell resumes from its checkpoint.
+                claim.unlink()
+            if self.is_done(cell):
+                return False
+            # Written whole (temporary file + rename; the store lock makes it exclusive): a runner
+            # killed mid-write must not leave an empty claim that reads as another host's.
+            write_json_atomic({"host": host, "pid": os.getpid()}, claim)
             return True
 
     def release(self, cell: Cell) -> None:
