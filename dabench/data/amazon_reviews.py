@@ -104,7 +104,7 @@ class AmazonReviews(DomainDataset):
 
     def download(self, domains=None, progress=True):
         """Fetch the release tarball and extract its sorted_data_acl/<domain>/*.review files."""
-        missing = [f for f, digest in self.files.items() if not (self.root / f).is_file()]
+        missing = [f for f in self.files if not (self.root / f).is_file()]
         if not missing:
             return []
         archive = download_file(self.root / FOLDER, ARCHIVE, None, list(MIRRORS), progress, dataset=self.name)
