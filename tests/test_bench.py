@@ -1,7 +1,9 @@
 """The benchmark runner on the toy dataset: grid expansion, crash safety, concurrency, tables."""
 import json
 import math
+import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -154,6 +156,20 @@ def test_killed_grid_restarts_and_finishes_every_cell_exactly_once(tmp_path):
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert sorted(r["cell_id"] for r in rows) == sorted({r["cell_id"] for r in rows}) and len(rows) == 8
     assert not list(out.glob("cells/*/claim"))
+
+
+def test_opening_the_store_clears_claims_of_dead_runners_on_finished_cells(tmp_path):
+    """The window the kill test hits only by chance: killed after result.json, before releasing."""
+    grid, store = load_grid(write_grid(tmp_path)), ResultStore(tmp_path / "out")
+    store.write_grid(grid)
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    finished, live = grid.cells[0], grid.cells[1]
+    (store.cell_dir(finished) / "result.json").write_text("{}")
+    for cell, pid in ((finished, int(dead.stdout)), (live, os.getpid())):
+        (store.cell_dir(cell) / "claim").write_text(json.dumps({"host": socket.gethostname(), "pid": pid}))
+    store.write_grid(grid)
+    assert not (store.cell_dir(finished) / "claim").exists()
+    assert (store.cell_dir(live) / "claim").exists() and not store.claim(live)
 
 
 def test_two_concurrent_runners_run_each_cell_once(tmp_path):

@@ -30,7 +30,7 @@ def execute(cell: Cell, root: str, progress_bar: bool = False, threads: int | No
     """Run one cell if it is free: 'ran' (trained or resumed to the end), 'done' (already finished)
     or 'busy' (another live runner owns it)."""
     store = ResultStore(root)
-    if not store.claim(cell):  # also clears the stale claim of a runner killed after finishing the cell
+    if not store.claim(cell):
         return "done" if store.is_done(cell) else "busy"
     if threads:
         torch.set_num_threads(threads)

@@ -7,6 +7,8 @@
 
 A cell is claimed by writing `claim`, under a store-wide file lock so that
 the check for a stale claim (its process has died) and the new claim are one step.
+A runner killed between finishing a cell and releasing it leaves a stale claim on a
+finished cell; opening the store (`write_grid`) clears those.
 """
 from __future__ import annotations
 
@@ -55,24 +57,28 @@ class ResultStore:
                 self.cell_dir(cell).mkdir(parents=True, exist_ok=True)
                 if not (self.cell_dir(cell) / "cell.json").exists():
                     write_json_atomic(cell.config, self.cell_dir(cell) / "cell.json")
+                self._clear_if_stale(self.cell_dir(cell) / "claim")
+
+    def _clear_if_stale(self, claim: Path) -> bool:
+        """Remove `claim` if its runner (on this host) has died; True if the cell is now unclaimed.
+        Call under the store lock."""
+        if claim.exists():
+            owner = json.loads(claim.read_text() or "{}")
+            if owner.get("host") != socket.gethostname() or _alive(owner.get("pid", -1)):
+                return False
+            claim.unlink()
+        return True
 
     def claim(self, cell: Cell) -> bool:
         """True if this process now owns `cell`; False if it is finished or owned by a live runner."""
         claim = self.cell_dir(cell) / "claim"
-        host = socket.gethostname()
         with self.lock:
-            if claim.exists():
-                owner = json.loads(claim.read_text() or "{}")
-                if owner.get("host") != host or _alive(owner.get("pid", -1)):
-                    return False
-                # Its runner died (kill -9, crash), possibly after finishing the cell: the claim is
-                # stale either way, and an unfinished cell resumes from its checkpoint.
-                claim.unlink()
-            if self.is_done(cell):
+            # A dead runner's (kill -9, crash) unfinished cell resumes from its checkpoint.
+            if not self._clear_if_stale(claim) or self.is_done(cell):
                 return False
             # Written whole (temporary file + rename; the store lock makes it exclusive): a runner
             # killed mid-write must not leave an empty claim that reads as another host's.
-            write_json_atomic({"host": host, "pid": os.getpid()}, claim)
+            write_json_atomic({"host": socket.gethostname(), "pid": os.getpid()}, claim)
             return True
 
     def release(self, cell: Cell) -> None:
