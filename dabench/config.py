@@ -201,6 +201,18 @@ def canonical_json(cfg: dict) -> str:
     return json.dumps(cfg, sort_keys=True, separators=(",", ":"), default=str)
 
 
+# Where the data lives, how many processes decode it and where runs are logged do not change a
+# result (a test checks `workers`); they stay out of the hash so that moving the data root or
+# running on a machine with more cores never recomputes a finished run.
+NOT_HASHED = (("data_root",), ("dataset", "workers"), ("logging",))
+
+
 def config_hash(cfg: dict) -> str:
-    """sha256 of the canonical JSON of a resolved config, first 16 hex digits."""
-    return hashlib.sha256(canonical_json(cfg).encode()).hexdigest()[:16]
+    """sha256 of the canonical JSON of a resolved config without the NOT_HASHED keys, first 16 hex digits."""
+    hashed = copy.deepcopy(cfg)
+    for *parents, key in NOT_HASHED:
+        section = hashed
+        for parent in parents:
+            section = section.get(parent, {})
+        section.pop(key, None)
+    return hashlib.sha256(canonical_json(hashed).encode()).hexdigest()[:16]

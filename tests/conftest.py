@@ -56,6 +56,8 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
         else:
             self.send_response(200)
         self.send_header("Content-Length", str(len(data) - start))
+        if path.endswith(".html"):  # a sign-in or confirmation page where a file should be
+            self.send_header("Content-Type", "text/html; charset=utf-8")
         self.end_headers()
         self.wfile.write(data[start:])
 

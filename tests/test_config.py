@@ -67,6 +67,13 @@ def test_resolved_config_fills_constructor_defaults_and_hash_is_stable():
     assert config_hash(cfg) != config_hash(toy_config({"name": "dann", "trade_off": 0.5}))
 
 
+def test_where_data_lives_and_how_it_is_read_or_logged_do_not_change_the_hash(tmp_path):
+    cfg = apply_overrides(toy_config("dann"), ["dataset.workers=4"])  # as image datasets have
+    moved = apply_overrides(cfg, [f"data_root={tmp_path}", "dataset.workers=16", "logging.wandb=true"])
+    assert config_hash(moved) == config_hash(cfg) and moved["dataset"]["workers"] == 16
+    assert config_hash(apply_overrides(cfg, ["dataset.shift=2.0"])) != config_hash(cfg)
+
+
 @pytest.mark.parametrize("path", sorted(CONFIG_DIR.glob("datasets/*.yaml")), ids=lambda p: p.stem)
 def test_shipped_dataset_configs_are_valid(path, tmp_path):
     """Every key and name is accepted; only the data may be absent (the missing-data check comes last)."""

@@ -67,6 +67,10 @@ def test_the_full_mnist_m_archive_is_preferred_to_the_offline_subset(data_root, 
     shutil.copy(tmp_path / "mnist_m" / "mnist_m_subset.tar.gz", tmp_path / "mnist_m" / "mnist_m.tar.gz")
     dataset = DATASETS.build("digits", root=tmp_path)
     assert dataset.domain_files("mnistm") == [digits.MNISTM_FULL]
+    # the published md5 tells the real archive from anything else with its name
+    with pytest.raises(DabenchError, match=r"mnist_m.tar.gz has sha256 [0-9a-f]{64}, expected md5:859df31c"):
+        dataset.load("mnistm", "test")
+    monkeypatch.setitem(digits.Digits.files, digits.MNISTM_FULL, None)
     # the subset's 10,000 training images are not the full archive's 59,001
     with pytest.raises(DabenchError, match=r"mnistm train has 10000 images, expected 59001"):
         dataset.load("mnistm", "train")

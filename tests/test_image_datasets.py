@@ -173,6 +173,21 @@ def test_a_corrupt_archive_with_a_checksum_is_rejected_by_every_mirror(server, t
     assert not (dataset.directory / "train.tar").exists()
 
 
+def test_a_mirror_serving_a_web_page_is_skipped_even_without_a_checksum(server, tmp_path, monkeypatch):
+    served, url = server
+    cls = serve("office31", served, url, monkeypatch, checksums=False)
+    (served / "confirm.html").write_text("<html>Google Drive can't scan this file for viruses</html>")
+    archive = cls.archives[0]
+    monkeypatch.setattr(cls, "archives", (replace(archive, mirrors=(url + "confirm.html", url + archive.name)),))
+    dataset = DATASETS.build({"name": "office31", "workers": 0}, root=tmp_path)
+    prepare(dataset, progress=False)
+    assert not dataset.missing_files("amazon")
+    monkeypatch.setattr(cls, "archives", (replace(archive, mirrors=(url + "confirm.html",)),))
+    (dataset.directory / archive.name).unlink()
+    with pytest.raises(DabenchError, match=r"confirm.html \(served a web page, not the file: open .* in a browser\)"):
+        prepare(dataset, progress=False)
+
+
 def test_a_count_mismatch_is_an_error_and_nothing_is_marked_verified(server, tmp_path, monkeypatch):
     served, url = server
     serve("office_home", served, url, monkeypatch, counts=7)

@@ -29,6 +29,7 @@ import torch
 from PIL import Image
 
 from dabench.data.base import DATASETS, DomainDataset, tensor_dataset
+from dabench.data.download import google_drive
 from dabench.data.images import to_common_format
 from dabench.errors import DabenchError
 
@@ -87,10 +88,11 @@ class Digits(DomainDataset):
         "mnist/train-labels-idx1-ubyte-first10k.gz": "d4901858fdb31900de59731f15a05d916e779c930ce11afc5b1b87e30f771ace",
         USPS_FILE: "734f88c541104a956d88be2c95d03b4a463ffd74ccc2ba9c80841fb98e3fcb36",
         MNISTM_FILE: "af88d7d5e280bc0feacf679d7d6ebc80fe4b1a2efeb3df1ad72f4243efb43f56",
-        # md5 digests as published with torchvision's USPS and SVHN loaders; MNIST-M has none.
+        # md5 digests as published with torchvision's USPS and SVHN loaders, and for MNIST-M with
+        # pytorch-adapt's and DeepMind dm_nevis' loaders.
         USPS_LIBSVM["train"]: "md5:ec16c51db3855ca6c91edd34d0e9b197",
         USPS_LIBSVM["test"]: "md5:8ea070ee2aca1ac39742fdd1ef5ed118",
-        MNISTM_FULL: None,
+        MNISTM_FULL: "md5:859df31c91afe82e80e5012ba928f279",
         SVHN["train"]: "md5:e26dedcc434d2e4c54c9b2d4a06d8373",
         SVHN["test"]: "md5:eb5a983be6a315427106f1b164d9cef3",
     }
@@ -99,7 +101,8 @@ class Digits(DomainDataset):
         **{f: ["https://www.csie.ntu.edu.tw/~cjlin/libsvmtools/datasets/multiclass/" + f.split("/")[-1]]
            for f in USPS_LIBSVM.values()},
         **{f: ["http://ufldl.stanford.edu/housenumbers/" + f.split("/")[-1]] for f in SVHN.values()},
-        MNISTM_FULL: ["https://drive.google.com/uc?export=download&id=0B_tExHiYS-0veklUZHFYT19KYjg"],
+        MNISTM_FULL: [google_drive("0B_tExHiYS-0veklUZHFYT19KYjg"),  # the authors' (Ganin's) copy
+                      "https://cornell.box.com/shared/static/jado7quprg6hzzdubvwzh9umr75damwi"],  # pytorch-adapt's
     }
 
     def __init__(self, root=None, image_size: int = 28, channels: int = 1, usps_resize: str = "stretch"):

@@ -18,11 +18,23 @@ from dabench.data.base import DomainDataset, file_status, matches, sha256_of
 from dabench.errors import DabenchError
 
 
+class WebPageServed(OSError):
+    """A mirror answered with a web page (sign-in, quota or confirmation page) instead of the file."""
+
+
+def google_drive(file_id: str) -> str:
+    """The direct download URL of a public Google Drive file, past the "can't scan for viruses" page."""
+    return f"https://drive.usercontent.google.com/download?id={file_id}&export=download&confirm=t"
+
+
 def fetch(url: str, dest: Path, timeout: float = 60.0, progress: bool = True) -> None:
     """Download `url` to `dest`, appending to an existing `dest` via a Range request when possible."""
     have = dest.stat().st_size if dest.exists() else 0
     request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
     with urllib.request.urlopen(request, timeout=timeout) as response:
+        # Checked before writing: without a published checksum a saved page would pass as the file.
+        if response.headers.get_content_type() == "text/html":  # no dataset file is a web page
+            raise WebPageServed(f"served a web page, not the file: open {url} in a browser")
         resumed = response.status == 206
         total = int(response.headers.get("Content-Length", 0)) + (have if resumed else 0)
         with open(dest, "ab" if resumed else "wb") as f, tqdm(total=total or None, initial=have if resumed else 0,

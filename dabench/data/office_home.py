@@ -5,6 +5,7 @@ The archive ``OfficeHomeDataset_10072016.zip`` extracts to
 ``OfficeHomeDataset_10072016/<Art|Clipart|Product|Real World>/<class>/*.jpg``.
 """
 from dabench.data.base import DATASETS
+from dabench.data.download import google_drive
 from dabench.data.image_lists import Archive, ImageListDataset
 
 CLASSES = ("Alarm_Clock", "Backpack", "Batteries", "Bed", "Bike", "Bottle", "Bucket", "Calculator", "Calendar",
@@ -21,9 +22,12 @@ class OfficeHome(ImageListDataset):
     domains = ("Art", "Clipart", "Product", "Real_World")
     folder = "office_home"
     class_names = CLASSES
+    # The authors' Google Drive file, then two copies of the same zip kept by other projects
+    # (DomainBed's and a second one); all are checked against the md5 those projects publish.
     archives = (Archive("OfficeHomeDataset_10072016.zip",
-                        ("https://drive.google.com/uc?export=download&id=0B81rNlvomiwed0V1YUxQdC1uOTg",
-                         "https://www.hemanthdv.org/OfficeHome-Dataset/OfficeHomeDataset_10072016.zip")),)
+                        (google_drive("0B81rNlvomiwed0V1YUxQdC1uOTg"), google_drive("1uY0pj7oFsjMxRwaD3Sxy0jgel0fsYXLC"),
+                         google_drive("1o2ieb-WCn-d4UBpJ_Fg5n1uIil60nJz2")),
+                        "md5:b1c14819770c4448fd5b6d931031c91c"),)
     class_folders = {"Art": "OfficeHomeDataset_10072016/Art", "Clipart": "OfficeHomeDataset_10072016/Clipart",
                      "Product": "OfficeHomeDataset_10072016/Product",
                      "Real_World": "OfficeHomeDataset_10072016/Real World"}
