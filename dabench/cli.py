@@ -104,10 +104,33 @@ def cmd_table(args) -> None:
 
     methods = args.methods.split(",") if args.methods else None
     options = {"metric": args.metric, "methods": methods, "select": args.select}
-    if not (Path(args.results) / "grid.json").exists():
-        raise DabenchError(f"{args.results} is not a benchmark folder (no grid.json); give the --out of dabench bench")
     outputs = write_tables(args.results, **options) if args.write else render(args.results, **options)
     print(outputs[args.format], end="")
+
+
+def cmd_store(args) -> None:
+    from dabench.bench.store import ResultStore
+
+    problems = ResultStore(args.results).check(repair=args.repair)
+    for problem in problems:
+        print(f"  {'REPAIRED' if args.repair else 'DAMAGED'} {problem}")
+    if not problems:
+        print(f"{args.results}: ok, nothing damaged")
+    elif args.repair:
+        print(f"{args.results}: repaired {len(problems)} problem(s); rerun dabench bench to recompute what was lost")
+    else:
+        raise DabenchError(f"{len(problems)} problem(s) in {args.results} (listed above); run `dabench store check "
+                           f"{args.results} --repair` to set damaged files aside and rerun those cells")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
 
 
 def _datasets(names, root):
@@ -180,7 +203,8 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("grid", help="benchmark YAML (examples in configs/benchmarks/)")
     bench.add_argument("--out", required=True, help="results folder; rerun to resume or extend it")
     bench.add_argument("--executor", default="local", choices=["local", "gpus", "slurm", "submitit_local"])
-    bench.add_argument("--workers", type=int, default=1, help="local worker processes")
+    bench.add_argument("--workers", type=_positive_int, default=1,
+                       help="local worker processes; each run gets cores / workers threads")
     bench.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE",
                        help="submitit parameter, e.g. timeout_min=60 slurm_partition=gpu gpus_per_node=1")
     bench.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -196,6 +220,14 @@ def parser() -> argparse.ArgumentParser:
     table.add_argument("--format", default="md", choices=["md", "csv", "tex"])
     table.add_argument("--write", action="store_true", help="also rewrite table.md/.csv/.tex in the folder")
     table.set_defaults(func=cmd_table)
+
+    store = sub.add_parser("store", help="check a benchmark folder for damaged files, and repair it",
+                           description="check DIR: list damaged results, checkpoints, logs and expired claims; "
+                                       "--repair sets them aside so that those cells run again.")
+    store.add_argument("action", choices=["check"])
+    store.add_argument("results", help="the --out folder of dabench bench")
+    store.add_argument("--repair", action="store_true", help="set damaged files aside and rewrite results.jsonl")
+    store.set_defaults(func=cmd_store)
 
     data = sub.add_parser("data", help="datasets on disk: where, verify, download, import",
                           description="download NAME...: fetch, check and extract; import NAME PATH: the same from "

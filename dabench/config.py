@@ -1,8 +1,7 @@
 """Run configs: YAML files with ``_base_`` inheritance, dotted ``key=value`` overrides, and
-validation of every name and key against the registries and constructor signatures before
-any training starts.
+validation of every key, type, range, name and domain before any training starts.
 
-A run config has these sections (configs/defaults.yaml gives every default):
+A run config has these sections (dabench/schema.py gives every type, range and default):
 
     dataset: {name: digits, image_size: 28}   # name + the dataset's keyword arguments
     source: usps
@@ -20,8 +19,6 @@ A run config has these sections (configs/defaults.yaml gives every default):
 from __future__ import annotations
 
 import copy
-import dataclasses
-import difflib
 import hashlib
 import inspect
 import json
@@ -31,10 +28,9 @@ from typing import Any
 import yaml
 
 from dabench.errors import DabenchError
+from dabench.schema import RunConfig, describe
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
-SECTIONS = ("dataset", "source", "target", "method", "model", "trainer", "optim", "logging", "seed",
-            "val_fraction", "target_labeled", "data_root")
 
 
 def merge(base: dict, update: dict) -> dict:
@@ -48,9 +44,14 @@ def merge(base: dict, update: dict) -> dict:
     return out
 
 
-def load_yaml(path: str | Path) -> dict:
+def load_yaml(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict:
     """Read a YAML config, resolving its ``_base_`` (a path relative to the file, or a list)."""
     path = Path(path)
+    if path.resolve() in _chain:
+        cycle = " -> ".join(str(p) for p in (*_chain, path.resolve()))
+        raise DabenchError(f"{path}: _base_ cycle ({cycle}); remove one of these _base_ links")
+    if path.is_dir():
+        raise DabenchError(f"config {path} is a folder; give the path of a YAML file in it")
     if not path.is_file():
         raise DabenchError(f"config file {path} not found; give a path to a YAML file (examples in {CONFIG_DIR})")
     try:
@@ -62,9 +63,12 @@ def load_yaml(path: str | Path) -> dict:
     if not isinstance(cfg, dict):
         raise DabenchError(f"{path}: expected a mapping of config keys, got {type(cfg).__name__}")
     bases = cfg.pop("_base_", [])
+    if not isinstance(bases, (str, list)) or not all(isinstance(b, str) for b in ([bases] if isinstance(bases, str)
+                                                                                 else bases)):
+        raise DabenchError(f"{path}: _base_ must be a path or a list of paths, got {bases!r}")
     merged: dict = {}
     for base in [bases] if isinstance(bases, str) else bases:
-        merged = merge(merged, load_yaml(path.parent / base))
+        merged = merge(merged, load_yaml(path.parent / base, (*_chain, path.resolve())))
     return merge(merged, cfg)
 
 
@@ -112,62 +116,46 @@ def as_spec(value: Any) -> dict:
     return {"name": value} if isinstance(value, str) else dict(value)
 
 
-def _check_keys(section: str, given: dict, accepted: list[str]) -> None:
-    for key in given:
-        if key not in accepted:
-            close = difflib.get_close_matches(key, accepted, n=1)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise DabenchError(f"config: unknown key '{section}.{key}'; accepted: {', '.join(accepted)}{hint}")
+def resolve(cfg: dict, same_domain: bool = False) -> dict:
+    """Validate `cfg` and return it fully resolved: every default filled in, every value typed.
 
-
-def _signature_keys(fn, drop: tuple[str, ...] = ()) -> list[str]:
-    return [p for p in inspect.signature(fn).parameters if p not in ("self", *drop)]
-
-
-def resolve(cfg: dict) -> dict:
-    """Validate `cfg` and return it fully resolved: every constructor default filled in.
-
-    Raises DabenchError (one line: the key, the problem, the fix) on any unknown name,
-    unknown key, bad domain or missing data, before anything is trained.
+    Sections are checked by the typed config (dabench/schema.py), the keyword arguments of the
+    dataset, method and backbone by their constructors' annotations, then names, domains and data
+    files. Raises DabenchError (one line: the key, the problem, the fix) before anything is
+    trained. `same_domain` allows source == target (a source-only first stage scores itself).
     """
+    import torch
+    from pydantic import ValidationError
+
     from dabench.data.base import DATASETS
-    from dabench.log import make_logger
     from dabench.methods.base import METHODS
     from dabench.models.backbones import BACKBONES, backbone_spec
-    from dabench.models.model import build_model
-    from dabench.trainer import Optim, Trainer
 
-    _check_keys("", cfg, list(SECTIONS))
-    for key in ("dataset", "source", "target", "method"):
+    if not isinstance(cfg, dict):
+        raise DabenchError(f"config: expected a mapping of sections, got {cfg!r}")
+    for key in ("dataset", "source", "target"):
         if cfg.get(key) in (None, "", {}):
             raise DabenchError(f"config: '{key}' is not set; give it in the YAML or as --{key}")
-    cfg = copy.deepcopy(cfg)
+    try:
+        cfg = RunConfig.model_validate(cfg).model_dump()
+    except ValidationError as err:
+        raise describe(err, RunConfig) from None
+    if cfg["source"] == cfg["target"] and not same_domain:
+        raise DabenchError(f"config: source and target are both '{cfg['source']}'; domain adaptation needs two "
+                           f"different domains")
     cfg["dataset"], cfg["method"] = as_spec(cfg["dataset"]), as_spec(cfg["method"])
-    cfg.setdefault("model", {})
-    cfg["model"]["backbone"] = backbone_spec(cfg["model"].get("backbone", "mlp"))
+    cfg["model"]["backbone"] = backbone_spec(cfg["model"]["backbone"])
     filled = {"dataset": (DATASETS, cfg["dataset"]), "method": (METHODS, cfg["method"]),
               "model.backbone": (BACKBONES, cfg["model"]["backbone"])}
     for section, (registry, spec) in filled.items():
-        kwargs = {k: v for k, v in spec.items() if k != "name"}
-        registry.check_kwargs(spec["name"], kwargs)
+        if "name" not in spec:
+            raise DabenchError(f"config: {section} has no 'name'; write e.g. {section}.name=... or {section}: NAME")
+        kwargs = registry.check_kwargs(spec["name"], {k: v for k, v in spec.items() if k != "name"})
         defaults = {k: v for k, v in registry.parameters(spec["name"]).items()
                     if k not in ("root", "input_shape") and v is not inspect.Parameter.empty}
         spec.update({**defaults, **kwargs})
-    _check_keys("model", cfg["model"], _signature_keys(build_model, ("input_shape", "num_classes")))
-    _check_keys("trainer", cfg.get("trainer", {}), _signature_keys(Trainer, ("optim",)))
-    _check_keys("optim", cfg.get("optim", {}), [f.name for f in dataclasses.fields(Optim)])
-    _check_keys("logging", cfg.get("logging", {}), _signature_keys(make_logger, ("run_dir", "config", "resume_step")))
-    for section, fn in (("trainer", Trainer), ("logging", make_logger)):
-        defaults = {k: p.default for k, p in inspect.signature(fn).parameters.items()
-                    if p.default is not inspect.Parameter.empty and k != "optim"}
-        cfg[section] = {**defaults, **cfg.get(section, {})}
-    cfg["optim"] = {**dataclasses.asdict(Optim()), **cfg.get("optim", {})}
-    cfg["model"].setdefault("bottleneck_dim", inspect.signature(build_model).parameters["bottleneck_dim"].default)
-    cfg.setdefault("seed", 0)
-    cfg.setdefault("val_fraction", 0.1)
-    cfg.setdefault("target_labeled", 0)
-    cfg.setdefault("data_root", None)
-    _check_values(cfg)
+    if cfg["trainer"]["threads"] is None:  # results depend on it on CPU: it is part of the hash
+        cfg["trainer"]["threads"] = torch.get_num_threads()
     METHODS.build(cfg["method"])  # methods check nested options (align's terms) in __init__
     dataset = DATASETS.build(cfg["dataset"], root=cfg["data_root"])
     for role in ("source", "target"):
@@ -178,23 +166,6 @@ def resolve(cfg: dict) -> dict:
                                f"data root {dataset.root}; run `dabench data download {dataset.name}` or set "
                                f"DABENCH_DATA (or data_root=) to a folder that holds them")
     return cfg
-
-
-def _check_values(cfg: dict) -> None:
-    positive = {"trainer.steps": cfg["trainer"]["steps"], "trainer.batch_size": cfg["trainer"]["batch_size"],
-                "trainer.eval_every": cfg["trainer"]["eval_every"], "trainer.log_every": cfg["trainer"]["log_every"],
-                "optim.lr": cfg["optim"]["lr"]}
-    for key, value in positive.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-            raise DabenchError(f"config: {key} must be a positive number, got {value!r}")
-    if not isinstance(cfg["seed"], int) or isinstance(cfg["seed"], bool):
-        raise DabenchError(f"config: seed must be an integer, got {cfg['seed']!r}")
-    if not 0 <= cfg["val_fraction"] < 1:
-        raise DabenchError(f"config: val_fraction must be in [0, 1), got {cfg['val_fraction']!r}")
-    labeled = cfg["target_labeled"]
-    if isinstance(labeled, bool) or not isinstance(labeled, int) or labeled < 0:
-        raise DabenchError(f"config: target_labeled must be an integer >= 0 (labeled target samples per class), "
-                           f"got {labeled!r}")
 
 
 def canonical_json(cfg: dict) -> str:

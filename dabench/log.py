@@ -4,19 +4,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from dabench.io import read_jsonl, write_bytes_atomic
+
 
 class JsonlLogger:
     """Appends one JSON object per `log` call to `path`.
 
-    On resume from step k, rows logged after k by the interrupted run are dropped first,
-    so the file reads as if the run had never stopped.
+    On resume from step k, rows logged after k by the interrupted run are dropped first (and a
+    torn last line, from a kill mid-append), so the file reads as if the run had never stopped.
     """
 
     def __init__(self, path: Path, resume_step: int | None = None):
         self.path = Path(path)
         if resume_step is not None and self.path.exists():
-            rows = [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
-            self.path.write_text("".join(json.dumps(r) + "\n" for r in rows if r["step"] <= resume_step))
+            rows = [r for r in read_jsonl(self.path) if r.get("step", resume_step + 1) <= resume_step]
+            write_bytes_atomic("".join(json.dumps(r) + "\n" for r in rows).encode(), self.path)
         elif resume_step is None:
             self.path.write_text("")
 

@@ -10,6 +10,7 @@ import difflib
 import importlib
 import inspect
 import pkgutil
+import typing
 from typing import Any, Callable
 
 from dabench.errors import DabenchError
@@ -75,19 +76,55 @@ class Registry:
                 break
         return params
 
-    def check_kwargs(self, name: str, kwargs: dict[str, Any]) -> None:
+    def annotations(self, name: str) -> dict[str, Any]:
+        """Type annotations of the constructor keyword arguments of `name` (unannotated ones are absent)."""
+        obj = self.get(name)
+        hints = {}
+        for owner in reversed(obj.__mro__ if inspect.isclass(obj) else (obj,)):
+            function = owner.__init__ if inspect.isclass(owner) else owner
+            try:
+                hints.update(typing.get_type_hints(function))
+            except (NameError, TypeError):  # an annotation that cannot be resolved is not checked
+                continue
+        return {k: v for k, v in hints.items() if k != "return"}
+
+    def check_kwargs(self, name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """Check `kwargs` against the constructor's names and annotated types (strict, finite floats);
+        returns them validated. Raises a one-line DabenchError on the first bad key or value."""
+        from pydantic import TypeAdapter, ValidationError
+
+        from dabench.schema import STRICT
+
         accepted = self.parameters(name)
-        for key in kwargs:
+        annotations = self.annotations(name)
+        checked = {}
+        for key, value in kwargs.items():
             if key not in accepted:
                 listing = ", ".join(accepted) or "none"
                 raise DabenchError(f"{self.kind} '{name}': unknown parameter '{key}'; accepted: {listing}"
                                    f"{_suggest(key, list(accepted))}")
+            if key not in annotations:
+                checked[key] = value
+                continue
+            # YAML has lists, not tuples; a validated tuple is stored back as the list the config holds.
+            candidate = tuple(value) if isinstance(value, list) and "tuple" in str(annotations[key]) else value
+            try:
+                valid = TypeAdapter(annotations[key], config=STRICT).validate_python(candidate)
+                checked[key] = list(valid) if isinstance(valid, tuple) else valid
+            except ValidationError as err:
+                problem = err.errors()[0]["msg"]
+                raise DabenchError(f"{self.kind} '{name}': parameter '{key}' = {value!r}: {problem} "
+                                   f"(expected {_type_name(annotations[key])})") from None
+        return checked
 
     def build(self, spec: str | dict[str, Any], **extra: Any) -> Any:
         """Build from ``"name"`` or ``{"name": ..., **kwargs}``; kwargs are checked against the signature."""
         name, kwargs = split_spec(spec)
-        self.check_kwargs(name, kwargs)
-        return self.get(name)(**kwargs, **extra)
+        return self.get(name)(**self.check_kwargs(name, kwargs), **extra)
+
+
+def _type_name(annotation) -> str:
+    return annotation.__name__ if isinstance(annotation, type) else str(annotation).replace("typing.", "")
 
 
 def split_spec(spec: str | dict[str, Any]) -> tuple[str, dict[str, Any]]:

@@ -6,7 +6,6 @@ interrupted run (a checkpoint without a result) continues only when asked to res
 """
 from __future__ import annotations
 
-import json
 import os
 import random
 from pathlib import Path
@@ -19,27 +18,23 @@ from dabench.config import apply_overrides, config_hash, merge, resolve
 from dabench.data.base import DATASETS, DomainDataset
 from dabench.data.loaders import TransferData
 from dabench.errors import DabenchError
+from dabench.io import DamagedFile, load_checkpoint, make_folder, read_json, set_aside, write_json_atomic
 from dabench.log import make_logger
 from dabench.methods.base import METHODS, Method
 from dabench.models.model import Model, build_model
 from dabench.provenance import git_commit, provenance
-from dabench.trainer import Optim, Trainer, load_checkpoint
+from dabench.schema import Optim
+from dabench.trainer import NonFiniteLoss, Trainer
+
+
+class RunFailed(DabenchError):
+    """The run diverged (non-finite loss); its folder holds failed.json with the error."""
 
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def write_json_atomic(obj, path: Path) -> None:
-    """Write JSON to a temporary file, fsync, then rename over `path`."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2, default=str)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def cache_dir() -> Path:
@@ -57,7 +52,7 @@ def source_stage_config(cfg: dict, stage: dict) -> dict:
     """
     first = merge({k: v for k, v in cfg.items() if k != "logging"},
                   {"target": cfg["source"], "target_labeled": 0})
-    return resolve(apply_overrides(first, stage))
+    return resolve(apply_overrides(first, stage), same_domain=True)
 
 
 def train_source_stage(cfg: dict, stage: dict, input_shape: tuple[int, ...], num_classes: int) -> tuple[Model, dict]:
@@ -69,8 +64,14 @@ def train_source_stage(cfg: dict, stage: dict, input_shape: tuple[int, ...], num
     out = cache_dir() / "source_models" / f"{first['dataset']['name']}-{first['source']}-{config_hash(first)}"
     out.mkdir(parents=True, exist_ok=True)
     with FileLock(str(out / "lock")):  # parallel cells of a grid train it once
-        result = train(first, out, resume=True)
-    weights = load_checkpoint(out / "checkpoint.pt")["method"]
+        result = train(first, out, resume=True, same_domain=True)
+        try:
+            weights = load_checkpoint(out / "checkpoint.pt")["method"]
+        except DamagedFile as damaged:  # the cached model is gone: train the stage again
+            set_aside(damaged.path, damaged.problem)
+            (out / "result.json").unlink()
+            result = train(first, out, resume=True, same_domain=True)
+            weights = load_checkpoint(out / "checkpoint.pt")["method"]
     model = build_model(**first["model"], input_shape=input_shape, num_classes=num_classes)
     model.load_state_dict({k[len("model."):]: v for k, v in weights.items() if k.startswith("model.")})
     return model, {"path": str(out), "config_hash": result["config_hash"], "method": first["method"],
@@ -101,28 +102,73 @@ def build(cfg: dict) -> tuple[Trainer, DomainDataset, TransferData, Method]:
     return trainer, dataset, data, method
 
 
-def train(cfg: dict, out: str | Path, resume: bool = False, progress_bar: bool = False) -> dict:
-    """Run (or resume, or return the finished) training run of `cfg` in folder `out`; returns result.json's content."""
-    git_commit()  # before training: the commit of the code this process imported
-    cfg = resolve(cfg)
-    out = Path(out)
-    result_path, checkpoint_path = out / "result.json", out / "checkpoint.pt"
-    if result_path.exists():
-        done = json.loads(result_path.read_text())
-        if done.get("config_hash") == config_hash(cfg):
-            return done
-        raise DabenchError(f"{out} holds a finished run with a different config; choose another --out or delete it")
-    if checkpoint_path.exists() and not resume:
+def recorded_outcome(out: Path, cfg_hash: str, set_aside_foreign: bool = False) -> dict | None:
+    """out/result.json (status "finished") or out/failed.json (status "failed") if it records the run of
+    `cfg_hash`, else None. A damaged file is set aside; another config's run is an error, or set
+    aside too with `set_aside_foreign` (a store's cell folder is named by its config hash)."""
+    for name, status in (("result.json", "finished"), ("failed.json", "failed")):
+        path = out / name
+        if not path.exists():
+            continue
+        try:
+            done = read_json(path)
+        except DamagedFile as damaged:
+            set_aside(damaged.path, damaged.problem)
+            continue
+        if done.get("config_hash") != cfg_hash:
+            if not set_aside_foreign:
+                raise DabenchError(f"{out} holds a finished run with a different config; choose another --out or "
+                                   f"delete it")
+            set_aside(path, f"holds the run of config {done.get('config_hash')}, not {cfg_hash}")
+            continue
+        return {**done, "status": status}
+    return None
+
+
+def resume_state(out: Path, cfg_hash: str, resume: bool) -> dict | None:
+    """The checkpoint to continue from: None for a fresh start, including when it is damaged."""
+    checkpoint_path = out / "checkpoint.pt"
+    if not checkpoint_path.exists():
+        return None
+    if not resume:
         raise DabenchError(f"{out} holds an interrupted run; pass --resume to continue it, or choose another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    resume_state = load_checkpoint(checkpoint_path) if resume and checkpoint_path.exists() else None
-    if resume_state is not None and resume_state.get("config_hash") != config_hash(cfg):
-        raise DabenchError(f"{out}/checkpoint.pt was made with a different config; resume with the same config")
+    try:
+        state = load_checkpoint(checkpoint_path)
+    except DamagedFile as damaged:
+        set_aside(damaged.path, damaged.problem)
+        return None
+    if state.get("config_hash") != cfg_hash:
+        raise DabenchError(f"{checkpoint_path} was made with a different config; resume with the same config")
+    return state
+
+
+def train(cfg: dict, out: str | Path, resume: bool = False, progress_bar: bool = False,
+          same_domain: bool = False) -> dict:
+    """Run (or resume, or return the finished) training run of `cfg` in folder `out`; returns result.json's content.
+
+    Raises RunFailed, after writing out/failed.json, if the loss becomes non-finite.
+    """
+    git_commit()  # before training: the commit of the code this process imported
+    cfg = resolve(cfg, same_domain)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DabenchError(f"--out {out} is a file; give a folder for the run")
+    done = recorded_outcome(out, config_hash(cfg))
+    if done is not None and done["status"] == "failed":  # rerunning a diverged run diverges again
+        raise RunFailed(f"{done['error']} (recorded in {out / 'failed.json'}; delete it to try again)")
+    if done is not None:
+        return done
+    make_folder(out)
+    resume_from = resume_state(out, config_hash(cfg), resume)
 
     trainer, dataset, data, method = build(cfg)
-    logger = make_logger(out, cfg, resume_state["step"] if resume_state else None, **cfg["logging"])
+    logger = make_logger(out, cfg, resume_from["step"] if resume_from else None, **cfg["logging"])
     try:
-        records = trainer.fit(method, data, out, logger, cfg["seed"], resume_state, config_hash(cfg), progress_bar)
+        records = trainer.fit(method, data, out, logger, cfg["seed"], resume_from, config_hash(cfg), progress_bar)
+    except NonFiniteLoss as err:
+        write_json_atomic({"error": str(err), "config_hash": config_hash(cfg), "config": cfg,
+                           **provenance(trainer.device)}, out / "failed.json")
+        raise RunFailed(str(err)) from None
     finally:
         logger.finish()
     last = records[-1]
@@ -131,12 +177,12 @@ def train(cfg: dict, out: str | Path, resume: bool = False, progress_bar: bool =
         "source": cfg["source"], "target": cfg["target"], "seed": cfg["seed"],
         "target_accuracy": last["target_test_acc"], "source_accuracy": last["source_val_acc"],
         "selection": "last checkpoint", "steps": last["step"],
-        "resumed_from_step": resume_state["step"] if resume_state else 0,
+        "resumed_from_step": resume_from["step"] if resume_from else 0,
         "final_losses": {k[5:]: v for k, v in last.items() if k.startswith("loss/")},
         "target_labeled": cfg["target_labeled"], "source_stage": method.source_stage_summary,
         "records": records, "protocol": dataset.protocol, "data_sizes": data.sizes,
         "data_files": dataset.used_files, "config": cfg, "config_hash": config_hash(cfg),
         "wall_s": trainer.wall_s, **provenance(trainer.device),
     }
-    write_json_atomic(result, result_path)
+    write_json_atomic(result, out / "result.json")
     return result

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -23,6 +21,8 @@ from tqdm.auto import tqdm
 from dabench.data.loaders import InfiniteBatches, TransferData
 from dabench.errors import DabenchError
 from dabench.evaluate import evaluate
+from dabench.io import save_atomic
+from dabench.schema import Optim
 
 SCHEDULES = ("inv", "constant", "cosine")
 
@@ -42,21 +42,6 @@ def lr_factor(progress: float, schedule: str = "inv", gamma: float = 10.0, power
     raise DabenchError(f"unknown optim.schedule '{schedule}'; known: {', '.join(SCHEDULES)}")
 
 
-@dataclass(frozen=True)
-class Optim:
-    """SGD settings (the config's ``optim`` section). lr is the head's base learning rate;
-    the backbone's is lr * backbone_lr_mult (0.1 is the usual choice for a pretrained one)."""
-
-    lr: float = 0.01
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    nesterov: bool = True
-    schedule: str = "inv"
-    gamma: float = 10.0
-    power: float = 0.75
-    backbone_lr_mult: float = 1.0
-
-
 def resolve_device(device: str) -> torch.device:
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -65,15 +50,14 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def save_atomic(obj, path: Path) -> None:
-    """torch.save to a temporary file, then rename: a crash never leaves a half-written file."""
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+class NonFiniteLoss(DabenchError):
+    """Training diverged: a loss term became NaN or infinite. The run is recorded as failed."""
 
 
 class Trainer:
     """Runs `steps` optimisation steps of a method on a TransferData.
+
+    Every argument is required: the defaults live in the typed config (schema.TrainerConfig).
 
     Args:
         steps: number of iterations (each one source batch and one target batch).
@@ -83,13 +67,14 @@ class Trainer:
         precision: "auto" (bf16 autocast on CUDA, fp32 on CPU), "bf16" or "fp32".
         device: "auto", "cpu", "cuda", "cuda:1"...
         eval_batch_size: chunk size for evaluation.
+        threads: CPU threads for torch (the result bits depend on it on CPU).
         optim: SGD and learning-rate schedule.
     """
 
-    def __init__(self, steps: int = 1000, batch_size: int = 32, eval_every: int = 500, log_every: int = 50,
-                 precision: str = "auto", device: str = "auto", eval_batch_size: int = 1024,
-                 optim: Optim = Optim()):
+    def __init__(self, steps: int, batch_size: int, eval_every: int, log_every: int, precision: str, device: str,
+                 eval_batch_size: int, threads: int, optim: Optim):
         self.steps, self.batch_size, self.eval_every, self.log_every = steps, batch_size, eval_every, log_every
+        self.threads = threads
         self.device = resolve_device(device)
         if precision not in ("auto", "bf16", "fp32"):
             raise DabenchError(f"unknown trainer.precision '{precision}'; known: auto, bf16, fp32")
@@ -111,6 +96,7 @@ class Trainer:
         Records: step, lr, loss/<term> and loss/total (means over the last log window),
         source_val_acc, target_test_acc, score/target_entropy. Checkpoint: run_dir/checkpoint.pt.
         """
+        torch.set_num_threads(self.threads)
         Path(run_dir).mkdir(parents=True, exist_ok=True)
         checkpoint_path = Path(run_dir) / "checkpoint.pt"
         method.to(self.device).train()
@@ -133,6 +119,10 @@ class Trainer:
             if state["cuda_rng"] is not None and torch.cuda.is_available():
                 torch.cuda.set_rng_state_all(state["cuda_rng"])
         sums, count, records = state["sums"], state["count"], state["records"]
+        # Per term, the first step at which it was not finite (-1: none yet), kept on the device and
+        # read at log steps only, so the guard adds no host sync to a step.
+        never = torch.tensor(-1, device=self.device)
+        bad_at: dict[str, torch.Tensor] = {}
         started, losses = time.perf_counter() - state["wall_s"], {}
         bar = tqdm(total=self.steps, initial=state["step"], disable=not progress_bar, dynamic_ncols=True,
                    leave=False, desc=getattr(method, "registered_name", "train"))
@@ -158,14 +148,20 @@ class Trainer:
             for name, value in {**terms, "total": total}.items():
                 sums[name] = sums.get(name, 0.0) + value.detach().float()
             count += 1
+            for name, value in terms.items():
+                seen = bad_at.get(name, never)
+                bad_at[name] = torch.where((seen < 0) & ~torch.isfinite(value.detach()), step + 1, seen)
             bar.update(1)
             done = step + 1
+            evaluating = done % self.eval_every == 0 or done == self.steps
+            if evaluating or done % self.log_every == 0:
+                _stop_if_not_finite(bad_at)  # before a checkpoint could keep diverged weights
             if done % self.log_every == 0 or done == self.steps:
                 losses = {f"loss/{name}": (value / count).item() for name, value in sums.items()}
                 sums, count = {}, 0
                 logger.log(done, {**losses, "lr": lr})
                 bar.set_postfix({k[5:]: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
-            if done % self.eval_every == 0 or done == self.steps:
+            if evaluating:
                 record = {"step": done, "lr": lr, **losses,
                           **evaluate(method, data, self.eval_batch_size, self.autocast())}
                 records.append(record)
@@ -181,6 +177,19 @@ class Trainer:
         return records
 
 
+def _stop_if_not_finite(bad_at: dict[str, torch.Tensor]) -> None:
+    """Raise NonFiniteLoss naming the first step and the terms that were not finite at it."""
+    if not bad_at:
+        return
+    steps = dict(zip(bad_at, torch.stack(list(bad_at.values())).tolist()))
+    bad = {name: step for name, step in steps.items() if step >= 0}
+    if bad:
+        first = min(bad.values())
+        terms = ", ".join(f"loss/{name}" for name, step in bad.items() if step == first)
+        raise NonFiniteLoss(f"training diverged: {terms} became non-finite at step {first}; lower optim.lr or "
+                            f"the method's trade_off")
+
+
 def _autocast_each(updates, autocast):
     """Run each step of the `updates` generator (its forward passes) under a fresh autocast context."""
     while True:
@@ -191,7 +200,3 @@ def _autocast_each(updates, autocast):
                 return
         yield item
 
-
-def load_checkpoint(path: Path) -> dict:
-    """A checkpoint written by Trainer.fit, on the CPU."""
-    return torch.load(path, map_location="cpu", weights_only=False)

@@ -39,9 +39,9 @@ def test_malformed_yaml_names_file_and_line(tmp_path):
     ({"method": {"name": "dann", "tradeoff": 1}}, "unknown parameter 'tradeoff'"),
     ({"target": "c"}, "dataset 'toy' has no domain 'c'; its domains: a, b"),
     ({"model": {"backbone": {"name": "mlp", "width": 3}}}, "backbone 'mlp': unknown parameter 'width'"),
-    ({"trainer": {"steps": 0}}, "trainer.steps must be a positive number"),
+    ({"trainer": {"steps": 0}}, "trainer.steps: Input should be greater than 0"),
     ({"method": {"name": "align", "terms": {"mmdd": 1.0}}}, "unknown alignment term 'mmdd'.*did you mean 'mmd'"),
-    ({"colour": "red"}, "unknown key '.colour'"),
+    ({"colour": "red"}, "unknown key 'colour'; accepted: dataset, source"),
 ])
 def test_bad_configs_fail_before_training_with_one_line(change, message):
     cfg = {"dataset": "toy", "source": "a", "target": "b", "method": "dann"}

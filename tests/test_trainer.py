@@ -4,7 +4,8 @@ import torch.nn.functional as F
 
 from dabench.log import Loggers
 from dabench.testing import build_toy, toy_config
-from dabench.trainer import load_checkpoint, lr_factor
+from dabench.io import load_checkpoint
+from dabench.trainer import lr_factor
 
 
 def test_source_only_equals_a_hand_written_loop(tmp_path):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from dabench.bench.figures import accuracy_bars, gain_heatmap, tsne_before_after
@@ -9,6 +10,7 @@ from dabench.bench.grid import Grid, load_grid
 from dabench.bench.report import write_tables
 from dabench.bench.runner import run_cells
 from dabench.bench.store import ResultStore
+from dabench.errors import DabenchError
 
 
 def write_figures(grid: Grid, root: Path) -> dict:
@@ -22,7 +24,7 @@ def write_figures(grid: Grid, root: Path) -> dict:
     if "source_only" in grid.methods and len(grid.methods) > 1:
         gain_heatmap(root, figures / "gain_heatmap.png")
     if "source_only" in grid.methods and len(grid.methods) > 1 and grid.raw.get("tsne", True) is not False:
-        choice = grid.raw.get("tsne") or {}
+        choice = grid.raw["tsne"] if isinstance(grid.raw.get("tsne"), dict) else {}
         method = choice.get("method", next(m for m in grid.methods if m != "source_only"))
         source, target = choice.get("pair", grid.pairs[0])
         seed = choice.get("seed", grid.seeds[0])
@@ -49,8 +51,15 @@ def log_table_to_wandb(grid: Grid, root: Path) -> None:
 
 def run_benchmark(path: str | Path, out: str | Path, overrides: list[str] | None = None, executor: str = "local",
                   workers: int = 1, slurm: dict | None = None, progress_bar: bool = True) -> dict:
-    """Run every missing cell of the benchmark file at `path` into `out`, then write tables and figures."""
-    grid = load_grid(path, overrides)
+    """Run every missing cell of the benchmark file at `path` into `out`, then write tables and figures.
+
+    Local worker processes share the CPU cores: each run gets cores // workers threads, recorded in
+    its config (and so in its hash: the result bits depend on it).
+    """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise DabenchError(f"--workers must be a positive integer, got {workers!r}")
+    threads = max(1, (os.cpu_count() or 1) // workers) if executor == "local" else None
+    grid = load_grid(path, overrides, threads)
     root = Path(out)
     store = ResultStore(root)
     store.write_grid(grid)

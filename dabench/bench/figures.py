@@ -63,8 +63,8 @@ def accuracy_bars(root: Path, path: Path) -> None:
 
 def cell_features(cell_dir: Path, limit: int = 1000) -> tuple[np.ndarray, np.ndarray]:
     """Bottleneck features (n, d) of the source validation and target test inputs, from a cell's checkpoint."""
+    from dabench.io import load_checkpoint
     from dabench.run import build
-    from dabench.trainer import load_checkpoint
 
     cfg = json.loads((cell_dir / "cell.json").read_text())
     cfg["trainer"]["device"] = "cpu"

@@ -22,11 +22,13 @@ import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from dabench.config import apply_overrides, as_spec, config_hash, family_config, load_yaml, merge, resolve
 from dabench.errors import DabenchError
+from dabench.schema import GridFile, describe
 
 RUN_KEYS = ("model", "trainer", "optim", "logging", "val_fraction", "target_labeled", "data_root")
-GRID_KEYS = ("name", "dataset", "pairs", "methods", "seeds", "overrides", *RUN_KEYS, "tsne")
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,25 +58,25 @@ def _where(path: Path, key: str, err: DabenchError) -> DabenchError:
     return DabenchError(f"{path}: {key}: {err}")
 
 
-def load_grid(path: str | Path, cli_overrides: list[str] | None = None) -> Grid:
-    """Read, validate and expand a benchmark file; every error names the file and the key."""
+def load_grid(path: str | Path, cli_overrides: list[str] | None = None, threads: int | None = None) -> Grid:
+    """Read, validate and expand a benchmark file; every error names the file and the key.
+
+    `threads` is the CPU thread count each run gets unless the file or the overrides set
+    ``trainer.threads`` (the runner passes cores / workers); it is part of every cell's hash.
+    """
     path = Path(path)
     raw = load_yaml(path)
-    for key in raw:
-        if key not in GRID_KEYS:
-            raise DabenchError(f"{path}: unknown key '{key}'; accepted: {', '.join(GRID_KEYS)}")
-    for key in ("dataset", "pairs", "methods", "seeds"):
-        if key not in raw:
-            raise DabenchError(f"{path}: missing key '{key}' (see configs/benchmarks/ for examples)")
-    if not isinstance(raw["methods"], list) or not raw["methods"]:
-        raise DabenchError(f"{path}: methods: expected a non-empty list of method names or {{name: ...}} mappings")
-    if not isinstance(raw["seeds"], list) or not all(isinstance(s, int) for s in raw["seeds"]):
-        raise DabenchError(f"{path}: seeds: expected a list of integers, got {raw['seeds']!r}")
+    try:
+        GridFile.model_validate(raw)
+    except ValidationError as err:
+        raise describe(err, GridFile, where=str(path)) from None
     dataset = as_spec(raw["dataset"])
     base = merge(family_config(dataset["name"]), {k: raw[k] for k in RUN_KEYS if k in raw})
     base["dataset"] = merge(as_spec(base.get("dataset", dataset["name"])), dataset)  # same name: the family's
     base = apply_overrides(base, raw.get("overrides") or {})
     base = apply_overrides(base, cli_overrides or [])
+    if threads and isinstance(base.setdefault("trainer", {}), dict):
+        base["trainer"].setdefault("threads", threads)
     if base.get("logging", {}).get("wandb"):
         base["logging"].setdefault("wandb_group", raw.get("name", path.stem))  # compare the grid's runs in wandb
     pairs = _pairs(path, raw["pairs"], base)
@@ -94,7 +96,23 @@ def load_grid(path: str | Path, cli_overrides: list[str] | None = None) -> Grid:
     if len(set(names)) != len(names):
         raise DabenchError(f"{path}: methods: {names} lists a method twice; give each variant its own "
                            f"'label', e.g. {{name: dann, label: dann_0.5, trade_off: 0.5}}")
+    _check_tsne(path, raw.get("tsne", True), names, pairs, raw["seeds"])
     return Grid(raw.get("name", path.stem), dataset["name"], pairs, names, raw["seeds"], cells, raw)
+
+
+def _check_tsne(path: Path, choice, methods: list[str], pairs: list[tuple[str, str]], seeds: list[int]) -> None:
+    """The t-SNE figure compares source_only with one method on one pair and seed of the grid."""
+    if choice is True or choice is False:
+        return
+    if "source_only" not in methods:
+        raise DabenchError(f"{path}: tsne: the figure compares a method with source_only, which the grid does not "
+                           f"run; add source_only to methods or write tsne: false")
+    if choice.get("method") is not None and choice["method"] not in methods:
+        raise DabenchError(f"{path}: tsne.method '{choice['method']}' is not in methods ({', '.join(methods)})")
+    if choice.get("pair") is not None and tuple(choice["pair"]) not in pairs:
+        raise DabenchError(f"{path}: tsne.pair {choice['pair']} is not among the grid's pairs")
+    if choice.get("seed") is not None and choice["seed"] not in seeds:
+        raise DabenchError(f"{path}: tsne.seed {choice['seed']} is not among the grid's seeds {seeds}")
 
 
 def _pairs(path: Path, pairs, base: dict) -> list[tuple[str, str]]:

@@ -21,26 +21,29 @@ from tqdm.auto import tqdm
 from dabench.bench.grid import Cell
 from dabench.bench.store import ResultStore
 from dabench.errors import DabenchError
-from dabench.run import train
+from dabench.run import RunFailed, train
 
 EXECUTORS = ("local", "gpus", "slurm", "submitit_local")
 
 
-def execute(cell: Cell, root: str, progress_bar: bool = False, threads: int | None = None) -> str:
-    """Run one cell if it is free: 'ran' (trained or resumed to the end), 'done' (already finished)
-    or 'busy' (another live runner owns it)."""
+def execute(cell: Cell, root: str, progress_bar: bool = False) -> str:
+    """Run one cell if it is free: 'ran' (trained or resumed to the end), 'failed' (its loss diverged;
+    recorded in failed.json), 'done' (already finished or failed) or 'busy' (another runner holds its lease)."""
     store = ResultStore(root)
     if not store.claim(cell):
         return "done" if store.is_done(cell) else "busy"
-    if threads:
-        torch.set_num_threads(threads)
+    outcome = "ran"
     try:
-        train(cell.config, store.cell_dir(cell), resume=True, progress_bar=progress_bar)
-        with store.lock:
-            store.write_results()
+        with store.heartbeat(cell):
+            train(cell.config, store.cell_dir(cell), resume=True, progress_bar=progress_bar)
+    except RunFailed as err:
+        tqdm.write(f"dabench: {cell.method} {cell.source}->{cell.target} seed {cell.seed} failed: {err}")
+        outcome = "failed"
     finally:
         store.release(cell)
-    return "ran"
+    with store.lock:
+        store.write_results()
+    return outcome
 
 
 def _pin_gpu(queue) -> None:
@@ -49,7 +52,7 @@ def _pin_gpu(queue) -> None:
 
 def run_cells(cells: list[Cell], root: str | Path, executor: str = "local", workers: int = 1,
               slurm: dict | None = None, progress_bar: bool = True) -> dict[str, str]:
-    """Run every unfinished cell; returns {cell_id: 'ran' | 'done' | 'busy'}."""
+    """Run every unfinished cell; returns {cell_id: 'ran' | 'failed' | 'done'}."""
     if executor not in EXECUTORS:
         raise DabenchError(f"unknown executor '{executor}'; known: {', '.join(EXECUTORS)}")
     root = str(root)
@@ -62,7 +65,7 @@ def run_cells(cells: list[Cell], root: str | Path, executor: str = "local", work
     def finished(cell: Cell, outcome: str, running: int) -> None:
         status[cell.cell_id] = outcome
         bar.update(1)
-        bar.set_postfix(done=sum(s in ("ran", "done") for s in status.values()), running=running,
+        bar.set_postfix(done=sum(s in ("ran", "done", "failed") for s in status.values()), running=running,
                         left=len(cells) - len(status), refresh=True)
 
     if executor == "local" and workers == 1:
@@ -81,9 +84,8 @@ def run_cells(cells: list[Cell], root: str | Path, executor: str = "local", work
             pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_pin_gpu, initargs=(queue,))
         else:
             pool = ProcessPoolExecutor(workers, mp_context=context)
-        threads = max(1, (os.cpu_count() or 1) // workers)
         with pool:
-            futures = {pool.submit(execute, cell, root, False, threads): cell for cell in pending}
+            futures = {pool.submit(execute, cell, root, False): cell for cell in pending}
             for i, future in enumerate(as_completed(futures)):
                 finished(futures[future], future.result(), min(workers, len(pending) - i - 1))
     else:
@@ -102,8 +104,13 @@ def run_cells(cells: list[Cell], root: str | Path, executor: str = "local", work
 
 def _finish_busy(cells: list[Cell], root: str, status: dict[str, str], progress_bar: bool,
                  poll_s: float = 1.0) -> None:
-    """Cells another runner owned: wait until they finish, taking over any whose runner died."""
+    """Cells another runner holds: wait until they finish, taking over any whose lease ends."""
+    waiting = False
     while busy := [c for c in cells if status[c.cell_id] == "busy"]:
+        if not waiting:
+            waiting = True
+            tqdm.write(f"dabench: waiting for {len(busy)} run(s) held by other runners; a lease ends "
+                       f"{ResultStore(root).lease_s:.0f} s after its runner's last heartbeat (DABENCH_LEASE_S)")
         for cell in busy:
             outcome = execute(cell, root, progress_bar)
             status[cell.cell_id] = "done" if outcome == "done" else outcome

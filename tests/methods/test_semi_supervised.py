@@ -33,5 +33,5 @@ def test_every_method_gets_a_labeled_target_loss_term(tmp_path):
 
 
 def test_target_labeled_must_be_a_non_negative_integer():
-    with pytest.raises(DabenchError, match="target_labeled must be an integer >= 0"):
+    with pytest.raises(DabenchError, match="target_labeled: Input should be greater than or equal to 0"):
         toy_config("dann", target_labeled=-1)

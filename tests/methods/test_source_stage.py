@@ -26,5 +26,5 @@ def test_the_stage_has_no_target_and_starts_the_method_from_its_weights(tmp_path
     from dabench.testing import build_toy
 
     _, method, _ = build_toy(cfg)
-    weights = torch.load(next(cache_dir().glob("source_models/*/checkpoint.pt")), weights_only=False)["method"]
+    weights = torch.load(next(cache_dir().glob("source_models/*/checkpoint.pt")), weights_only=True)["method"]
     assert torch.equal(method.model.classifier.weight, weights["model.classifier.weight"])
