@@ -133,11 +133,15 @@ def _positive_int(text: str) -> int:
     return value
 
 
-def _datasets(names, root):
-    """Build each named dataset (all when none), skipping `folder`, which has no files of its own."""
+def _datasets(names, root, folder_path: str | None = None):
+    """Build each named dataset (all when none). `folder` has no files of its own: it is built from
+    `folder_path` when named, and left out of "all"."""
     from dabench.data.base import DATASETS
 
-    return [DATASETS.build(name, root=root) for name in names or DATASETS.names() if name != "folder"]
+    if names and "folder" in names and not folder_path:
+        raise DabenchError("dataset 'folder' needs --path DIR (the folder of your domains)")
+    return [DATASETS.build({"name": name, "path": folder_path} if name == "folder" else name, root=root)
+            for name in names or DATASETS.names() if name != "folder" or names]
 
 
 def cmd_data(args) -> None:
@@ -164,7 +168,7 @@ def cmd_data(args) -> None:
             print(f"{dataset.name}: {', '.join(done) if done else 'nothing to fetch'} ({root})")
         return
     problems = []
-    for dataset in _datasets(args.names, root):
+    for dataset in _datasets(args.names, root, args.path):
         found = dataset.verify()
         present = [d for d in dataset.domains if not dataset.missing_files(d)]
         print(f"{dataset.name:22s} {'CORRUPT' if found else 'ok' if present else 'absent'}; "
@@ -236,6 +240,7 @@ def parser() -> argparse.ArgumentParser:
     data.add_argument("names", nargs="*")
     data.add_argument("--domains", help="comma-separated domains to download (image datasets; default: all)")
     data.add_argument("--root", help="data root (default: $DABENCH_DATA or ~/.cache/dabench)")
+    data.add_argument("--path", help="the folder of your domains, for `dabench data verify folder`")
     data.set_defaults(func=cmd_data)
     return p
 

@@ -165,8 +165,14 @@ def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
 
 def describe(err: ValidationError, schema: type[BaseModel], where: str = "config") -> DabenchError:
     """The first error of `err` as a one-line DabenchError: key, problem, value, fix."""
-    first = err.errors()[0]
-    loc = tuple(p for p in first["loc"] if p != "str" and not str(p).startswith(UNION_TAGS))
+    tags = {c.__name__ for c in Section.__subclasses__()} | {"str", "bool", "int", "float", "none"}
+
+    def key_path(error: dict) -> tuple:  # without pydantic's union-member tags ("str", "Tsne", "list[...]")
+        return tuple(p for p in error["loc"] if p not in tags and not str(p).startswith(UNION_TAGS))
+
+    # Of a union's alternatives, the error that got furthest into the value says most.
+    first = max(err.errors(), key=lambda e: len(key_path(e)))
+    loc = key_path(first)
     key = ".".join(str(p) for p in loc) or "(top level)"
     if first["type"] == "extra_forbidden":
         owner = _model_at(schema, loc)
@@ -177,4 +183,5 @@ def describe(err: ValidationError, schema: type[BaseModel], where: str = "config
     message = first["msg"].removeprefix("Value error, ")
     value = first.get("input")
     shown = "" if isinstance(value, dict) else f", got {value!r}"
-    return DabenchError(f"{where}: {key}: {message}{shown}; fix it in the YAML or override it ({key}=...)")
+    fix = f"fix it in the YAML or override it ({key}=...)" if schema is RunConfig else "fix it in the file"
+    return DabenchError(f"{where}: {key}: {message}{shown}; {fix}")

@@ -100,13 +100,13 @@ class Trainer:
         Path(run_dir).mkdir(parents=True, exist_ok=True)
         checkpoint_path = Path(run_dir) / "checkpoint.pt"
         method.to(self.device).train()
-        method.begin(data.target_train)
+        method.begin(data.target_inputs)
         optimizers = {name: torch.optim.SGD(groups, lr=self.optim.lr, momentum=self.optim.momentum,
                                             weight_decay=self.optim.weight_decay,
                                             nesterov=self.optim.nesterov and self.optim.momentum > 0)
                       for name, groups in method.optimizers(self.optim.backbone_lr_mult).items() if groups}
         source = InfiniteBatches(data.source_train.x, data.source_train.y, self.batch_size, seed)
-        target = InfiniteBatches(data.target_train, None, self.batch_size, seed + 7919)
+        target = InfiniteBatches(data.target_train, None, self.batch_size, seed + 7919, data.target_positions)
         labeled = (InfiniteBatches(data.target_labeled.x, data.target_labeled.y, self.batch_size, seed + 104729)
                    if data.target_labeled is not None else None)
         state = {"step": 0, "records": [], "sums": {}, "count": 0, "wall_s": 0.0}

@@ -16,20 +16,24 @@ from dabench.errors import DabenchError
 def write_figures(grid: Grid, root: Path) -> dict:
     """Heatmap and bars always; t-SNE for the file's ``tsne`` choice (default: the first adapted
     method on the first pair and seed, against source_only on the same pair and seed; ``tsne: false``
-    skips it)."""
+    skips it). Figures show finished runs only: a failed (diverged) run has no model to show."""
     figures = root / "figures"
     figures.mkdir(exist_ok=True)
     accuracy_bars(root, figures / "accuracy.png")
     info = {}
-    if "source_only" in grid.methods and len(grid.methods) > 1:
+    store = ResultStore(root)
+    finished = {c.method for c in grid.cells if (store.outcome(c) or {}).get("status") == "finished"}
+    adapted = [m for m in grid.methods if m != "source_only" and m in finished]
+    if "source_only" in finished and adapted:
         gain_heatmap(root, figures / "gain_heatmap.png")
-    if "source_only" in grid.methods and len(grid.methods) > 1 and grid.raw.get("tsne", True) is not False:
+    if "source_only" in finished and adapted and grid.raw.get("tsne", True) is not False:
         choice = grid.raw["tsne"] if isinstance(grid.raw.get("tsne"), dict) else {}
-        method = choice.get("method", next(m for m in grid.methods if m != "source_only"))
-        source, target = choice.get("pair", grid.pairs[0])
-        seed = choice.get("seed", grid.seeds[0])
+        method = choice.get("method") or adapted[0]
+        source, target = choice.get("pair") or grid.pairs[0]
+        seed = choice["seed"] if choice.get("seed") is not None else grid.seeds[0]
         pick = {c.method: c for c in grid.cells if (c.source, c.target, c.seed) == (source, target, seed)}
-        store = ResultStore(root)
+        if not all((store.outcome(pick[m]) or {}).get("status") == "finished" for m in ("source_only", method)):
+            return info
         pads = tsne_before_after(store.cell_dir(pick["source_only"]), store.cell_dir(pick[method]),
                                  ("source_only", method), figures / "tsne.png", seed,
                                  f"({source}→{target}, seed {seed})")

@@ -79,10 +79,12 @@ def load_grid(path: str | Path, cli_overrides: list[str] | None = None, threads:
         base["trainer"].setdefault("threads", threads)
     if base.get("logging", {}).get("wandb"):
         base["logging"].setdefault("wandb_group", raw.get("name", path.stem))  # compare the grid's runs in wandb
+    # `method.<key>` from the recipe or the overrides applies to every method entry.
+    shared = {k: v for k, v in as_spec(base.pop("method", {})).items() if k != "name"}
     pairs = _pairs(path, raw["pairs"], base)
     cells = []
     for i, entry in enumerate(raw["methods"]):
-        method = as_spec(entry)
+        method = {**shared, **as_spec(entry)}
         label, method_overrides = method.pop("label", None), method.pop("overrides", None) or {}
         for (source, target), seed in itertools.product(pairs, raw["seeds"]):
             cfg = {**base, "method": method, "source": source, "target": target, "seed": seed}

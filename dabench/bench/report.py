@@ -164,10 +164,14 @@ def render(root: str | Path, metric: str = "target_accuracy", methods: list[str]
            select: str = "last") -> dict[str, str]:
     """{"md": ..., "csv": ..., "tex": ...} for the store at `root`."""
     store = ResultStore(root)
-    grid, rows = store.grid(), store.rows()
+    grid, rows, failed = store.grid(), store.rows(), store.rows("failed")
+    if not rows and failed:
+        rows_text = "".join(f"- {r['method']} {r['source']}→{r['target']} seed {r['seed']}: {r['error']}\n"
+                            for r in failed)
+        return {"md": f"# {grid['name']}\n\nEvery run failed:\n\n{rows_text}", "csv": "", "tex": ""}
     if not rows:
         return {"md": f"# {grid['name']}\n\nNo finished runs yet.\n", "csv": "", "tex": ""}
-    present = [m for m in grid["methods"] if m in {r["method"] for r in rows}]
+    present = [m for m in grid["methods"] if m in {r["method"] for r in rows + failed}]
     unknown = [m for m in methods or [] if m not in present]
     if unknown:
         raise DabenchError(f"no finished runs of {', '.join(unknown)} in {root}; methods with results: "
@@ -183,10 +187,12 @@ def render(root: str | Path, metric: str = "target_accuracy", methods: list[str]
 
     what = {"target_accuracy": "target accuracy (%)", "source_accuracy": "source (in-domain) accuracy (%)"}[metric]
     md = [f"# {grid['name']}: {what}, {grid['dataset']}" + (" — ORACLE SELECTION" if select == "oracle" else ""), ""]
+    n_failed = pd.Series([(r["method"], f"{r['source']}→{r['target']}") for r in failed], dtype=object).value_counts()
     acc_rows = []
     for m in methods:
-        cells = [f"{_fmt(table.loc[(m, p), 'mean'])} ± {_fmt(table.loc[(m, p), 'std'])} ({int(table.loc[(m, p), 'n'])})"
-                 if not np.isnan(table.loc[(m, p), "mean"]) else "–" for p in pairs]
+        cells = [(f"{_fmt(table.loc[(m, p), 'mean'])} ± {_fmt(table.loc[(m, p), 'std'])} ({int(table.loc[(m, p), 'n'])})"
+                  if not np.isnan(table.loc[(m, p), "mean"]) else "–")
+                 + (f" ({n_failed[(m, p)]} failed)" if (m, p) in n_failed.index else "") for p in pairs]
         acc_rows.append([m, *cells, _fmt(summary.loc[m, "avg"]), _fmt(summary.loc[m, "rank"], ".2f")])
     md += ["Mean ± std over seeds (number of seeds).", "", _md(["method", *pairs, "Avg", "Avg rank"], acc_rows)]
     if len(gain):
@@ -212,6 +218,9 @@ def render(root: str | Path, metric: str = "target_accuracy", methods: list[str]
                              _fmt(ours - r["published"], "+.1f"), f"{r['published_method']} ({r['kind']}"
                              f"{', ' + r['protocol'] if r['protocol'] else ''})", r["source"].split(":")[0]])
         md += [_md(["method", "pair", "dabench", "published", "Δ", "as published", "source"], pub_rows)]
+    if failed:
+        md += ["## Failed runs", "", "Diverged runs (non-finite loss); they are not in the means above.", "",
+               *[f"- {r['method']} {r['source']}→{r['target']} seed {r['seed']}: {r['error']}" for r in failed], ""]
     md += ["## Protocol", "", *protocol_footer(rows, select), ""]
 
     long = table.reset_index()

@@ -177,13 +177,13 @@ class ResultStore:
 
     def load(self) -> pd.DataFrame:
         """One row per finished run: the scalar fields of result.json."""
-        return pd.DataFrame([{k: v for k, v in r.items() if not isinstance(v, (dict, list))} for r in self.rows()
-                             if r.get("status", "finished") == "finished"])
+        return pd.DataFrame([{k: v for k, v in r.items() if not isinstance(v, (dict, list))} for r in self.rows()])
 
-    def rows(self) -> list[dict]:
-        """The rows of results.jsonl (finished and failed runs), in grid order; a torn last line is skipped."""
+    def rows(self, status: str = "finished") -> list[dict]:
+        """The rows of results.jsonl of finished (or failed) runs, in grid order; a torn last line is skipped."""
         path = self.root / "results.jsonl"
-        return read_jsonl(path) if path.exists() else []
+        rows = read_jsonl(path) if path.exists() else []
+        return [r for r in rows if r.get("status", "finished") == status]
 
     def check(self, repair: bool = False) -> list[str]:
         """Every damaged or stale file of the store, one line each; with `repair`, mend them too:

@@ -10,6 +10,7 @@ a batch depends on the step number only and resumed runs stay bit-identical.
 from __future__ import annotations
 
 import itertools
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,8 +151,34 @@ def prefetched(files: ImageFiles, read_batch, keys) -> torch.utils.data.DataLoad
                                        generator=torch.Generator().manual_seed(0))
 
 
+# The ImageFiles behind each HiddenImages, kept out of the object a method is handed.
+_HIDDEN: dict[int, ImageFiles] = {}
+
+
+class HiddenImages:
+    """Images as a method sees them (``Method.begin``): a lazy (N, 3, H, W) tensor without its file paths.
+
+    Paths name the class folder (``.../webcam/bike/frame_0001.jpg``), i.e. the label, so the
+    object holds none: only its length, shape and device. ``chunks(images, b)`` decodes it.
+    """
+
+    def __init__(self, files: ImageFiles):
+        self._key = id(self)
+        _HIDDEN[self._key] = files
+        weakref.finalize(self, _HIDDEN.pop, self._key, None)
+        self.shape, self.device, self._length = files.shape, files.device, len(files)
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __reduce__(self):
+        raise TypeError("HiddenImages cannot be pickled: it stands for files a method must not see")
+
+
 def chunks(x, batch_size: int):
-    """Consecutive (b, ...) slices of a tensor or of ImageFiles (test view), on its device."""
+    """Consecutive (b, ...) slices of a tensor, ImageFiles or HiddenImages (test view), on its device."""
+    if isinstance(x, HiddenImages):
+        x = _HIDDEN[x._key]
     if isinstance(x, Tensor):
         yield from x.split(batch_size)
         return

@@ -50,3 +50,22 @@ class Folder(ImageListDataset):
 
     def missing_files(self, domain):
         return []
+
+    def verify(self) -> list[str]:
+        """Decode every image of every domain once; one line per image that cannot be read.
+
+        Your own folder has no published checksums, so reading each file is the check."""
+        from PIL import Image
+        from tqdm.auto import tqdm
+
+        paths = [p for domain in self.domains for key in self.keys(domain) for p in self.samples(key)[0]]
+        problems = []
+        for path in tqdm(paths, desc=f"decoding {self.path}", unit="img", leave=False):
+            try:
+                with Image.open(path) as image:
+                    image.convert("RGB")
+            except (OSError, ValueError, Image.DecompressionBombError) as err:
+                problems.append(f"{path}: not a readable image ({' '.join(str(err).split())})")
+        if not paths:
+            problems.append(f"{self.path}: no images found under its domain folders")
+        return problems

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from dabench.data.base import DomainDataset
-from dabench.data.files import ImageFiles, StepReader
+from dabench.data.files import HiddenImages, ImageFiles, StepReader
 from dabench.types import Batch
 
 
@@ -25,10 +25,13 @@ class InfiniteBatches:
         y: (N,) labels, or None for unlabeled data.
         batch_size: B; the last incomplete batch of each epoch is dropped (if N >= B).
         seed: fixes the order of every epoch (and the image augmentations).
+        positions: (N,) optional; a batch's ``idx`` is positions[sample index] instead of the
+            sample index (target batches: ``TransferData.target_positions``).
     """
 
-    def __init__(self, x, y: Tensor | None, batch_size: int, seed: int):
+    def __init__(self, x, y: Tensor | None, batch_size: int, seed: int, positions: Tensor | None = None):
         self.x, self.y, self.seed = x, y, seed
+        self.positions = None if positions is None else positions.to(x.device)
         self.batch_size = min(batch_size, len(x))
         self.batches_per_epoch = len(x) // self.batch_size
         self._epoch, self._order = -1, None
@@ -43,9 +46,10 @@ class InfiniteBatches:
         return self._order[position * self.batch_size:(position + 1) * self.batch_size]
 
     def batch(self, step: int) -> Batch:
-        idx = self.indices(step).to(self.x.device)
+        idx = self.indices(step).to(self.x.device, non_blocking=True)
         x = self.read(step) if self.read else self.x[idx]
-        return Batch(x, None if self.y is None else self.y[idx], idx)
+        return Batch(x, None if self.y is None else self.y[idx],
+                     idx if self.positions is None else self.positions[idx])
 
 
 @dataclass
@@ -63,6 +67,10 @@ class TransferData:
       (fraction `val_fraction`, drawn with the fixed seed 0 so all runs share it).
     - ``target_train``: inputs only, (N, ...): the labels are dropped here, before any
       tensor reaches the trainer, so target-train batches carry ``y=None``.
+    - ``target_inputs``: what a method is handed (``Method.begin``): the target train inputs in
+      a fixed shuffled order, as a tensor or as HiddenImages (no file paths: they name the
+      class folder). A target batch's ``idx`` is the position of its samples in that order
+      (``target_positions``), never the dataset's own order, which is often sorted by class.
     - ``target_labeled``: None, or with ``target_labeled=k`` (semi-supervised DA) k labeled
       samples per class drawn from the target train split with the fixed seed 0. On a
       transductive dataset they are removed from ``target_test``, so they are never scored.
@@ -84,6 +92,9 @@ class TransferData:
         self.source_val = LabeledSplit(take(x_s, val).to(device), y_s[val].to(device))
         x_t, y_t = dataset.load(target, "train").tensors
         self.target_train = x_t.to(device)
+        self.target_positions = torch.randperm(len(x_t), generator=torch.Generator().manual_seed(1))
+        in_order = take(x_t, self.target_positions.argsort()).to(device)  # sample i at position positions[i]
+        self.target_inputs = HiddenImages(in_order) if isinstance(in_order, ImageFiles) else in_order
         self.target_labeled = None
         x_test, y_test = test.tensors
         if target_labeled:

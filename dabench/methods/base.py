@@ -111,8 +111,13 @@ class Method(Freezable):
         """Receive the first stage's trained model (default: copy its weights into ours)."""
         self.model.load_state_dict(source_model.state_dict())
 
-    def begin(self, target_inputs: Tensor) -> None:
-        """Called by the trainer before the first step (and before a resume loads state)."""
+    def begin(self, target_inputs) -> None:
+        """Called by the trainer before the first step (and before a resume loads state).
+
+        `target_inputs`: the unlabeled target train inputs, (N, ...), a tensor or HiddenImages
+        (decode with ``dabench.data.files.chunks``); position p is the sample that target batches
+        call ``idx == p``. Neither the order nor the object reveals a label.
+        """
 
 
 def groups(*params_and_mults: tuple) -> list[dict]:
