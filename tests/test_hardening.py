@@ -239,3 +239,18 @@ def test_a_run_is_bit_identical_at_its_recorded_thread_count(tmp_path):
         assert first["records"] == second["records"] and torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_data_verify_folder_decodes_every_image_and_names_the_unreadable(tmp_path, capsys):
+    from dabench.testing import make_folder_domains
+
+    root = make_folder_domains(tmp_path / "mine", per_class=2)
+    assert main(["data", "verify", "folder", "--path", str(root)]) == 0
+    assert "folder" in capsys.readouterr().out
+    broken = root / "sketches" / "dog" / "1.png"
+    broken.write_bytes(broken.read_bytes()[:40])  # a truncated PNG: its header is fine, its pixels are not
+    assert main(["data", "verify", "folder", "--path", str(root)]) == 2
+    out = capsys.readouterr()
+    assert f"CORRUPT {broken}: not a readable image" in out.out and "1 problem(s)" in out.err
+    assert main(["data", "verify", "folder"]) == 2
+    assert "dataset 'folder' needs --path DIR" in one_line_error(capsys)

@@ -7,7 +7,6 @@ import tarfile
 import zipfile
 from dataclasses import replace
 
-import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -16,6 +15,7 @@ from dabench.data.base import DATASETS
 from dabench.data.files import ImageFiles
 from dabench.data.image_lists import MARKER, prepare, verify
 from dabench.errors import DabenchError
+from dabench.testing import folder_config, make_folder_domains
 
 PER_CLASS = 2
 
@@ -256,29 +256,6 @@ def test_folder_dataset_in_both_layouts(tmp_path):
 def test_folder_dataset_without_a_path_says_how_to_set_it():
     with pytest.raises(DabenchError, match=r"dataset 'folder' needs path=.*set dataset.path"):
         DATASETS.build({"name": "folder"})
-
-
-def make_folder_domains(root, classes=("cat", "dog", "fox"), per_class=6):
-    for domain, shift in (("photos", 0), ("sketches", 60)):
-        for label, c in enumerate(classes):
-            for i in range(per_class):
-                path = root / domain / c / f"{i}.png"
-                path.parent.mkdir(parents=True, exist_ok=True)
-                noise = np.random.default_rng(100 * label + i).integers(0, 60, (20, 24 + i, 3))
-                pixels = (noise + np.array([80 * label + shift, 30 * i, 90])) % 256
-                buffer = io.BytesIO()
-                Image.fromarray(pixels.astype(np.uint8)).save(buffer, "PNG")
-                path.write_bytes(buffer.getvalue())
-    return root
-
-
-def folder_config(root, method="dann", workers=0, steps=6):
-    from dabench.testing import toy_config
-
-    return toy_config(method, dataset={"name": "folder", "path": str(root), "image_size": 32, "resize_size": 36,
-                                       "normalization": "unit", "workers": workers},
-                      source="photos", target="sketches", model={"backbone": "dtn", "bottleneck_dim": 8},
-                      trainer={"steps": steps, "batch_size": 4, "eval_every": 3, "log_every": 3})
 
 
 def test_a_run_on_lazy_images_is_reproducible_with_or_without_loader_workers(tmp_path):

@@ -2,9 +2,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from dabench.io import load_checkpoint
 from dabench.log import Loggers
 from dabench.testing import build_toy, toy_config
-from dabench.io import load_checkpoint
 from dabench.trainer import lr_factor
 
 
