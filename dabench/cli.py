@@ -181,7 +181,14 @@ def cmd_data(args) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        installed = version("dabench")
+    except PackageNotFoundError:  # run from a source tree that is not installed
+        from dabench import __version__ as installed
     p = argparse.ArgumentParser(prog="dabench", description="Domain-adaptation benchmark framework.")
+    p.add_argument("--version", action="version", version=f"dabench {installed}")
     sub = p.add_subparsers(dest="command", required=True)
 
     ls = sub.add_parser("list", help="registered methods, datasets, backbones and alignment terms")
@@ -246,7 +253,15 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    # Overrides may stand anywhere after the command (`bench FILE --out X trainer.steps=30`), so
+    # argparse's leftovers of the form key=value join them; anything else is still an error.
+    p = parser()
+    args, extra = p.parse_known_args(argv)
+    unknown = [item for item in extra if item.startswith("-") or "=" not in item or not hasattr(args, "overrides")]
+    if unknown:
+        p.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if extra:
+        args.overrides = [*args.overrides, *extra]
     try:
         args.func(args)
     except DabenchError as err:

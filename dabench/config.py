@@ -30,7 +30,15 @@ import yaml
 from dabench.errors import DabenchError
 from dabench.schema import RunConfig, describe
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+def shipped(name: str) -> Path:
+    """The folder `name` (configs, paper_results): at the top of a source checkout, or inside the
+    package where a wheel installs it."""
+    here = Path(__file__).resolve().parent
+    checkout = here.parent / name
+    return checkout if checkout.is_dir() and (here.parent / "pyproject.toml").is_file() else here / name
+
+
+CONFIG_DIR = shipped("configs")
 
 
 def merge(base: dict, update: dict) -> dict:
@@ -47,6 +55,8 @@ def merge(base: dict, update: dict) -> dict:
 def load_yaml(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict:
     """Read a YAML config, resolving its ``_base_`` (a path relative to the file, or a list)."""
     path = Path(path)
+    if not path.exists() and not path.is_absolute() and path.parts[:1] == ("configs",):
+        path = CONFIG_DIR.joinpath(*path.parts[1:])  # `--config configs/...` from any folder
     if path.resolve() in _chain:
         cycle = " -> ".join(str(p) for p in (*_chain, path.resolve()))
         raise DabenchError(f"{path}: _base_ cycle ({cycle}); remove one of these _base_ links")

@@ -117,3 +117,25 @@ def test_data_verify_reports_each_file_and_fails_on_a_corrupt_one(data_root, tmp
     captured = capsys.readouterr()
     assert "CORRUPT" in captured.out and "dslr_SURF_L10.mat: sha256" in captured.out
     assert "1 problem(s) under" in captured.err
+
+
+def test_overrides_may_follow_the_options_and_unknown_flags_are_refused(tmp_path, capsys):
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("dataset: toy\npairs: [[a, b]]\nmethods: [source_only]\nseeds: [0]\ntsne: false\n")
+    assert main(["bench", str(grid), "--out", str(tmp_path / "out"), "--quiet", "trainer.steps=3",
+                 "trainer.eval_every=3"]) == 0
+    from dabench.bench.store import ResultStore
+
+    assert [r["steps"] for r in ResultStore(tmp_path / "out").rows()] == [3]
+    with pytest.raises(SystemExit):
+        main(["bench", str(grid), "--out", str(tmp_path / "out"), "--bogus"])
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+
+
+def test_freeze_all_is_the_whole_backbone(tmp_path):
+    from dabench.run import build
+    from dabench.testing import toy_config
+
+    _, _, _, method = build(toy_config("source_only", model={"backbone": "mlp", "freeze": "all"}))
+    assert not any(p.requires_grad for p in method.model.backbone.parameters())
+    assert all(p.requires_grad for p in method.model.classifier.parameters())

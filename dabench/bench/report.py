@@ -15,9 +15,10 @@ import yaml
 from scipy import stats
 
 from dabench.bench.store import ResultStore
+from dabench.config import shipped
 from dabench.errors import DabenchError
 
-PAPER_RESULTS = Path(__file__).resolve().parents[2] / "paper_results"
+PAPER_RESULTS = shipped("paper_results")
 SELECTIONS = {"last": "last checkpoint", "oracle": "ORACLE: best target-test checkpoint (uses target labels)"}
 ALPHA = 0.05
 

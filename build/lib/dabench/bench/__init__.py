@@ -1,0 +1,1 @@
+"""Benchmark grids: methods x domain pairs x seeds -> a crash-safe store -> tables and figures."""

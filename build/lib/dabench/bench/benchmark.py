@@ -1,0 +1,78 @@
+"""``dabench bench``: a benchmark file -> runs -> results.jsonl, tables and figures in one folder."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from dabench.bench.figures import accuracy_bars, gain_heatmap, tsne_before_after
+from dabench.bench.grid import Grid, load_grid
+from dabench.bench.report import write_tables
+from dabench.bench.runner import run_cells
+from dabench.bench.store import ResultStore
+from dabench.errors import DabenchError
+
+
+def write_figures(grid: Grid, root: Path) -> dict:
+    """Heatmap and bars always; t-SNE for the file's ``tsne`` choice (default: the first adapted
+    method on the first pair and seed, against source_only on the same pair and seed; ``tsne: false``
+    skips it). Figures show finished runs only: a failed (diverged) run has no model to show."""
+    figures = root / "figures"
+    figures.mkdir(exist_ok=True)
+    accuracy_bars(root, figures / "accuracy.png")
+    info = {}
+    store = ResultStore(root)
+    finished = {c.method for c in grid.cells if (store.outcome(c) or {}).get("status") == "finished"}
+    adapted = [m for m in grid.methods if m != "source_only" and m in finished]
+    if "source_only" in finished and adapted:
+        gain_heatmap(root, figures / "gain_heatmap.png")
+    if "source_only" in finished and adapted and grid.raw.get("tsne", True) is not False:
+        choice = grid.raw["tsne"] if isinstance(grid.raw.get("tsne"), dict) else {}
+        method = choice.get("method") or adapted[0]
+        source, target = choice.get("pair") or grid.pairs[0]
+        seed = choice["seed"] if choice.get("seed") is not None else grid.seeds[0]
+        pick = {c.method: c for c in grid.cells if (c.source, c.target, c.seed) == (source, target, seed)}
+        if not all((store.outcome(pick[m]) or {}).get("status") == "finished" for m in ("source_only", method)):
+            return info
+        pads = tsne_before_after(store.cell_dir(pick["source_only"]), store.cell_dir(pick[method]),
+                                 ("source_only", method), figures / "tsne.png", seed,
+                                 f"({source}→{target}, seed {seed})")
+        info = {"method": method, "pair": [source, target], "seed": seed, "proxy_a_distance": pads}
+        (figures / "tsne.json").write_text(json.dumps(info, indent=1) + "\n")
+    return info
+
+
+def log_table_to_wandb(grid: Grid, root: Path) -> None:
+    import pandas as pd
+    import wandb
+
+    logging = grid.cells[0].config["logging"]
+    run = wandb.init(project=logging["wandb_project"], mode=logging["wandb_mode"], group=grid.name,
+                     name=f"{grid.name}:table", job_type="table", dir=str(root), reinit="finish_previous")
+    run.log({"table": wandb.Table(dataframe=pd.read_csv(root / "table.csv"))})
+    run.finish()
+
+
+def run_benchmark(path: str | Path, out: str | Path, overrides: list[str] | None = None, executor: str = "local",
+                  workers: int = 1, slurm: dict | None = None, progress_bar: bool = True) -> dict:
+    """Run every missing cell of the benchmark file at `path` into `out`, then write tables and figures.
+
+    Local worker processes share the CPU cores: each run gets cores // workers threads, recorded in
+    its config (and so in its hash: the result bits depend on it).
+    """
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise DabenchError(f"--workers must be a positive integer, got {workers!r}")
+    threads = max(1, (os.cpu_count() or 1) // workers) if executor == "local" else None
+    grid = load_grid(path, overrides, threads)
+    root = Path(out)
+    store = ResultStore(root)
+    store.write_grid(grid)
+    status = run_cells(grid.cells, root, executor, workers, slurm, progress_bar)
+    with store.lock:
+        store.write_results()
+    tables = write_tables(root)
+    if "ran" in status.values() or not (root / "figures").exists():  # figures are a function of the runs
+        write_figures(grid, root)
+    if grid.cells[0].config["logging"]["wandb"]:
+        log_table_to_wandb(grid, root)
+    return {"status": status, "table": tables["md"]}

@@ -1,0 +1,118 @@
+"""Figures of a benchmark (matplotlib, PNG): transfer-gain heatmap, average accuracy bars,
+and a t-SNE of source and target features before and after adaptation with the proxy
+A-distance (Ben-David et al., NeurIPS 2007 / JMLR 2010)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from dabench.bench.report import gains, run_values  # noqa: E402
+from dabench.bench.store import ResultStore  # noqa: E402
+
+
+def gain_heatmap(root: Path, path: Path) -> None:
+    store = ResultStore(root)
+    grid, rows = store.grid(), store.rows()
+    methods = [m for m in grid["methods"] if m != "source_only" and any(r["method"] == m for r in rows)]
+    pairs = [f"{s}→{t}" for s, t in grid["pairs"]]
+    g = gains(run_values(rows), ["source_only", *methods], pairs).pivot(index="method", columns="pair", values="gain")
+    g = g.reindex(index=methods, columns=pairs)
+    limit = max(1.0, float(np.nanmax(np.abs(g.values))))
+    fig, ax = plt.subplots(figsize=(max(6.0, 2.5 + 0.9 * len(pairs)), 2.2 + 0.5 * len(methods)))
+    image = ax.imshow(g.values, cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
+    for (i, j), value in np.ndenumerate(g.values):
+        dark = not np.isnan(value) and abs(value) > 0.6 * limit
+        ax.text(j, i, "–" if np.isnan(value) else f"{value:+.1f}", ha="center", va="center", fontsize=8,
+                color="white" if dark else "black")
+    ax.set_xticks(range(len(pairs)), pairs, rotation=45, ha="right")
+    ax.set_yticks(range(len(methods)), methods)
+    ax.set_xlabel("source → target")
+    ax.set_title(f"{grid['name']}\ntarget-accuracy gain over source_only (points)")
+    fig.colorbar(image, ax=ax, label="gain (points)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def accuracy_bars(root: Path, path: Path) -> None:
+    """Average target accuracy over pairs per method; error bars: std over seeds of the per-seed average."""
+    store = ResultStore(root)
+    grid, values = store.grid(), run_values(store.rows())
+    methods = [m for m in grid["methods"] if m in set(values.method)]
+    per_seed = values.groupby(["method", "seed"])["value"].mean()
+    means = [per_seed[m].mean() for m in methods]
+    stds = [per_seed[m].std(ddof=1) if len(per_seed[m]) > 1 else 0.0 for m in methods]
+    fig, ax = plt.subplots(figsize=(1.5 + 0.9 * len(methods), 3.5))
+    ax.bar(methods, means, yerr=stds, capsize=4, color="tab:blue")
+    for i, (m, sd) in enumerate(zip(means, stds)):
+        ax.text(i, m + sd + 1, f"{m:.1f}", ha="center", va="bottom", fontsize=8)
+    ax.set_ylabel("target accuracy (%), mean over pairs")
+    ax.set_title(f"{grid['name']}: average accuracy (± std over seeds)")
+    ax.set_ylim(0, 100)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def cell_features(cell_dir: Path, limit: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+    """Bottleneck features (n, d) of the source validation and target test inputs, from a cell's checkpoint."""
+    from dabench.io import load_checkpoint
+    from dabench.run import build
+
+    cfg = json.loads((cell_dir / "cell.json").read_text())
+    cfg["trainer"]["device"] = "cpu"
+    _, _, data, method = build(cfg)
+    method.load_state_dict(load_checkpoint(cell_dir / "checkpoint.pt")["method"])
+    method.eval()
+    with torch.no_grad():
+        source = method.model(data.source_train.x[:limit]).features.numpy()
+        target = method.model(data.target_test.x[:limit]).features.numpy()
+    return source, target
+
+
+def proxy_a_distance(source: np.ndarray, target: np.ndarray, seed: int = 0) -> float:
+    """PAD = 2 (1 - 2 err), err the test error of a linear classifier telling source from target
+    (half of each domain trains it, half tests it). 0: indistinguishable; 2: separable."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    x = np.concatenate([source, target])
+    y = np.r_[np.zeros(len(source)), np.ones(len(target))]
+    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.5, stratify=y, random_state=seed)
+    scaler = StandardScaler().fit(x_train)
+    clf = LogisticRegression(max_iter=2000).fit(scaler.transform(x_train), y_train)
+    err = 1 - clf.score(scaler.transform(x_test), y_test)
+    return 2 * (1 - 2 * err)
+
+
+def tsne_before_after(before_dir: Path, after_dir: Path, labels: tuple[str, str], path: Path,
+                      seed: int = 0, run: str = "") -> dict[str, float]:
+    """Side-by-side t-SNE of source (blue) and target (orange) features; returns both proxy A-distances."""
+    from sklearn.manifold import TSNE
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.8))
+    pads = {}
+    for ax, cell_dir, label in zip(axes, (before_dir, after_dir), labels):
+        source, target = cell_features(cell_dir)
+        pads[label] = proxy_a_distance(source, target, seed)
+        embedded = TSNE(n_components=2, init="pca", random_state=seed, perplexity=30).fit_transform(
+            np.concatenate([source, target]))
+        ax.scatter(*embedded[:len(source)].T, s=3, alpha=0.5, label="source", color="tab:blue")
+        ax.scatter(*embedded[len(source):].T, s=3, alpha=0.5, label="target", color="tab:orange")
+        ax.set_title(f"{label}: proxy A-distance {pads[label]:.2f}")
+        ax.set_xlabel("t-SNE 1")
+        ax.set_ylabel("t-SNE 2")
+        ax.legend(markerscale=4)
+    fig.suptitle(f"Bottleneck features of source and target, before and after adaptation {run}".strip())
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return pads

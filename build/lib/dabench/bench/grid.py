@@ -1,0 +1,136 @@
+"""A benchmark file -> a list of Cells, each a fully resolved run config with a stable id.
+
+Minimal benchmark file (every other key is optional):
+
+    dataset: office_caltech10_surf
+    pairs: [[amazon, webcam], [webcam, amazon]]    # or: all (every ordered pair of domains)
+    methods: [source_only, dann, {name: dan, trade_off: 0.5}]
+    seeds: [0, 1]
+    overrides: {trainer.steps: 200}                # dotted keys applied to every run
+
+A method entry may carry a ``label`` (its name in tables, so one method can appear twice)
+and its own ``overrides``: ``{name: source_only, label: finetune_lr0.1,
+overrides: {optim.backbone_lr_mult: 0.1}}``.
+
+Each run starts from configs/datasets/<dataset>.yaml (the family recipe), then the file's
+own run sections (model, trainer, optim, logging, val_fraction, data_root), then
+``overrides``, then the command line's ``key=value`` overrides.
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from dabench.config import apply_overrides, as_spec, config_hash, family_config, load_yaml, merge, resolve
+from dabench.errors import DabenchError
+from dabench.schema import GridFile, describe
+
+RUN_KEYS = ("model", "trainer", "optim", "logging", "val_fraction", "target_labeled", "data_root")
+
+
+@dataclass(frozen=True, eq=False)
+class Cell:
+    """One run of the grid. `cell_id` is the first 16 hex digits of the sha256 of `config`."""
+
+    cell_id: str
+    method: str
+    source: str
+    target: str
+    seed: int
+    config: dict
+
+
+@dataclass
+class Grid:
+    name: str
+    dataset: str
+    pairs: list[tuple[str, str]]
+    methods: list[str]
+    seeds: list[int]
+    cells: list[Cell]
+    raw: dict
+
+
+def _where(path: Path, key: str, err: DabenchError) -> DabenchError:
+    return DabenchError(f"{path}: {key}: {err}")
+
+
+def load_grid(path: str | Path, cli_overrides: list[str] | None = None, threads: int | None = None) -> Grid:
+    """Read, validate and expand a benchmark file; every error names the file and the key.
+
+    `threads` is the CPU thread count each run gets unless the file or the overrides set
+    ``trainer.threads`` (the runner passes cores / workers); it is part of every cell's hash.
+    """
+    path = Path(path)
+    raw = load_yaml(path)
+    try:
+        GridFile.model_validate(raw)
+    except ValidationError as err:
+        raise describe(err, GridFile, where=str(path)) from None
+    dataset = as_spec(raw["dataset"])
+    base = merge(family_config(dataset["name"]), {k: raw[k] for k in RUN_KEYS if k in raw})
+    base["dataset"] = merge(as_spec(base.get("dataset", dataset["name"])), dataset)  # same name: the family's
+    base = apply_overrides(base, raw.get("overrides") or {})
+    base = apply_overrides(base, cli_overrides or [])
+    if threads and isinstance(base.setdefault("trainer", {}), dict):
+        base["trainer"].setdefault("threads", threads)
+    if base.get("logging", {}).get("wandb"):
+        base["logging"].setdefault("wandb_group", raw.get("name", path.stem))  # compare the grid's runs in wandb
+    # `method.<key>` from the recipe or the overrides applies to every method entry.
+    shared = {k: v for k, v in as_spec(base.pop("method", {})).items() if k != "name"}
+    pairs = _pairs(path, raw["pairs"], base)
+    cells = []
+    for i, entry in enumerate(raw["methods"]):
+        method = {**shared, **as_spec(entry)}
+        label, method_overrides = method.pop("label", None), method.pop("overrides", None) or {}
+        for (source, target), seed in itertools.product(pairs, raw["seeds"]):
+            cfg = {**base, "method": method, "source": source, "target": target, "seed": seed}
+            try:
+                resolved = resolve(apply_overrides(cfg, method_overrides))
+            except DabenchError as err:
+                raise _where(path, f"methods[{i}] {method.get('name')} {source}->{target}", err) from None
+            cells.append(Cell(config_hash(resolved), label or resolved["method"]["name"], source, target, seed,
+                              resolved))
+    names = [c.method for c in cells[::len(pairs) * len(raw["seeds"])]]
+    if len(set(names)) != len(names):
+        raise DabenchError(f"{path}: methods: {names} lists a method twice; give each variant its own "
+                           f"'label', e.g. {{name: dann, label: dann_0.5, trade_off: 0.5}}")
+    _check_tsne(path, raw.get("tsne", True), names, pairs, raw["seeds"])
+    return Grid(raw.get("name", path.stem), dataset["name"], pairs, names, raw["seeds"], cells, raw)
+
+
+def _check_tsne(path: Path, choice, methods: list[str], pairs: list[tuple[str, str]], seeds: list[int]) -> None:
+    """The t-SNE figure compares source_only with one method on one pair and seed of the grid."""
+    if choice is True or choice is False:
+        return
+    if "source_only" not in methods:
+        raise DabenchError(f"{path}: tsne: the figure compares a method with source_only, which the grid does not "
+                           f"run; add source_only to methods or write tsne: false")
+    if choice.get("method") is not None and choice["method"] not in methods:
+        raise DabenchError(f"{path}: tsne.method '{choice['method']}' is not in methods ({', '.join(methods)})")
+    if choice.get("pair") is not None and tuple(choice["pair"]) not in pairs:
+        raise DabenchError(f"{path}: tsne.pair {choice['pair']} is not among the grid's pairs")
+    if choice.get("seed") is not None and choice["seed"] not in seeds:
+        raise DabenchError(f"{path}: tsne.seed {choice['seed']} is not among the grid's seeds {seeds}")
+
+
+def _pairs(path: Path, pairs, base: dict) -> list[tuple[str, str]]:
+    from dabench.data.base import DATASETS
+
+    try:
+        dataset = DATASETS.build(base["dataset"], root=base.get("data_root"))
+    except DabenchError as err:
+        raise _where(path, "dataset", err) from None
+    if pairs == "all":
+        return [(s, t) for s in dataset.domains for t in dataset.domains if s != t]
+    if not isinstance(pairs, list) or not all(isinstance(p, list) and len(p) == 2 for p in pairs):
+        raise DabenchError(f"{path}: pairs: expected 'all' or a list of [source, target], got {pairs!r}")
+    for source, target in pairs:
+        for domain in (source, target):
+            if domain not in dataset.domains:
+                raise DabenchError(f"{path}: pairs: dataset '{dataset.name}' has no domain '{domain}'; its domains: "
+                                   f"{', '.join(dataset.domains)}")
+    return [tuple(p) for p in pairs]

@@ -1,0 +1,240 @@
+"""Tables from a results store: accuracy mean ± std over seeds, transfer gain over source_only
+with a paired test, published numbers beside ours, and a protocol footer. Markdown, CSV, LaTeX.
+
+Everything here is a function of results.jsonl and grid.json, so ``dabench table`` reproduces
+the benchmark's own table.md byte for byte.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+from scipy import stats
+
+from dabench.bench.store import ResultStore
+from dabench.config import shipped
+from dabench.errors import DabenchError
+
+PAPER_RESULTS = shipped("paper_results")
+SELECTIONS = {"last": "last checkpoint", "oracle": "ORACLE: best target-test checkpoint (uses target labels)"}
+ALPHA = 0.05
+
+
+def run_values(rows: list[dict], metric: str = "target_accuracy", select: str = "last") -> pd.DataFrame:
+    """Long table: method, source, target, pair, seed, value (percent)."""
+    out = []
+    for row in rows:
+        if select == "oracle" and metric == "target_accuracy":
+            value = max(r["target_test_acc"] for r in row["records"])
+        else:
+            value = row[metric]
+        out.append({"method": row["method"], "source": row["source"], "target": row["target"],
+                    "pair": f"{row['source']}→{row['target']}", "seed": row["seed"], "value": value})
+    return pd.DataFrame(out, columns=["method", "source", "target", "pair", "seed", "value"])
+
+
+def accuracy_stats(values: pd.DataFrame, methods: list[str],
+                   pairs: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(mean, std (ddof=1; 0 for one seed) and n per (method, pair); avg over pairs and avg rank per method)."""
+    grouped = values.groupby(["method", "pair"])["value"]
+    table = pd.DataFrame({"mean": grouped.mean(), "std": grouped.std(ddof=1).fillna(0.0), "n": grouped.count()})
+    table = table.reindex(pd.MultiIndex.from_product([methods, pairs], names=["method", "pair"]))
+    means = table["mean"].unstack("pair").reindex(index=methods, columns=pairs)
+    ranks = means.rank(axis=0, ascending=False, method="average")
+    summary = pd.DataFrame({"avg": means.mean(axis=1, skipna=False), "rank": ranks.mean(axis=1, skipna=False)})
+    return table, summary
+
+
+def gains(values: pd.DataFrame, methods: list[str], pairs: list[str], baseline: str = "source_only") -> pd.DataFrame:
+    """Per (method, pair): mean of (method - baseline) over seeds both have, n, and the paired t-test p-value."""
+    base = values[values.method == baseline].set_index(["pair", "seed"])["value"]
+    rows = []
+    for method in methods:
+        if method == baseline:
+            continue
+        ours = values[values.method == method].set_index(["pair", "seed"])["value"]
+        for pair in pairs:
+            both = pd.concat([ours.xs(pair, level="pair", drop_level=True) if pair in ours.index.get_level_values(0)
+                              else pd.Series(dtype=float),
+                              base.xs(pair, level="pair", drop_level=True) if pair in base.index.get_level_values(0)
+                              else pd.Series(dtype=float)], axis=1, keys=["m", "b"]).dropna()
+            diff = both["m"] - both["b"]
+            p = stats.ttest_rel(both["m"], both["b"]).pvalue if len(diff) >= 2 and diff.std() > 0 else np.nan
+            if len(diff) >= 2 and diff.std() == 0 and diff.iloc[0] != 0:
+                p = 0.0  # identical nonzero gains on every seed: the t statistic is infinite
+            rows.append({"method": method, "pair": pair, "gain": diff.mean() if len(diff) else np.nan,
+                         "n": len(diff), "p_value": p})
+    return pd.DataFrame(rows, columns=["method", "pair", "gain", "n", "p_value"])
+
+
+def published(dataset: str, backbone: str, methods: list[str], pairs: list[tuple[str, str]]) -> pd.DataFrame:
+    """Published numbers from paper_results/ for this dataset and backbone; reproductions under a named
+    protocol first, then the papers' own numbers."""
+    records = []
+    for path in sorted(PAPER_RESULTS.glob("*.json")):
+        records += [r for r in json.loads(path.read_text()) if r.get("dabench_dataset") == dataset
+                    and r.get("dabench_backbone") == backbone and r.get("accuracy") is not None]
+    rows = []
+    for method in methods:
+        for source, target in pairs:
+            found = [r for r in records if r.get("dabench_method") == method and r["dabench_pair"] == [source, target]]
+            found.sort(key=lambda r: (r["kind"] != "reproduction", "protocol" not in r))
+            if found:
+                best = found[0]
+                rows.append({"method": method, "pair": f"{source}→{target}", "published": best["accuracy"],
+                             "published_method": best["method"], "kind": best["kind"],
+                             "protocol": best.get("protocol", ""), "source": best["source"]})
+    return pd.DataFrame(rows, columns=["method", "pair", "published", "published_method", "kind", "protocol",
+                                       "source"])
+
+
+def _fmt(x: float, spec: str = ".1f") -> str:
+    return "–" if x is None or (isinstance(x, float) and np.isnan(x)) else format(x, spec)
+
+
+def _md(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"
+
+
+def _digest(value: str | list[str]) -> str:
+    """First 12 hex digits; results from before dabench recorded the file's own digest list the accepted ones."""
+    return value[:12] if isinstance(value, str) else "one of " + "/".join(v[:12] for v in value)
+
+
+def protocol_footer(rows: list[dict], select: str) -> list[str]:
+    cfg = rows[0]["config"]
+    commits = sorted({r["git_commit"] for r in rows})
+    devices = sorted({r["device"] for r in rows})
+    files = {}
+    for r in rows:
+        files.update(r.get("data_files", {}))
+    backbone = {k: v for k, v in cfg["model"]["backbone"].items()}
+    notes = yaml.safe_load((PAPER_RESULTS / "protocol_notes.yaml").read_text()).get(cfg["dataset"]["name"], [])
+    return [
+        f"- Selection: {SELECTIONS[select]}. Seeds: {sorted({r['seed'] for r in rows})}.",
+        f"- Dataset: {json.dumps(cfg['dataset'])}; protocol: {rows[0]['protocol']}; validation: "
+        f"{cfg['val_fraction']:.0%} of source train held out.",
+        f"- Model: backbone {json.dumps(backbone)}, bottleneck {cfg['model']['bottleneck_dim']}.",
+        f"- Training: {sorted({r['steps'] for r in rows})} steps, batch {cfg['trainer']['batch_size']} source + "
+        f"{cfg['trainer']['batch_size']} target; SGD lr {cfg['optim']['lr']} (momentum {cfg['optim']['momentum']}, "
+        f"weight decay {cfg['optim']['weight_decay']}, schedule {cfg['optim']['schedule']}).",
+        f"- dabench {rows[0]['versions'].get('dabench')}, commit {', '.join(commits)}; torch "
+        f"{rows[0]['versions'].get('torch')}; device {'; '.join(devices)}.",
+        "- Data files (sha256): " + (", ".join(f"`{Path(k).name}` {_digest(v)}" for k, v in sorted(files.items()))
+                                     or "none read from the data root (package or generated data)") + ".",
+        *_per_method_settings(rows),
+        *[f"- Protocol difference: {note}" for note in notes],
+    ]
+
+
+def _flat(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and key != "backbone":
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _per_method_settings(rows: list[dict]) -> list[str]:
+    """A line naming each table entry's run settings that differ from the first entry's, and first stages."""
+    shared_keys = ("model", "optim", "trainer", "target_labeled", "val_fraction")
+    reference = _flat({k: rows[0]["config"][k] for k in shared_keys})
+    notes = []
+    for method in dict.fromkeys(r["method"] for r in rows):
+        row = next(r for r in rows if r["method"] == method)
+        own = _flat({k: row["config"][k] for k in shared_keys})
+        diff = [f"{k}={json.dumps(v)}" for k, v in own.items() if reference.get(k) != v]
+        if row.get("source_stage"):
+            stage = row["source_stage"]
+            first = f"starts from a cached {stage['steps']}-step first stage {json.dumps(stage['method'])}"
+            if stage["model"] != row["config"]["model"]:
+                first += f" with model {json.dumps(stage['model'])}"
+            diff.append(first)
+        if diff:
+            notes.append(f"{method}: {', '.join(diff)}")
+    return [f"- Per-method settings: {'; '.join(notes)}."] if notes else []
+
+
+def render(root: str | Path, metric: str = "target_accuracy", methods: list[str] | None = None,
+           select: str = "last") -> dict[str, str]:
+    """{"md": ..., "csv": ..., "tex": ...} for the store at `root`."""
+    store = ResultStore(root)
+    grid, rows, failed = store.grid(), store.rows(), store.rows("failed")
+    if not rows and failed:
+        rows_text = "".join(f"- {r['method']} {r['source']}→{r['target']} seed {r['seed']}: {r['error']}\n"
+                            for r in failed)
+        return {"md": f"# {grid['name']}\n\nEvery run failed:\n\n{rows_text}", "csv": "", "tex": ""}
+    if not rows:
+        return {"md": f"# {grid['name']}\n\nNo finished runs yet.\n", "csv": "", "tex": ""}
+    present = [m for m in grid["methods"] if m in {r["method"] for r in rows + failed}]
+    unknown = [m for m in methods or [] if m not in present]
+    if unknown:
+        raise DabenchError(f"no finished runs of {', '.join(unknown)} in {root}; methods with results: "
+                           f"{', '.join(present)}")
+    methods = methods or present
+    pairs = [f"{s}→{t}" for s, t in grid["pairs"]]
+    values = run_values([r for r in rows if r["method"] in methods], metric, select)
+    table, summary = accuracy_stats(values, methods, pairs)
+    gain = gains(values, methods, pairs) if "source_only" in methods else pd.DataFrame()
+    cfg = rows[0]["config"]
+    pub = published(cfg["dataset"]["name"], cfg["model"]["backbone"]["name"], methods,
+                    [tuple(p) for p in grid["pairs"]])
+
+    what = {"target_accuracy": "target accuracy (%)", "source_accuracy": "source (in-domain) accuracy (%)"}[metric]
+    md = [f"# {grid['name']}: {what}, {grid['dataset']}" + (" — ORACLE SELECTION" if select == "oracle" else ""), ""]
+    n_failed = pd.Series([(r["method"], f"{r['source']}→{r['target']}") for r in failed], dtype=object).value_counts()
+    acc_rows = []
+    for m in methods:
+        cells = [(f"{_fmt(table.loc[(m, p), 'mean'])} ± {_fmt(table.loc[(m, p), 'std'])} ({int(table.loc[(m, p), 'n'])})"
+                  if not np.isnan(table.loc[(m, p), "mean"]) else "–")
+                 + (f" ({n_failed[(m, p)]} failed)" if (m, p) in n_failed.index else "") for p in pairs]
+        acc_rows.append([m, *cells, _fmt(summary.loc[m, "avg"]), _fmt(summary.loc[m, "rank"], ".2f")])
+    md += ["Mean ± std over seeds (number of seeds).", "", _md(["method", *pairs, "Avg", "Avg rank"], acc_rows)]
+    if len(gain):
+        md += ["## Transfer gain over source_only (points)", "",
+               "Mean over seeds of (method − source_only) on the same pair and seed. ▼ negative transfer; "
+               f"† not significant (paired t-test over seeds, p ≥ {ALPHA}, or fewer than 2 seeds).", ""]
+        gain_rows = []
+        for m in methods:
+            if m == "source_only":
+                continue
+            g = gain[gain.method == m].set_index("pair")
+            marks = [f"{_fmt(g.loc[p, 'gain'], '+.1f')}{'▼' if g.loc[p, 'gain'] < 0 else ''}"
+                     f"{'†' if not g.loc[p, 'p_value'] < ALPHA else ''}" for p in pairs]
+            gain_rows.append([m, *marks, _fmt(g["gain"].mean(), "+.1f")])
+        md += [_md(["method", *pairs, "Avg"], gain_rows)]
+    if len(pub):
+        md += ["## Published numbers (paper_results/)", "",
+               "Published accuracy under its own protocol; Δ = dabench − published.", ""]
+        pub_rows = []
+        for _, r in pub.iterrows():
+            ours = table.loc[(r["method"], r["pair"]), "mean"]
+            pub_rows.append([r["method"], r["pair"], _fmt(ours), _fmt(r["published"]),
+                             _fmt(ours - r["published"], "+.1f"), f"{r['published_method']} ({r['kind']}"
+                             f"{', ' + r['protocol'] if r['protocol'] else ''})", r["source"].split(":")[0]])
+        md += [_md(["method", "pair", "dabench", "published", "Δ", "as published", "source"], pub_rows)]
+    if failed:
+        md += ["## Failed runs", "", "Diverged runs (non-finite loss); they are not in the means above.", "",
+               *[f"- {r['method']} {r['source']}→{r['target']} seed {r['seed']}: {r['error']}" for r in failed], ""]
+    md += ["## Protocol", "", *protocol_footer(rows, select), ""]
+
+    long = table.reset_index()
+    if len(gain):
+        long = long.merge(gain[["method", "pair", "gain", "p_value"]], on=["method", "pair"], how="left")
+    long = long.merge(pub[["method", "pair", "published", "source"]], on=["method", "pair"], how="left")
+    wide = pd.DataFrame([r[1:] for r in acc_rows], index=methods, columns=[*pairs, "Avg", "Avg rank"])
+    tex = wide.to_latex(caption=f"{grid['name']}: {what} ({SELECTIONS[select]})", label=f"tab:{grid['name']}")
+    return {"md": "\n".join(md), "csv": long.to_csv(index=False, float_format="%.4f"), "tex": tex}
+
+
+def write_tables(root: str | Path, **options) -> dict[str, str]:
+    outputs = render(root, **options)
+    for ext, text in outputs.items():
+        (Path(root) / f"table.{ext}").write_text(text)
+    return outputs

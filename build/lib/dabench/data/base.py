@@ -1,0 +1,198 @@
+"""DomainDataset, the DATASETS registry, the data root and checksum-verified file access."""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import torch
+from torch.utils.data import TensorDataset
+
+from dabench.errors import DabenchError
+from dabench.registry import Registry
+
+DATASETS = Registry("dataset", "dabench.data")
+SPLITS = ("train", "test")
+
+
+def data_root(root: str | os.PathLike | None = None) -> Path:
+    """The folder datasets live in: `root` if given, else $DABENCH_DATA, else ~/.cache/dabench."""
+    if root:
+        return Path(root).expanduser()
+    if os.environ.get("DABENCH_DATA"):
+        return Path(os.environ["DABENCH_DATA"]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dabench"
+
+
+def file_digest(path: Path, algorithm: str = "sha256", chunk: int = 1 << 20) -> str:
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def sha256_of(path: Path) -> str:
+    return file_digest(path)
+
+
+_digests: dict[tuple[str, int, int], str] = {}
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, computed once per (path, size, mtime) in this process."""
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    if key not in _digests:
+        _digests[key] = sha256_of(path)
+    return _digests[key]
+
+
+def matches(path: Path, expected: str | tuple[str, ...] | None) -> bool:
+    """Whether file `path` has the digest `expected`: a sha256 hex digest, a tuple of accepted ones
+    (the same data, compressed twice), "<algorithm>:<hex>" (md5 or sha512 where that is what the
+    authors publish; a published prefix is enough), or None (no digest published: only presence)."""
+    if expected is None:
+        return True
+    if isinstance(expected, str) and ":" in expected:
+        algorithm, digest = expected.split(":")
+        return file_digest(path, algorithm).startswith(digest)
+    return file_sha256(path) in ((expected,) if isinstance(expected, str) else expected)
+
+
+def file_status(path: Path, expected: str | tuple[str, ...] | None) -> str:
+    """'ok', 'missing' or 'bad:<sha256>' (see `matches` for `expected`)."""
+    if not path.is_file():
+        return "missing"
+    return "ok" if matches(path, expected) else f"bad:{file_sha256(path)}"
+
+
+class DomainDataset:
+    """A set of domains that share one label space.
+
+    Subclasses declare what they read and implement ``load``:
+
+    - ``domains``, ``num_classes``, ``input_shape`` (C, H, W) or (D,).
+    - ``files``: path relative to the data root -> its digest (see ``matches``);
+      ``urls``: path -> mirrors in order.
+    - ``protocol``: how train/test splits are defined, recorded in every result;
+      ``metric``: "accuracy" or "mean_class_accuracy", how target accuracy is computed;
+      ``transductive``: True when a domain's train and test splits are the same samples.
+    - ``load(domain, split)`` returns a TensorDataset of (x float32, y int64), split in
+      {"train", "test"}; read files through ``self.path(...)`` so each one is verified.
+
+    Constructor keyword arguments are the dataset's preprocessing options (resize policy...);
+    they come verbatim from the config's ``dataset`` section and are recorded in results.
+    """
+
+    domains: tuple[str, ...] = ()
+    num_classes: int = 0
+    input_shape: tuple[int, ...] = ()
+    files: dict[str, str | tuple[str, ...]] = {}
+    urls: dict[str, list[str]] = {}
+    protocol: str = ""
+    transductive: bool = False  # True: a domain's "train" and "test" splits are the same samples
+    metric: str = "accuracy"  # or "mean_class_accuracy" (VisDA-2017): what target accuracy means
+    citation: str = ""  # shown by `dabench list datasets`
+    licence: str = ""
+    registered_name: str = ""  # set by @DATASETS.register
+
+    @property
+    def name(self) -> str:
+        return self.registered_name
+
+    def __init__(self, root: str | os.PathLike | None = None):
+        self.root = data_root(root)
+        self.used_files: dict[str, str] = {}
+
+    def domain_files(self, domain: str) -> list[str]:
+        """Files that `domain` needs (default: all declared files)."""
+        return list(self.files)
+
+    def path(self, relpath: str) -> Path:
+        """Absolute path of a declared file after checking that it is present and intact."""
+        path = self.root / relpath
+        status = file_status(path, self.files[relpath])
+        if status == "missing":
+            raise DabenchError(f"{self.name}: missing {relpath} under data root {self.root}; run "
+                               f"`dabench data download {self.name}` or set DABENCH_DATA to a folder that holds it")
+        if status.startswith("bad:"):
+            expected = self.files[relpath]
+            expected = expected if isinstance(expected, str) else " or ".join(expected)
+            raise DabenchError(f"{self.name}: {path} has sha256 {status[4:]}, expected {expected}; "
+                               f"the file is corrupt or another version: delete it and run "
+                               f"`dabench data download {self.name}`")
+        self.used_files[relpath] = file_sha256(path)
+        return path
+
+    def check_domain(self, domain: str) -> None:
+        if domain not in self.domains:
+            raise DabenchError(f"dataset '{self.name}' has no domain '{domain}'; its domains: {', '.join(self.domains)}")
+
+    def missing_files(self, domain: str) -> list[str]:
+        return [f for f in self.domain_files(domain) if not (self.root / f).is_file()]
+
+    def load(self, domain: str, split: str) -> TensorDataset:
+        raise NotImplementedError
+
+    # What `dabench data download / import / verify` do; image datasets override them.
+    def download(self, domains=None, progress: bool = True) -> list[str]:
+        """Fetch the missing or corrupt declared files that have mirrors; returns those fetched."""
+        from dabench.data.download import download
+
+        return download(self, progress)
+
+    def import_files(self, source: Path) -> list[str]:
+        """Copy declared files obtained by hand (`source`: one file, or a folder searched by file name)."""
+        from dabench.data.download import copy_verified, files_named
+
+        names = {Path(relpath).name: relpath for relpath in self.files}
+        found = files_named(Path(source).expanduser(), names, self.name)
+        for path in found:
+            copy_verified(path, self.root / names[path.name], self.files[names[path.name]])
+        return [names[p.name] for p in found]
+
+    def verify(self) -> list[str]:
+        """One line per problem: declared files present but failing their sha256."""
+        bad = [(relpath, file_status(self.root / relpath, expected)) for relpath, expected in self.files.items()]
+        return [f"{self.root / relpath}: sha256 {status[4:]}, expected {self.files[relpath]}"
+                for relpath, status in bad if status.startswith("bad:")]
+
+
+class MatFeatures(DomainDataset):
+    """A domain per MATLAB file holding a feature matrix ``fts`` (n, d) and ``labels`` (n, 1).
+
+    Subclasses set ``folder``, ``file_names`` (domain -> file stem), ``file_suffix`` and
+    ``label_offset`` (1 for labels numbered from 1), and may override ``preprocess``.
+    Protocol: transductive, a domain's train and test splits are the same samples.
+    """
+
+    folder: str = ""
+    file_names: dict[str, str] = {}
+    file_suffix: str = ""
+    label_offset: int = 0
+    protocol = "transductive: train and test are the whole domain (target labels hidden in training)"
+    transductive = True
+
+    def domain_files(self, domain):
+        return [f"{self.folder}/{self.file_names[domain]}{self.file_suffix}"]
+
+    def preprocess(self, features):
+        return features
+
+    def arrays(self, domain: str):
+        """Preprocessed features (n, d) float64 and labels (n,) from 0."""
+        from scipy.io import loadmat
+
+        self.check_domain(domain)
+        mat = loadmat(self.path(self.domain_files(domain)[0]))
+        features = self.preprocess(mat["fts"].astype("float64"))
+        return features, mat["labels"].ravel().astype("int64") - self.label_offset
+
+    def load(self, domain, split):
+        return tensor_dataset(*self.arrays(domain))
+
+
+def tensor_dataset(x, y) -> TensorDataset:
+    """(x, y) arrays -> TensorDataset(float32 inputs, int64 labels)."""
+    return TensorDataset(torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.int64))

@@ -1,0 +1,258 @@
+"""Image datasets read from disk on demand: Office-31, Office-Home, VisDA, DomainNet, your folders.
+
+A domain split is a list of (image path, label). ``ImageFiles`` stands in for the
+(N, 3, size, size) input tensor: indexing it decodes just those images, so a dataset of any
+size costs memory for its file names only. Preprocessing follows TLlib (see the
+``ImagePolicy`` fields); training streams apply the random training view, evaluation the
+deterministic one. Augmentation draws its randomness from (seed, position in the batch), so
+a batch depends on the step number only and resumed runs stay bit-identical.
+"""
+from __future__ import annotations
+
+import itertools
+import weakref
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from dabench.errors import DabenchError
+
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+NORMALIZATIONS = ("imagenet", "unit")
+TRAIN_RESIZINGS = ("ran.crop", "cen.crop", "res.")
+
+
+@dataclass(frozen=True)
+class ImagePolicy:
+    """How an image file becomes a (3, image_size, image_size) float tensor.
+
+    - test view: resize the shorter side to ``resize_size``, centre-crop ``image_size``
+      (``res.``: resize straight to image_size x image_size, for small images such as digits).
+    - train view by ``train_resizing``: ``ran.crop`` = RandomResizedCrop(image_size) of the
+      resized image (TLlib's default), ``cen.crop`` = the test view (TLlib's VisDA setting),
+      ``res.`` = the test view; then a random horizontal flip if ``flip``.
+    - ``normalization``: "imagenet" (torchvision weights' mean/std) or "unit" ([-1, 1], what
+      EfficientNet-Lite and the digit backbones expect).
+    """
+
+    image_size: int = 224
+    resize_size: int = 256
+    train_resizing: str = "ran.crop"
+    flip: bool = True
+    normalization: str = "imagenet"
+
+    def __post_init__(self):
+        if self.train_resizing not in TRAIN_RESIZINGS:
+            raise DabenchError(f"unknown train_resizing '{self.train_resizing}'; known: {', '.join(TRAIN_RESIZINGS)}")
+        if self.normalization not in NORMALIZATIONS:
+            raise DabenchError(f"unknown normalization '{self.normalization}'; known: {', '.join(NORMALIZATIONS)}")
+
+    def transform(self, train: bool):
+        from torchvision.transforms import v2
+
+        size = self.image_size
+        if self.train_resizing == "res.":
+            steps = [v2.Resize((size, size), antialias=True)]
+        else:
+            steps = [v2.Resize(self.resize_size, antialias=True)]
+            random_crop = train and self.train_resizing == "ran.crop"
+            steps.append(v2.RandomResizedCrop(size, antialias=True) if random_crop else v2.CenterCrop(size))
+        if train and self.flip:
+            steps.append(v2.RandomHorizontalFlip())
+        mean, std = (IMAGENET_MEAN, IMAGENET_STD) if self.normalization == "imagenet" else ((0.5,) * 3, (0.5,) * 3)
+        return v2.Compose([v2.PILToTensor(), *steps, v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)])
+
+
+class ImageFiles:
+    """A lazy (N, 3, size, size) image tensor backed by files.
+
+    ``files[idx]`` (indices, a list or a slice) decodes those images in the test view;
+    ``read(idx, seed)`` in this object's view (``training_view()`` gives the augmented one).
+    ``select``/``to`` return new views; ``workers`` > 0 decodes in background processes
+    when the loaders iterate (``InfiniteBatches``, ``chunks``).
+    """
+
+    def __init__(self, paths: list[str], policy: ImagePolicy, train: bool = False,
+                 device: str | torch.device = "cpu", workers: int = 0):
+        self.paths, self.policy, self.train = paths, policy, train
+        self.device, self.workers = torch.device(device), workers
+        self._transform = None
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.paths), 3, self.policy.image_size, self.policy.image_size)
+
+    def _view(self, **changes) -> ImageFiles:
+        fields = {"paths": self.paths, "policy": self.policy, "train": self.train, "device": self.device,
+                  "workers": self.workers, **changes}
+        return ImageFiles(**fields)
+
+    def select(self, idx: Tensor) -> ImageFiles:
+        return self._view(paths=[self.paths[i] for i in idx.tolist()])
+
+    def to(self, device) -> ImageFiles:
+        return self._view(device=device)
+
+    def training_view(self) -> ImageFiles:
+        return self._view(train=True)
+
+    def read(self, idx, seed: int = 0) -> Tensor:
+        """Decode images `idx` (on the CPU) into a float32 (n, 3, size, size) batch.
+
+        The random training view of position i uses torch seed (seed, i), so the same
+        (idx, seed) always gives the same batch, in any process.
+        """
+        from PIL import Image
+
+        if self._transform is None:
+            self._transform = self.policy.transform(self.train)
+        positions = range(len(self))[idx] if isinstance(idx, slice) else (
+            idx.tolist() if isinstance(idx, Tensor) else list(idx))
+        images = []
+        with torch.random.fork_rng(devices=[]):
+            for i, position in enumerate(positions):
+                torch.manual_seed(seed * 1_000_003 + i)
+                try:
+                    with Image.open(self.paths[position]) as image:
+                        images.append(self._transform(image.convert("RGB")))
+                except OSError as err:
+                    raise DabenchError(f"cannot read image {self.paths[position]} ({err}); re-extract the dataset "
+                                       f"or run `dabench data verify`") from None
+        return torch.stack(images)
+
+    def __getitem__(self, idx) -> Tensor:
+        return self.read(idx).to(self.device)
+
+    def __getstate__(self):  # the transform is rebuilt in worker processes
+        return {**self.__dict__, "_transform": None}
+
+
+class _Reads(torch.utils.data.Dataset):
+    """Item k = the k-th batch of images, decoded by `read_batch(k)`; for DataLoader workers."""
+
+    def __init__(self, read_batch):
+        self.read_batch = read_batch
+
+    def __getitem__(self, k):
+        return self.read_batch(k)
+
+
+def prefetched(files: ImageFiles, read_batch, keys) -> torch.utils.data.DataLoader:
+    """Batches read_batch(k) for k in `keys`, decoded ahead of time by `files.workers` processes."""
+    # Its own generator: a DataLoader otherwise draws its workers' seeds from the global RNG, and
+    # training (dropout...) would then depend on the number of workers.
+    return torch.utils.data.DataLoader(_Reads(read_batch), sampler=keys, batch_size=None,
+                                       num_workers=files.workers, pin_memory=files.device.type == "cuda",
+                                       generator=torch.Generator().manual_seed(0))
+
+
+# The ImageFiles behind each HiddenImages, kept out of the object a method is handed.
+_HIDDEN: dict[int, ImageFiles] = {}
+
+
+class HiddenImages:
+    """Images as a method sees them (``Method.begin``): a lazy (N, 3, H, W) tensor without its file paths.
+
+    Paths name the class folder (``.../webcam/bike/frame_0001.jpg``), i.e. the label, so the
+    object holds none: only its length, shape and device. ``chunks(images, b)`` decodes it.
+    """
+
+    def __init__(self, files: ImageFiles):
+        self._key = id(self)
+        _HIDDEN[self._key] = files
+        weakref.finalize(self, _HIDDEN.pop, self._key, None)
+        self.shape, self.device, self._length = files.shape, files.device, len(files)
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __reduce__(self):
+        raise TypeError("HiddenImages cannot be pickled: it stands for files a method must not see")
+
+
+def chunks(x, batch_size: int):
+    """Consecutive (b, ...) slices of a tensor, ImageFiles or HiddenImages (test view), on its device."""
+    if isinstance(x, HiddenImages):
+        x = _HIDDEN[x._key]
+    if isinstance(x, Tensor):
+        yield from x.split(batch_size)
+        return
+    starts = range(0, len(x), batch_size)
+    for batch in prefetched(x, lambda start: x.read(slice(start, start + batch_size)), starts):
+        yield batch.to(x.device, non_blocking=True)
+
+
+class StepReader:
+    """The batch at step k of an image stream, prefetched in order by DataLoader workers.
+
+    `indices(step)` gives the batch's sample indices (a pure function of the step); the
+    augmentation seed is (seed, step). Asking for any step other than the next one restarts
+    the prefetching there (a resumed run).
+    """
+
+    def __init__(self, files: ImageFiles, indices, seed: int):
+        self.files, self.indices, self.seed = files, indices, seed
+        self._next, self._iterator = None, None
+
+    def _read(self, step: int) -> Tensor:
+        return self.files.read(self.indices(step), self.seed * 1_000_003 + step)
+
+    def __call__(self, step: int) -> Tensor:
+        if self.files.workers == 0:
+            return self._read(step).to(self.files.device)
+        if step != self._next:
+            self._iterator = iter(prefetched(self.files, self._read, itertools.count(step)))
+        self._next = step + 1
+        return next(self._iterator).to(self.files.device, non_blocking=True)
+
+    def __getstate__(self):  # workers get the reader without the parent's iterator
+        return {**self.__dict__, "_iterator": None, "_next": None}
+
+
+@dataclass(frozen=True)
+class ImageSplit:
+    """What ``ImageListDataset.load`` returns: lazy inputs and labels, as ``.tensors``."""
+
+    files: ImageFiles
+    labels: Tensor
+
+    @property
+    def tensors(self) -> tuple[ImageFiles, Tensor]:
+        return self.files, self.labels
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def read_image_list(list_file: Path, image_root: Path) -> tuple[list[str], list[int]]:
+    """Parse an image-list file (``path label`` per line, the published DA code's format);
+    paths are relative to `image_root`."""
+    paths, labels = [], []
+    for number, line in enumerate(list_file.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        parts = line.rsplit(maxsplit=1)
+        if len(parts) != 2 or not parts[1].lstrip("-").isdigit():
+            raise DabenchError(f"{list_file}:{number}: expected 'path label', got {line!r}")
+        paths.append(str(image_root / parts[0]))
+        labels.append(int(parts[1]))
+    return paths, labels
+
+
+def scan_class_folders(folder: Path, class_names: tuple[str, ...]) -> tuple[list[str], list[int]]:
+    """Images under folder/<class name>/ (torchvision's ImageFolder layout), labels by class_names order."""
+    from torchvision.datasets.folder import IMG_EXTENSIONS, make_dataset
+
+    present = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+    unknown = sorted(set(present) - set(class_names))
+    if unknown:
+        raise DabenchError(f"{folder} has class folders {', '.join(unknown[:5])} that the dataset does not declare; "
+                           f"declared: {', '.join(class_names[:10])}...")
+    class_to_idx = {name: i for i, name in enumerate(class_names) if name in present}
+    samples = make_dataset(str(folder), class_to_idx, extensions=IMG_EXTENSIONS, allow_empty=True)
+    return [path for path, _ in samples], [label for _, label in samples]

@@ -1,0 +1,121 @@
+"""The transfer data module: source train/val, unlabeled target train, target test.
+
+Small datasets sit on the training device as tensors; image datasets are ``ImageFiles``
+decoded on demand (by worker processes). Either way batches are drawn by step number: the
+batch at step k depends only on (seed, stream, k), so a run resumed at step k sees exactly
+the batches an uninterrupted run would, with no loader state to save.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from dabench.data.base import DomainDataset
+from dabench.data.files import HiddenImages, ImageFiles, StepReader
+from dabench.types import Batch
+
+
+class InfiniteBatches:
+    """Endless shuffled mini-batches: epoch e visits the samples in randperm seeded by (seed, e).
+
+    Args:
+        x: (N, ...) inputs, a tensor or ImageFiles (read in their training view);
+        y: (N,) labels, or None for unlabeled data.
+        batch_size: B; the last incomplete batch of each epoch is dropped (if N >= B).
+        seed: fixes the order of every epoch (and the image augmentations).
+        positions: (N,) optional; a batch's ``idx`` is positions[sample index] instead of the
+            sample index (target batches: ``TransferData.target_positions``).
+    """
+
+    def __init__(self, x, y: Tensor | None, batch_size: int, seed: int, positions: Tensor | None = None):
+        self.x, self.y, self.seed = x, y, seed
+        self.positions = None if positions is None else positions.to(x.device)
+        self.batch_size = min(batch_size, len(x))
+        self.batches_per_epoch = len(x) // self.batch_size
+        self._epoch, self._order = -1, None
+        self.read = StepReader(x.training_view(), self.indices, seed) if isinstance(x, ImageFiles) else None
+
+    def indices(self, step: int) -> Tensor:
+        """The (B,) sample indices of batch `step`, on the CPU."""
+        epoch, position = divmod(step, self.batches_per_epoch)
+        if epoch != self._epoch:
+            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._epoch, self._order = epoch, torch.randperm(len(self.x), generator=generator)
+        return self._order[position * self.batch_size:(position + 1) * self.batch_size]
+
+    def batch(self, step: int) -> Batch:
+        idx = self.indices(step).to(self.x.device, non_blocking=True)
+        x = self.read(step) if self.read else self.x[idx]
+        return Batch(x, None if self.y is None else self.y[idx],
+                     idx if self.positions is None else self.positions[idx])
+
+
+@dataclass
+class LabeledSplit:
+    """Inputs (N, ...) and labels (N,) of a split."""
+
+    x: Tensor | ImageFiles
+    y: Tensor
+
+
+class TransferData:
+    """What a transfer run reads, built from a dataset and a (source, target) pair.
+
+    - ``source_train``: labeled; ``source_val``: a held-out part of the source train data
+      (fraction `val_fraction`, drawn with the fixed seed 0 so all runs share it).
+    - ``target_train``: inputs only, (N, ...): the labels are dropped here, before any
+      tensor reaches the trainer, so target-train batches carry ``y=None``.
+    - ``target_inputs``: what a method is handed (``Method.begin``): the target train inputs in
+      a fixed shuffled order, as a tensor or as HiddenImages (no file paths: they name the
+      class folder). A target batch's ``idx`` is the position of its samples in that order
+      (``target_positions``), never the dataset's own order, which is often sorted by class.
+    - ``target_labeled``: None, or with ``target_labeled=k`` (semi-supervised DA) k labeled
+      samples per class drawn from the target train split with the fixed seed 0. On a
+      transductive dataset they are removed from ``target_test``, so they are never scored.
+    - ``target_test``: read only by evaluation.
+    """
+
+    def __init__(self, dataset: DomainDataset, source: str, target: str, val_fraction: float = 0.1,
+                 device: str | torch.device = "cpu", target_labeled: int = 0):
+        dataset.check_domain(source)
+        dataset.check_domain(target)
+        x_s, y_s = dataset.load(source, "train").tensors
+        n_val = int(round(val_fraction * len(x_s)))
+        order = torch.randperm(len(x_s), generator=torch.Generator().manual_seed(0))
+        val, train = order[:n_val], order[n_val:]
+        test = dataset.load(target, "test")
+        self.num_classes, self.input_shape = dataset.num_classes, tuple(x_s.shape[1:])
+        self.metric = dataset.metric
+        self.source_train = LabeledSplit(take(x_s, train).to(device), y_s[train].to(device))
+        self.source_val = LabeledSplit(take(x_s, val).to(device), y_s[val].to(device))
+        x_t, y_t = dataset.load(target, "train").tensors
+        self.target_train = x_t.to(device)
+        self.target_positions = torch.randperm(len(x_t), generator=torch.Generator().manual_seed(1))
+        in_order = take(x_t, self.target_positions.argsort()).to(device)  # sample i at position positions[i]
+        self.target_inputs = HiddenImages(in_order) if isinstance(in_order, ImageFiles) else in_order
+        self.target_labeled = None
+        x_test, y_test = test.tensors
+        if target_labeled:
+            chosen = few_per_class(y_t, target_labeled, dataset.num_classes)
+            self.target_labeled = LabeledSplit(take(x_t, chosen).to(device), y_t[chosen].to(device))
+            if dataset.transductive:
+                kept = torch.ones(len(x_test), dtype=torch.bool)
+                kept[chosen] = False
+                x_test, y_test = take(x_test, kept.nonzero().flatten()), y_test[kept]
+        self.target_test = LabeledSplit(x_test.to(device), y_test.to(device))
+        self.sizes = {"source_train": len(train), "source_val": n_val, "target_train": len(self.target_train),
+                      "target_labeled": 0 if self.target_labeled is None else len(self.target_labeled.y),
+                      "target_test": len(y_test)}
+
+
+def few_per_class(labels: Tensor, k: int, num_classes: int) -> Tensor:
+    """Indices of k samples per class (all of a class when it has fewer), drawn with the fixed seed 0."""
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))
+    return torch.cat([order[labels[order] == c][:k] for c in range(num_classes)]).sort().values
+
+
+def take(x, idx: Tensor):
+    """Rows `idx` of a tensor, or the ImageFiles view of those files (nothing decoded)."""
+    return x.select(idx) if isinstance(x, ImageFiles) else x[idx]

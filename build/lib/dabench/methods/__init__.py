@@ -1,0 +1,1 @@
+"""Adaptation methods, one registered file each (see base.Method)."""

@@ -1,0 +1,36 @@
+"""FixMatch-style self-training on target. Sohn et al., NeurIPS 2020, arXiv:2001.07685.
+
+L = CE(weak(x_s)) + trade_off * mean_i 1[max p_weak_i >= threshold] CE(strong(x_t)_i, argmax p_weak_i):
+confident predictions on a weakly augmented target view (translation) become hard labels for
+a strongly augmented view (RandAugment + Cutout). Defaults from the paper: threshold 0.95,
+trade_off 1. Image datasets only (inputs (N, C, H, W) in [-1, 1]).
+"""
+import torch
+import torch.nn.functional as F
+
+from dabench.data.augment import strong_augment, weak_augment
+from dabench.errors import DabenchError
+from dabench.losses.target import confident_pseudo_label_loss
+from dabench.methods.base import METHODS, Method
+
+
+@METHODS.register("fixmatch")
+class FixMatch(Method):
+    def __init__(self, trade_off: float = 1.0, threshold: float = 0.95, translate: float = 0.125,
+                 flip: bool = False, num_ops: int = 2, magnitude: int = 10):
+        super().__init__()
+        self.trade_off, self.threshold, self.translate, self.flip = trade_off, threshold, translate, flip
+        self.num_ops, self.magnitude = num_ops, magnitude
+
+    def begin(self, target_inputs):
+        if len(target_inputs.shape) != 4:
+            raise DabenchError(f"fixmatch augments images (N, C, H, W); this dataset's inputs have shape "
+                               f"{tuple(target_inputs.shape[1:])}; use another method for feature vectors")
+
+    def loss(self, s, t, progress):
+        x = torch.cat([weak_augment(s.x, self.translate, self.flip), weak_augment(t.x, self.translate, self.flip),
+                       strong_augment(t.x, self.num_ops, self.magnitude)])
+        logits = self.model(x).logits
+        n, m = len(s.x), len(t.x)
+        pseudo, _ = confident_pseudo_label_loss(logits[n:n + m], logits[n + m:], self.threshold)
+        return {"cls": F.cross_entropy(logits[:n], s.y), "pseudo": self.trade_off * pseudo}

@@ -1,0 +1,188 @@
+"""One training run: resolved config -> data -> model -> method -> Trainer -> result.json.
+
+``train(cfg, out)`` is what ``dabench train`` calls. A finished run is never recomputed:
+if ``out/result.json`` holds the same resolved config it is returned as is; an
+interrupted run (a checkpoint without a result) continues only when asked to resume.
+"""
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import numpy as np
+import torch
+from filelock import FileLock
+
+from dabench.config import apply_overrides, config_hash, merge, resolve
+from dabench.data.base import DATASETS, DomainDataset
+from dabench.data.loaders import TransferData
+from dabench.errors import DabenchError
+from dabench.io import DamagedFile, load_checkpoint, make_folder, read_json, set_aside, write_json_atomic
+from dabench.log import make_logger
+from dabench.methods.base import METHODS, Method
+from dabench.models.model import Model, build_model
+from dabench.provenance import git_commit, provenance
+from dabench.schema import Optim
+from dabench.trainer import NonFiniteLoss, Trainer
+
+
+class RunFailed(DabenchError):
+    """The run diverged (non-finite loss); its folder holds failed.json with the error."""
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def cache_dir() -> Path:
+    """Where first-stage source models are kept: $DABENCH_CACHE, else ~/.cache/dabench-runs."""
+    if os.environ.get("DABENCH_CACHE"):
+        return Path(os.environ["DABENCH_CACHE"]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dabench-runs"
+
+
+def source_stage_config(cfg: dict, stage: dict) -> dict:
+    """The first-stage run of `cfg`: source only, on the source domain alone, so every target shares it.
+
+    The target is set to the source (its test split then scores the source model), no
+    target labels are used and nothing is logged to wandb; `stage` overrides the rest.
+    """
+    first = merge({k: v for k, v in cfg.items() if k != "logging"},
+                  {"target": cfg["source"], "target_labeled": 0})
+    return resolve(apply_overrides(first, stage), same_domain=True)
+
+
+def train_source_stage(cfg: dict, stage: dict, input_shape: tuple[int, ...], num_classes: int) -> tuple[Model, dict]:
+    """Train (or reuse from the cache) the first stage of `cfg`; returns its model and a summary.
+
+    `input_shape` and `num_classes` are the run's: the stage reads the same dataset.
+    """
+    first = source_stage_config(cfg, stage)
+    out = cache_dir() / "source_models" / f"{first['dataset']['name']}-{first['source']}-{config_hash(first)}"
+    out.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(out / "lock")):  # parallel cells of a grid train it once
+        result = train(first, out, resume=True, same_domain=True)
+        try:
+            weights = load_checkpoint(out / "checkpoint.pt")["method"]
+        except DamagedFile as damaged:  # the cached model is gone: train the stage again
+            set_aside(damaged.path, damaged.problem)
+            (out / "result.json").unlink()
+            result = train(first, out, resume=True, same_domain=True)
+            weights = load_checkpoint(out / "checkpoint.pt")["method"]
+    model = build_model(**first["model"], input_shape=input_shape, num_classes=num_classes)
+    model.load_state_dict({k[len("model."):]: v for k, v in weights.items() if k.startswith("model.")})
+    return model, {"path": str(out), "config_hash": result["config_hash"], "method": first["method"],
+                   "model": first["model"], "steps": result["steps"],
+                   "source_test_accuracy": result["target_accuracy"]}
+
+
+def build(cfg: dict) -> tuple[Trainer, DomainDataset, TransferData, Method]:
+    """Seed, then build the trainer, dataset, data module and method (with its model) of a resolved config.
+
+    A method with a ``source_stage`` first receives its trained (or cached) source model;
+    its summary is kept as ``method.source_stage_summary``.
+    """
+    seed_everything(cfg["seed"])
+    trainer = Trainer(**cfg["trainer"], optim=Optim(**cfg["optim"]))
+    dataset = DATASETS.build(cfg["dataset"], root=cfg["data_root"])
+    data = TransferData(dataset, cfg["source"], cfg["target"], cfg["val_fraction"], trainer.device,
+                        cfg["target_labeled"])
+    model = build_model(**cfg["model"], input_shape=data.input_shape, num_classes=data.num_classes)
+    method = METHODS.build(cfg["method"])
+    method.build(model, data.num_classes)
+    method.source_stage_summary = None
+    stage = method.source_stage()
+    if stage is not None:
+        source_model, method.source_stage_summary = train_source_stage(cfg, stage, data.input_shape, data.num_classes)
+        seed_everything(cfg["seed"])  # the same RNG state whether the stage was trained now or cached
+        method.start_from(source_model)
+    return trainer, dataset, data, method
+
+
+def recorded_outcome(out: Path, cfg_hash: str, set_aside_foreign: bool = False) -> dict | None:
+    """out/result.json (status "finished") or out/failed.json (status "failed") if it records the run of
+    `cfg_hash`, else None. A damaged file is set aside; another config's run is an error, or set
+    aside too with `set_aside_foreign` (a store's cell folder is named by its config hash)."""
+    for name, status in (("result.json", "finished"), ("failed.json", "failed")):
+        path = out / name
+        if not path.exists():
+            continue
+        try:
+            done = read_json(path)
+        except DamagedFile as damaged:
+            set_aside(damaged.path, damaged.problem)
+            continue
+        if done.get("config_hash") != cfg_hash:
+            if not set_aside_foreign:
+                raise DabenchError(f"{out} holds a finished run with a different config; choose another --out or "
+                                   f"delete it")
+            set_aside(path, f"holds the run of config {done.get('config_hash')}, not {cfg_hash}")
+            continue
+        return {**done, "status": status}
+    return None
+
+
+def resume_state(out: Path, cfg_hash: str, resume: bool) -> dict | None:
+    """The checkpoint to continue from: None for a fresh start, including when it is damaged."""
+    checkpoint_path = out / "checkpoint.pt"
+    if not checkpoint_path.exists():
+        return None
+    if not resume:
+        raise DabenchError(f"{out} holds an interrupted run; pass --resume to continue it, or choose another --out")
+    try:
+        state = load_checkpoint(checkpoint_path)
+    except DamagedFile as damaged:
+        set_aside(damaged.path, damaged.problem)
+        return None
+    if state.get("config_hash") != cfg_hash:
+        raise DabenchError(f"{checkpoint_path} was made with a different config; resume with the same config")
+    return state
+
+
+def train(cfg: dict, out: str | Path, resume: bool = False, progress_bar: bool = False,
+          same_domain: bool = False) -> dict:
+    """Run (or resume, or return the finished) training run of `cfg` in folder `out`; returns result.json's content.
+
+    Raises RunFailed, after writing out/failed.json, if the loss becomes non-finite.
+    """
+    git_commit()  # before training: the commit of the code this process imported
+    cfg = resolve(cfg, same_domain)
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DabenchError(f"--out {out} is a file; give a folder for the run")
+    done = recorded_outcome(out, config_hash(cfg))
+    if done is not None and done["status"] == "failed":  # rerunning a diverged run diverges again
+        raise RunFailed(f"{done['error']} (recorded in {out / 'failed.json'}; delete it to try again)")
+    if done is not None:
+        return done
+    make_folder(out)
+    resume_from = resume_state(out, config_hash(cfg), resume)
+
+    trainer, dataset, data, method = build(cfg)
+    logger = make_logger(out, cfg, resume_from["step"] if resume_from else None, **cfg["logging"])
+    try:
+        records = trainer.fit(method, data, out, logger, cfg["seed"], resume_from, config_hash(cfg), progress_bar)
+    except NonFiniteLoss as err:
+        write_json_atomic({"error": str(err), "config_hash": config_hash(cfg), "config": cfg,
+                           **provenance(trainer.device)}, out / "failed.json")
+        raise RunFailed(str(err)) from None
+    finally:
+        logger.finish()
+    last = records[-1]
+    result = {
+        "method": cfg["method"]["name"], "dataset": cfg["dataset"]["name"],
+        "source": cfg["source"], "target": cfg["target"], "seed": cfg["seed"],
+        "target_accuracy": last["target_test_acc"], "source_accuracy": last["source_val_acc"],
+        "selection": "last checkpoint", "steps": last["step"],
+        "resumed_from_step": resume_from["step"] if resume_from else 0,
+        "final_losses": {k[5:]: v for k, v in last.items() if k.startswith("loss/")},
+        "target_labeled": cfg["target_labeled"], "source_stage": method.source_stage_summary,
+        "records": records, "protocol": dataset.protocol, "data_sizes": data.sizes,
+        "data_files": dataset.used_files, "config": cfg, "config_hash": config_hash(cfg),
+        "wall_s": trainer.wall_s, **provenance(trainer.device),
+    }
+    write_json_atomic(result, out / "result.json")
+    return result

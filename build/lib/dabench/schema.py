@@ -1,0 +1,187 @@
+"""The typed config: every section's keys, types, ranges and defaults, in one place (pydantic).
+
+Sections are strict: a value must already have its type (YAML and ``key=value`` overrides are
+parsed as YAML, so ``trainer.steps=500`` is an int and ``optim.lr=1e-3`` a float); floats must
+be finite. The keyword arguments of a dataset, method or backbone are typed by their constructor's
+annotations instead (``Registry.check_kwargs``), so a new method declares its types once.
+
+``describe(err)`` turns a pydantic ValidationError into dabench's one-line error: the dotted key,
+what is wrong with the value, and the accepted keys (with "did you mean") for an unknown key.
+"""
+from __future__ import annotations
+
+import difflib
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from dabench.errors import DabenchError
+
+STRICT = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, arbitrary_types_allowed=True)
+Spec = str | dict[str, Any]  # "name" or {name: ..., **constructor keyword arguments}
+
+
+class Section(BaseModel):
+    model_config = STRICT
+
+
+class TrainerConfig(Section):
+    """Keyword arguments of ``Trainer`` (which has no defaults of its own)."""
+
+    steps: int = Field(1000, gt=0, description="iterations; each one source batch and one target batch")
+    batch_size: int = Field(32, ge=2, description="samples per domain per step (batch norm needs 2)")
+    eval_every: int = Field(250, gt=0, description="evaluate and checkpoint every k steps, and at the end")
+    log_every: int = Field(25, gt=0, description="sync the running losses to the logs every k steps")
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto, cpu, cuda or cuda:N")
+    eval_batch_size: int = Field(1024, gt=0)
+    threads: int | None = Field(None, ge=1, description="CPU threads (torch.set_num_threads); null: filled "
+                                                        "in with this process's count when the config is resolved")
+
+
+class Optim(Section):
+    """SGD and its learning-rate schedule. `lr` is the head's base rate; the backbone's is
+    lr * backbone_lr_mult (0.1 is the usual choice for a pretrained one)."""
+
+    lr: float = Field(0.01, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(5e-4, ge=0)
+    nesterov: bool = True
+    schedule: Literal["inv", "constant", "cosine"] = "inv"
+    gamma: float = Field(10.0, ge=0)
+    power: float = Field(0.75, ge=0)
+    backbone_lr_mult: float = Field(1.0, ge=0)
+
+
+class ModelConfig(Section):
+    """Keyword arguments of ``build_model``: backbone spec, bottleneck width, dropout, frozen layers."""
+
+    backbone: Spec = "mlp"
+    bottleneck_dim: int = Field(256, ge=0, description="0: no bottleneck")
+    dropout: float = Field(0.0, ge=0, lt=1)
+    freeze: list[str] = Field(default_factory=list, description="backbone layer names, or 'all'")
+
+    @field_validator("freeze", mode="before")
+    @classmethod
+    def _one_name(cls, value):  # `model.freeze=all` on the command line is the usual form
+        return [value] if isinstance(value, str) else value
+
+
+class LoggingConfig(Section):
+    wandb: bool = False
+    wandb_project: str = "dabench"
+    wandb_mode: Literal["offline", "online", "disabled"] = "offline"
+    wandb_group: str | None = None
+
+
+class RunConfig(Section):
+    """One training run: dataset + (source, target) + method + model + trainer + optim + logging."""
+
+    dataset: Spec
+    source: str
+    target: str
+    method: Spec = "source_only"
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    trainer: TrainerConfig = Field(default_factory=TrainerConfig)
+    optim: Optim = Field(default_factory=Optim)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    seed: int = Field(0, ge=0)
+    val_fraction: float = Field(0.1, ge=0, lt=1, description="source train data held out as source_val")
+    target_labeled: int = Field(0, ge=0, description="labeled target samples per class (semi-supervised DA)")
+    data_root: str | None = None
+
+
+class Tsne(Section):
+    """The benchmark file's ``tsne`` choice; unset keys default to the first adapted method, pair and seed."""
+
+    method: str | None = None
+    pair: list[str] | None = Field(None, min_length=2, max_length=2)
+    seed: int | None = None
+
+
+class GridFile(Section):
+    """A benchmark file. Run sections (model, trainer...) are checked per cell by RunConfig."""
+
+    model_config = ConfigDict(**{**STRICT, "strict": False})  # YAML lists for pairs
+    name: str | None = None
+    dataset: Spec
+    pairs: Literal["all"] | list[list[str]] = Field(min_length=1)
+    methods: list[Spec] = Field(min_length=1)
+    seeds: list[int] = Field(min_length=1)
+    overrides: dict[str, Any] = Field(default_factory=dict)
+    tsne: bool | Tsne = True
+    model: dict[str, Any] | None = None
+    trainer: dict[str, Any] | None = None
+    optim: dict[str, Any] | None = None
+    logging: dict[str, Any] | None = None
+    val_fraction: Any = None
+    target_labeled: Any = None
+    data_root: Any = None
+
+    @field_validator("pairs")
+    @classmethod
+    def _pairs(cls, pairs):
+        if pairs == "all":
+            return pairs
+        for pair in pairs:
+            if len(pair) != 2:
+                raise ValueError(f"each pair is [source, target], got {pair}")
+            if pair[0] == pair[1]:
+                raise ValueError(f"pair {pair} adapts a domain to itself; give two different domains")
+        if len({tuple(p) for p in pairs}) != len(pairs):
+            raise ValueError("a pair is listed twice; list each pair once")
+        return pairs
+
+    @field_validator("seeds")
+    @classmethod
+    def _seeds(cls, seeds):
+        if any(isinstance(s, bool) or s < 0 for s in seeds):
+            raise ValueError("seeds are integers >= 0")
+        if len(set(seeds)) != len(seeds):
+            raise ValueError(f"{seeds} lists a seed twice; list each seed once")
+        return seeds
+
+    @model_validator(mode="after")
+    def _names(self):
+        for entry in self.methods:
+            if isinstance(entry, dict) and "name" not in entry:
+                raise ValueError(f"method entry {entry} has no 'name'")
+        return self
+
+
+UNION_TAGS = ("function-", "literal[", "list[", "dict[", "union[", "nullable[", "tagged-union[")
+
+
+def _model_at(model: type[BaseModel], loc: tuple) -> type[BaseModel] | None:
+    """The pydantic model class that owns the key at `loc` (for listing its accepted keys)."""
+    for part in loc[:-1]:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return None
+        model = annotation
+    return model
+
+
+def describe(err: ValidationError, schema: type[BaseModel], where: str = "config") -> DabenchError:
+    """The first error of `err` as a one-line DabenchError: key, problem, value, fix."""
+    tags = {c.__name__ for c in Section.__subclasses__()} | {"str", "bool", "int", "float", "none"}
+
+    def key_path(error: dict) -> tuple:  # without pydantic's union-member tags ("str", "Tsne", "list[...]")
+        return tuple(p for p in error["loc"] if p not in tags and not str(p).startswith(UNION_TAGS))
+
+    # Of a union's alternatives, the error that got furthest into the value says most.
+    first = max(err.errors(), key=lambda e: len(key_path(e)))
+    loc = key_path(first)
+    key = ".".join(str(p) for p in loc) or "(top level)"
+    if first["type"] == "extra_forbidden":
+        owner = _model_at(schema, loc)
+        accepted = list(owner.model_fields) if owner else []
+        close = difflib.get_close_matches(str(loc[-1]), accepted, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        return DabenchError(f"{where}: unknown key '{key}'; accepted: {', '.join(accepted)}{hint}")
+    message = first["msg"].removeprefix("Value error, ")
+    value = first.get("input")
+    shown = "" if isinstance(value, dict) else f", got {value!r}"
+    fix = f"fix it in the YAML or override it ({key}=...)" if schema is RunConfig else "fix it in the file"
+    return DabenchError(f"{where}: {key}: {message}{shown}; {fix}")

@@ -1,0 +1,202 @@
+"""Trainer: the only training loop. Methods return loss terms; the trainer owns the rest.
+
+Iteration-based (the DA convention): step k draws source batch k and target batch k from
+endless shuffled streams (and labeled target batch k when ``target_labeled`` > 0), runs
+``method.updates(...)`` (by default one update: the sum of ``method.loss`` terms), steps SGD
+with the DANN annealing lr_p = lr0 (1 + gamma p)^-power, evaluates and checkpoints every
+``eval_every`` steps. A checkpoint holds everything the next steps depend on (weights,
+optimizer, RNG, loss sums), and batches depend only on the step number, so a resumed run
+is bit-identical to an uninterrupted one on CPU.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from dabench.data.loaders import InfiniteBatches, TransferData
+from dabench.errors import DabenchError
+from dabench.evaluate import evaluate
+from dabench.io import save_atomic
+from dabench.schema import Optim
+
+SCHEDULES = ("inv", "constant", "cosine")
+
+
+def lr_factor(progress: float, schedule: str = "inv", gamma: float = 10.0, power: float = 0.75) -> float:
+    """Learning-rate multiplier at `progress` p in [0, 1].
+
+    inv: (1 + gamma p)^-power (DANN, Ganin et al. 2016, Sec. 5.2.2); constant: 1;
+    cosine: (1 + cos(pi p)) / 2.
+    """
+    if schedule == "inv":
+        return (1 + gamma * progress) ** -power
+    if schedule == "constant":
+        return 1.0
+    if schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * progress))
+    raise DabenchError(f"unknown optim.schedule '{schedule}'; known: {', '.join(SCHEDULES)}")
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise DabenchError(f"trainer.device={device} but CUDA is not available; use trainer.device=auto or cpu")
+    return torch.device(device)
+
+
+class NonFiniteLoss(DabenchError):
+    """Training diverged: a loss term became NaN or infinite. The run is recorded as failed."""
+
+
+class Trainer:
+    """Runs `steps` optimisation steps of a method on a TransferData.
+
+    Every argument is required: the defaults live in the typed config (schema.TrainerConfig).
+
+    Args:
+        steps: number of iterations (each one source batch and one target batch).
+        batch_size: samples per domain per step.
+        eval_every: evaluate and checkpoint every k steps (and at the last step).
+        log_every: sync the running losses to the progress bar and logs every k steps.
+        precision: "auto" (bf16 autocast on CUDA, fp32 on CPU), "bf16" or "fp32".
+        device: "auto", "cpu", "cuda", "cuda:1"...
+        eval_batch_size: chunk size for evaluation.
+        threads: CPU threads for torch (the result bits depend on it on CPU).
+        optim: SGD and learning-rate schedule.
+    """
+
+    def __init__(self, steps: int, batch_size: int, eval_every: int, log_every: int, precision: str, device: str,
+                 eval_batch_size: int, threads: int, optim: Optim):
+        self.steps, self.batch_size, self.eval_every, self.log_every = steps, batch_size, eval_every, log_every
+        self.threads = threads
+        self.device = resolve_device(device)
+        if precision not in ("auto", "bf16", "fp32"):
+            raise DabenchError(f"unknown trainer.precision '{precision}'; known: auto, bf16, fp32")
+        self.bf16 = precision == "bf16" or (precision == "auto" and self.device.type == "cuda")
+        self.eval_batch_size, self.optim = eval_batch_size, optim
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        if self.bf16:
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def fit(self, method, data: TransferData, run_dir: Path, logger, seed: int,
+            resume_state: dict | None = None, tag: str = "", progress_bar: bool = False) -> list[dict]:
+        """Train `method` (already built) and return one record per evaluation.
+
+        `resume_state` is a loaded checkpoint (``load_checkpoint``) to continue from; `tag` is
+        stored in checkpoints (the config hash) so a resume can check it continues the same run;
+        `progress_bar` shows a tqdm bar with the running losses.
+        Records: step, lr, loss/<term> and loss/total (means over the last log window),
+        source_val_acc, target_test_acc, score/target_entropy. Checkpoint: run_dir/checkpoint.pt.
+        """
+        torch.set_num_threads(self.threads)
+        Path(run_dir).mkdir(parents=True, exist_ok=True)
+        checkpoint_path = Path(run_dir) / "checkpoint.pt"
+        method.to(self.device).train()
+        method.begin(data.target_inputs)
+        optimizers = {name: torch.optim.SGD(groups, lr=self.optim.lr, momentum=self.optim.momentum,
+                                            weight_decay=self.optim.weight_decay,
+                                            nesterov=self.optim.nesterov and self.optim.momentum > 0)
+                      for name, groups in method.optimizers(self.optim.backbone_lr_mult).items() if groups}
+        source = InfiniteBatches(data.source_train.x, data.source_train.y, self.batch_size, seed)
+        target = InfiniteBatches(data.target_train, None, self.batch_size, seed + 7919, data.target_positions)
+        labeled = (InfiniteBatches(data.target_labeled.x, data.target_labeled.y, self.batch_size, seed + 104729)
+                   if data.target_labeled is not None else None)
+        state = {"step": 0, "records": [], "sums": {}, "count": 0, "wall_s": 0.0}
+        if resume_state is not None:
+            state = resume_state
+            method.load_state_dict(state["method"])
+            for name, optimizer in optimizers.items():
+                optimizer.load_state_dict(state["optimizers"][name])
+            torch.set_rng_state(state["rng"])
+            if state["cuda_rng"] is not None and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(state["cuda_rng"])
+        sums, count, records = state["sums"], state["count"], state["records"]
+        # Per term, the first step at which it was not finite (-1: none yet), kept on the device and
+        # read at log steps only, so the guard adds no host sync to a step.
+        never = torch.tensor(-1, device=self.device)
+        bad_at: dict[str, torch.Tensor] = {}
+        started, losses = time.perf_counter() - state["wall_s"], {}
+        bar = tqdm(total=self.steps, initial=state["step"], disable=not progress_bar, dynamic_ncols=True,
+                   leave=False, desc=getattr(method, "registered_name", "train"))
+        for step in range(state["step"], self.steps):
+            progress = step / self.steps
+            lr = self.optim.lr * lr_factor(progress, self.optim.schedule, self.optim.gamma, self.optim.power)
+            for optimizer in optimizers.values():
+                for group in optimizer.param_groups:
+                    group["lr"] = lr * group["lr_mult"]
+            terms = {}
+            updates = method.updates(source.batch(step), target.batch(step), progress,
+                                     labeled.batch(step) if labeled else None)
+            # Each update is computed after the previous one's optimizer step (MCD, ADDA).
+            for name, update_terms in _autocast_each(updates, self.autocast):
+                update_total = sum(update_terms.values(), torch.zeros((), device=self.device))
+                if update_total.requires_grad:  # AdaBN-style updates only refresh statistics
+                    method.zero_grad(set_to_none=True)
+                    update_total.backward()
+                    optimizers[name].step()
+                terms.update(update_terms)
+            total = sum(terms.values(), torch.zeros((), device=self.device))
+            # Accumulate on the device; .item() would sync a GPU every step.
+            for name, value in {**terms, "total": total}.items():
+                sums[name] = sums.get(name, 0.0) + value.detach().float()
+            count += 1
+            for name, value in terms.items():
+                seen = bad_at.get(name, never)
+                bad_at[name] = torch.where((seen < 0) & ~torch.isfinite(value.detach()), step + 1, seen)
+            bar.update(1)
+            done = step + 1
+            evaluating = done % self.eval_every == 0 or done == self.steps
+            if evaluating or done % self.log_every == 0:
+                _stop_if_not_finite(bad_at)  # before a checkpoint could keep diverged weights
+            if done % self.log_every == 0 or done == self.steps:
+                losses = {f"loss/{name}": (value / count).item() for name, value in sums.items()}
+                sums, count = {}, 0
+                logger.log(done, {**losses, "lr": lr})
+                bar.set_postfix({k[5:]: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
+            if evaluating:
+                record = {"step": done, "lr": lr, **losses,
+                          **evaluate(method, data, self.eval_batch_size, self.autocast())}
+                records.append(record)
+                logger.log(done, {k: v for k, v in record.items() if k != "step"})
+                save_atomic({"step": done, "config_hash": tag, "method": method.state_dict(),
+                             "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
+                             "rng": torch.get_rng_state(),
+                             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+                             "sums": sums, "count": count, "records": records,
+                             "wall_s": time.perf_counter() - started}, checkpoint_path)
+        bar.close()
+        self.wall_s = time.perf_counter() - started
+        return records
+
+
+def _stop_if_not_finite(bad_at: dict[str, torch.Tensor]) -> None:
+    """Raise NonFiniteLoss naming the first step and the terms that were not finite at it."""
+    if not bad_at:
+        return
+    steps = dict(zip(bad_at, torch.stack(list(bad_at.values())).tolist()))
+    bad = {name: step for name, step in steps.items() if step >= 0}
+    if bad:
+        first = min(bad.values())
+        terms = ", ".join(f"loss/{name}" for name, step in bad.items() if step == first)
+        raise NonFiniteLoss(f"training diverged: {terms} became non-finite at step {first}; lower optim.lr or "
+                            f"the method's trade_off")
+
+
+def _autocast_each(updates, autocast):
+    """Run each step of the `updates` generator (its forward passes) under a fresh autocast context."""
+    while True:
+        with autocast():
+            try:
+                item = next(updates)
+            except StopIteration:
+                return
+        yield item
+

@@ -1,0 +1,32 @@
+"""The two values that flow between data, model and methods."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One mini-batch, already on the training device.
+
+    x: inputs, (N, ...) float32.
+    y: class indices, (N,) int64; None for unlabeled target batches, which are
+       built from a tensor that never held the labels.
+    idx: positions of the samples in their split, (N,) int64 (for memory banks).
+    """
+
+    x: Tensor
+    y: Tensor | None
+    idx: Tensor
+
+
+@dataclass(frozen=True)
+class Outputs:
+    """Model outputs: features (N, d) after the bottleneck and logits (N, C)."""
+
+    features: Tensor
+    logits: Tensor
+
+    def __getitem__(self, rows: slice) -> "Outputs":
+        return Outputs(self.features[rows], self.logits[rows])
