@@ -30,6 +30,7 @@ import yaml
 from dabench.errors import DabenchError
 from dabench.schema import RunConfig, describe
 
+
 def shipped(name: str) -> Path:
     """The folder `name` (configs, paper_results): at the top of a source checkout, or inside the
     package where a wheel installs it."""

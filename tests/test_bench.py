@@ -114,6 +114,17 @@ def test_smoke_grid_writes_store_tables_and_figures_and_table_command_reproduces
     assert result.stdout == table
     again = run_benchmark(write_grid(tmp_path, tsne=True), out, progress_bar=False)
     assert set(again["status"].values()) == {"done"}
+    # A figure stage interrupted before its end (no complete.json) is redrawn by the next rerun.
+    (out / "figures" / "tsne.png").unlink()
+    (out / "figures" / "complete.json").unlink()
+    run_benchmark(write_grid(tmp_path, tsne=True), out, progress_bar=False)
+    assert (out / "figures" / "tsne.png").stat().st_size > 0
+
+
+def test_importing_the_figures_module_keeps_the_matplotlib_backend():
+    code = ("import matplotlib; matplotlib.use('svg'); import dabench.bench.figures, dabench.bench.benchmark; "
+            "print(matplotlib.get_backend())")
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "svg\n"
 
 
 def test_gain_and_significance_match_hand_computed_values():

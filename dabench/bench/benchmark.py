@@ -1,7 +1,6 @@
 """``dabench bench``: a benchmark file -> runs -> results.jsonl, tables and figures in one folder."""
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -11,6 +10,7 @@ from dabench.bench.report import write_tables
 from dabench.bench.runner import run_cells
 from dabench.bench.store import ResultStore
 from dabench.errors import DabenchError
+from dabench.io import DamagedFile, read_json, write_json_atomic
 
 
 def write_figures(grid: Grid, root: Path) -> dict:
@@ -38,7 +38,7 @@ def write_figures(grid: Grid, root: Path) -> dict:
                                  ("source_only", method), figures / "tsne.png", seed,
                                  f"({source}→{target}, seed {seed})")
         info = {"method": method, "pair": [source, target], "seed": seed, "proxy_a_distance": pads}
-        (figures / "tsne.json").write_text(json.dumps(info, indent=1) + "\n")
+        write_json_atomic(info, figures / "tsne.json")
     return info
 
 
@@ -71,8 +71,16 @@ def run_benchmark(path: str | Path, out: str | Path, overrides: list[str] | None
     with store.lock:
         store.write_results()
     tables = write_tables(root)
-    if "ran" in status.values() or not (root / "figures").exists():  # figures are a function of the runs
+    # Figures are a function of the runs: drawn again when a run finished since they were complete.
+    finished = sorted(r["cell_id"] for r in store.rows())
+    done = root / "figures" / "complete.json"
+    try:
+        complete = read_json(done).get("cells") == finished
+    except (FileNotFoundError, DamagedFile):
+        complete = False
+    if not complete:
         write_figures(grid, root)
+        write_json_atomic({"cells": finished}, done)
     if grid.cells[0].config["logging"]["wandb"]:
         log_table_to_wandb(grid, root)
     return {"status": status, "table": tables["md"]}

@@ -1,20 +1,27 @@
-"""Figures of a benchmark (matplotlib, PNG): transfer-gain heatmap, average accuracy bars,
+"""Figures of a benchmark (matplotlib figures saved atomically as PNG): transfer-gain heatmap, average accuracy bars,
 and a t-SNE of source and target features before and after adaptation with the proxy
 A-distance (Ben-David et al., NeurIPS 2007 / JMLR 2010)."""
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import torch
+from matplotlib.figure import Figure  # not pyplot: no backend switch, so notebooks keep theirs
+from tqdm.auto import tqdm
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+from dabench.bench.report import gains, run_values
+from dabench.bench.store import ResultStore
+from dabench.io import write_bytes_atomic  # noqa: E402
 
-from dabench.bench.report import gains, run_values  # noqa: E402
-from dabench.bench.store import ResultStore  # noqa: E402
+
+def save_figure(fig: Figure, path: Path) -> None:
+    """PNG written atomically: an interrupted figure stage leaves no half-written image."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120)
+    write_bytes_atomic(buffer.getvalue(), path)
 
 
 def gain_heatmap(root: Path, path: Path) -> None:
@@ -25,7 +32,8 @@ def gain_heatmap(root: Path, path: Path) -> None:
     g = gains(run_values(rows), ["source_only", *methods], pairs).pivot(index="method", columns="pair", values="gain")
     g = g.reindex(index=methods, columns=pairs)
     limit = max(1.0, float(np.nanmax(np.abs(g.values))))
-    fig, ax = plt.subplots(figsize=(max(6.0, 2.5 + 0.9 * len(pairs)), 2.2 + 0.5 * len(methods)))
+    fig = Figure(figsize=(max(6.0, 2.5 + 0.9 * len(pairs)), 2.2 + 0.5 * len(methods)))
+    ax = fig.subplots()
     image = ax.imshow(g.values, cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
     for (i, j), value in np.ndenumerate(g.values):
         dark = not np.isnan(value) and abs(value) > 0.6 * limit
@@ -37,8 +45,7 @@ def gain_heatmap(root: Path, path: Path) -> None:
     ax.set_title(f"{grid['name']}\ntarget-accuracy gain over source_only (points)")
     fig.colorbar(image, ax=ax, label="gain (points)")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def accuracy_bars(root: Path, path: Path) -> None:
@@ -49,7 +56,8 @@ def accuracy_bars(root: Path, path: Path) -> None:
     per_seed = values.groupby(["method", "seed"])["value"].mean()
     means = [per_seed[m].mean() for m in methods]
     stds = [per_seed[m].std(ddof=1) if len(per_seed[m]) > 1 else 0.0 for m in methods]
-    fig, ax = plt.subplots(figsize=(1.5 + 0.9 * len(methods), 3.5))
+    fig = Figure(figsize=(1.5 + 0.9 * len(methods), 3.5))
+    ax = fig.subplots()
     ax.bar(methods, means, yerr=stds, capsize=4, color="tab:blue")
     for i, (m, sd) in enumerate(zip(means, stds)):
         ax.text(i, m + sd + 1, f"{m:.1f}", ha="center", va="bottom", fontsize=8)
@@ -57,8 +65,7 @@ def accuracy_bars(root: Path, path: Path) -> None:
     ax.set_title(f"{grid['name']}: average accuracy (± std over seeds)")
     ax.set_ylim(0, 100)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def cell_features(cell_dir: Path, limit: int = 1000) -> tuple[np.ndarray, np.ndarray]:
@@ -98,11 +105,13 @@ def tsne_before_after(before_dir: Path, after_dir: Path, labels: tuple[str, str]
     """Side-by-side t-SNE of source (blue) and target (orange) features; returns both proxy A-distances."""
     from sklearn.manifold import TSNE
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.8))
+    fig = Figure(figsize=(10, 4.8))
+    axes = fig.subplots(1, 2)
     pads = {}
     for ax, cell_dir, label in zip(axes, (before_dir, after_dir), labels):
         source, target = cell_features(cell_dir)
         pads[label] = proxy_a_distance(source, target, seed)
+        tqdm.write(f"figures: t-SNE of {len(source) + len(target)} feature vectors of {label} (about a minute on a CPU)")
         embedded = TSNE(n_components=2, init="pca", random_state=seed, perplexity=30).fit_transform(
             np.concatenate([source, target]))
         ax.scatter(*embedded[:len(source)].T, s=3, alpha=0.5, label="source", color="tab:blue")
@@ -113,6 +122,5 @@ def tsne_before_after(before_dir: Path, after_dir: Path, labels: tuple[str, str]
         ax.legend(markerscale=4)
     fig.suptitle(f"Bottleneck features of source and target, before and after adaptation {run}".strip())
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
     return pads

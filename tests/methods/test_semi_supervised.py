@@ -35,3 +35,12 @@ def test_every_method_gets_a_labeled_target_loss_term(tmp_path):
 def test_target_labeled_must_be_a_non_negative_integer():
     with pytest.raises(DabenchError, match="target_labeled: Input should be greater than or equal to 0"):
         toy_config("dann", target_labeled=-1)
+
+
+def test_target_labeled_that_would_empty_a_test_class_is_refused():
+    toy = DATASETS.build({"name": "toy", "samples": 30})
+    toy.transductive = True  # the labeled samples then leave the test set, as on Office-31
+    with pytest.raises(DabenchError, match=r"target_labeled=10: a class of target domain 'b' has only 10 samples.*"
+                                           r"use target_labeled <= 9"):
+        TransferData(toy, "a", "b", target_labeled=10)
+    assert len(TransferData(toy, "a", "b", target_labeled=9).target_test.y) == 3
