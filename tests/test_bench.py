@@ -2,6 +2,7 @@
 import json
 import math
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -247,3 +248,25 @@ def test_table_subset_and_metric_options(smoke):
     assert "| deep_coral |" in subset and "| source_only |" not in subset and "source (in-domain) accuracy" in subset
     with pytest.raises(DabenchError, match="no finished runs of dann in .*; methods with results: source_only, deep_coral"):
         render(out, methods=["dann"])
+
+
+def test_table_tex_is_escaped_and_bolds_the_best(smoke):
+    import re
+
+    out = smoke[0] / "out"
+    tex = (out / "table.tex").read_text()
+    assert tex.isascii() and "deep\\_coral" in tex and "a$\\rightarrow$b" in tex and "$\\pm$" in tex
+    body = re.sub(r"\\[a-zA-Z]+|\\[%_&#$]|\$\\[a-zA-Z]+\$", "", tex)
+    assert not re.search(r"[%_&#]", body.replace(" & ", " ")), body  # nothing left unescaped
+    assert tex.count("\\textbf{") >= 4  # the best of each of a→b, b→a, Avg and Avg rank
+
+
+@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="no pdflatex here (.ci/run installs it with apt-get)")
+def test_table_tex_compiles_with_pdflatex(smoke, tmp_path):
+    tex = (smoke[0] / "out" / "table.tex").read_text()
+    (tmp_path / "doc.tex").write_text("\\documentclass{article}\\usepackage{booktabs}\\begin{document}\n" + tex +
+                                      "\\end{document}\n")
+    done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert (tmp_path / "doc.pdf").stat().st_size > 0

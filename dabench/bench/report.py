@@ -16,6 +16,7 @@ from scipy import stats
 
 from dabench.bench.store import ResultStore
 from dabench.config import shipped
+from dabench.io import write_bytes_atomic
 from dabench.errors import DabenchError
 
 PAPER_RESULTS = shipped("paper_results")
@@ -228,13 +229,41 @@ def render(root: str | Path, metric: str = "target_accuracy", methods: list[str]
     if len(gain):
         long = long.merge(gain[["method", "pair", "gain", "p_value"]], on=["method", "pair"], how="left")
     long = long.merge(pub[["method", "pair", "published", "source"]], on=["method", "pair"], how="left")
-    wide = pd.DataFrame([r[1:] for r in acc_rows], index=methods, columns=[*pairs, "Avg", "Avg rank"])
-    tex = wide.to_latex(caption=f"{grid['name']}: {what} ({SELECTIONS[select]})", label=f"tab:{grid['name']}")
+    means = table["mean"].unstack("pair").reindex(index=methods, columns=pairs)
+    scores = pd.concat([means, summary["avg"].rename("Avg"), -summary["rank"].rename("Avg rank")], axis=1)
+    best = {(i, j) for j, column in enumerate(scores.columns) for i, m in enumerate(methods)
+            if not np.isnan(scores.iloc[i, j]) and scores.iloc[i, j] == scores.iloc[:, j].max()}
+    tex = latex_table(["method", *pairs, "Avg", "Avg rank"], acc_rows, best,
+                      f"{grid['name']}: {what} ({SELECTIONS[select]})", f"tab:{grid['name']}")
     return {"md": "\n".join(md), "csv": long.to_csv(index=False, float_format="%.4f"), "tex": tex}
+
+
+LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
+         "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "→": r"$\rightarrow$", "±": r"$\pm$",
+         "–": "--", "†": r"\dag{}", "▼": r"$\downarrow$", "Δ": r"$\Delta$"}
+
+
+def latex_escape(text: str) -> str:
+    """`text` as LaTeX source that compiles with pdflatex: specials escaped, the table's symbols as macros."""
+    return "".join(LATEX.get(c, c) for c in str(text))
+
+
+def latex_table(header: list[str], rows: list[list[str]], best: set[tuple[int, int]], caption: str,
+                label: str) -> str:
+    """A booktabs table; cell (row i, column j + 1) is bold when (i, j) is in `best`."""
+    def cell(i, j, text):
+        return rf"\textbf{{{latex_escape(text)}}}" if (i, j - 1) in best else latex_escape(text)
+
+    lines = [r"\begin{table}", r"\centering", rf"\caption{{{latex_escape(caption)}}}", rf"\label{{{label}}}",
+             rf"\begin{{tabular}}{{l{'r' * (len(header) - 1)}}}", r"\toprule",
+             " & ".join(latex_escape(h) for h in header) + r" \\", r"\midrule",
+             *[" & ".join(cell(i, j, text) for j, text in enumerate(row)) + r" \\" for i, row in enumerate(rows)],
+             r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
 
 
 def write_tables(root: str | Path, **options) -> dict[str, str]:
     outputs = render(root, **options)
     for ext, text in outputs.items():
-        (Path(root) / f"table.{ext}").write_text(text)
+        write_bytes_atomic(text.encode(), Path(root) / f"table.{ext}")
     return outputs
