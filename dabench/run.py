@@ -6,7 +6,6 @@ interrupted run (a checkpoint without a result) continues only when asked to res
 """
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import torch
 from filelock import FileLock
 
 from dabench.config import apply_overrides, config_hash, merge, resolve
-from dabench.data.base import DATASETS, DomainDataset
+from dabench.data.base import DATASETS, DomainDataset, cache_dir
 from dabench.data.loaders import TransferData
 from dabench.errors import DabenchError
 from dabench.io import DamagedFile, load_checkpoint, make_folder, read_json, set_aside, write_json_atomic
@@ -35,13 +34,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def cache_dir() -> Path:
-    """Where first-stage source models are kept: $DABENCH_CACHE, else ~/.cache/dabench-runs."""
-    if os.environ.get("DABENCH_CACHE"):
-        return Path(os.environ["DABENCH_CACHE"]).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dabench-runs"
 
 
 def source_stage_config(cfg: dict, stage: dict) -> dict:

@@ -289,7 +289,8 @@ def test_held_out_split_files_are_drawn_once_then_reused(tmp_path):
     train, test = (dataset.load("photos", split).tensors for split in ("train", "test"))
     assert len(test[0]) == 9 and len(train[0]) == 21 and not set(train[0].paths) & set(test[0].paths)
     assert sorted(test[1].tolist()) == [0, 0, 0, 1, 1, 1, 2, 2, 2]  # stratified
-    split_file = root / ".splits" / "photos-test30-seed0.txt"
+    split_file = dataset.split_folders[-1] / "photos-test30-seed0.txt"  # in the cache, not beside the images
+    assert not (root / ".splits").exists()
     assert split_file.read_text().startswith("# test split: 0.3")
     assert not dataset.transductive and "held-out" in dataset.protocol
     lines = split_file.read_text().splitlines()
@@ -310,3 +311,7 @@ def test_mini_digits_reads_its_shipped_split_files(tmp_path):
     assert len(dataset.load("optdigits", "test")) == len(shipped) == 360
     assert len(dataset.load("optdigits", "train")) == 1797 - 360
     assert not (tmp_path / "splits").exists()  # nothing drawn: the shipped files were used
+    before = sorted(tmp_path.rglob("*"))
+    dataset = DATASETS.build({"name": "mini_digits", "test_fraction": 0.3}, root=tmp_path)
+    assert len(dataset.load("optdigits", "test")) == 540
+    assert sorted(tmp_path.rglob("*")) == before  # a new split is drawn into the cache, not the data root

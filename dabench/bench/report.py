@@ -16,8 +16,8 @@ from scipy import stats
 
 from dabench.bench.store import ResultStore
 from dabench.config import shipped
-from dabench.io import write_bytes_atomic
 from dabench.errors import DabenchError
+from dabench.io import write_bytes_atomic
 
 PAPER_RESULTS = shipped("paper_results")
 SELECTIONS = {"last": "last checkpoint", "oracle": "ORACLE: best target-test checkpoint (uses target labels)"}
