@@ -110,6 +110,7 @@ class GridFile(Section):
     seeds: list[int] = Field(min_length=1)
     overrides: dict[str, Any] = Field(default_factory=dict)
     tsne: bool | Tsne = True
+    baseline: str = Field("source_only", description="the label gains are measured against")
     model: dict[str, Any] | None = None
     trainer: dict[str, Any] | None = None
     optim: dict[str, Any] | None = None

@@ -270,3 +270,25 @@ def test_table_tex_compiles_with_pdflatex(smoke, tmp_path):
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-2000:]
     assert (tmp_path / "doc.pdf").stat().st_size > 0
+
+
+def test_a_named_baseline_and_one_method_at_two_settings(tmp_path):
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("""
+dataset: toy
+pairs: [[a, b]]
+methods: [{name: source_only, label: finetune}, dann, {name: dann, label: dann_0.3, trade_off: 0.3}]
+seeds: [0, 1]
+baseline: finetune
+overrides: {trainer.steps: 4, trainer.eval_every: 4}
+tsne: {method: dann_0.3}
+""")
+    run_benchmark(grid, tmp_path / "out", progress_bar=False)
+    table = (tmp_path / "out" / "table.md").read_text()
+    assert "## Transfer gain over finetune (points)" in table
+    gain_section = table.split("## Transfer gain")[1].split("##")[0]
+    assert "| dann |" in gain_section and "| dann_0.3 |" in gain_section and "| finetune |" not in gain_section
+    assert (tmp_path / "out" / "figures" / "tsne.png").exists()
+    grid.write_text(grid.read_text().replace("baseline: finetune", "baseline: source_only"))
+    with pytest.raises(DabenchError, match="baseline 'source_only' is not one of the method labels"):
+        load_grid(grid)

@@ -15,7 +15,7 @@ from dabench.io import DamagedFile, read_json, write_json_atomic
 
 def write_figures(grid: Grid, root: Path) -> dict:
     """Heatmap and bars always; t-SNE for the file's ``tsne`` choice (default: the first adapted
-    method on the first pair and seed, against source_only on the same pair and seed; ``tsne: false``
+    method on the first pair and seed, against the baseline on the same pair and seed; ``tsne: false``
     skips it). Figures show finished runs only: a failed (diverged) run has no model to show."""
     figures = root / "figures"
     figures.mkdir(exist_ok=True)
@@ -23,19 +23,19 @@ def write_figures(grid: Grid, root: Path) -> dict:
     info = {}
     store = ResultStore(root)
     finished = {c.method for c in grid.cells if (store.outcome(c) or {}).get("status") == "finished"}
-    adapted = [m for m in grid.methods if m != "source_only" and m in finished]
-    if "source_only" in finished and adapted:
+    adapted = [m for m in grid.methods if m != grid.baseline and m in finished]
+    if grid.baseline in finished and adapted:
         gain_heatmap(root, figures / "gain_heatmap.png")
-    if "source_only" in finished and adapted and grid.raw.get("tsne", True) is not False:
+    if grid.baseline in finished and adapted and grid.raw.get("tsne", True) is not False:
         choice = grid.raw["tsne"] if isinstance(grid.raw.get("tsne"), dict) else {}
         method = choice.get("method") or adapted[0]
         source, target = choice.get("pair") or grid.pairs[0]
         seed = choice["seed"] if choice.get("seed") is not None else grid.seeds[0]
         pick = {c.method: c for c in grid.cells if (c.source, c.target, c.seed) == (source, target, seed)}
-        if not all((store.outcome(pick[m]) or {}).get("status") == "finished" for m in ("source_only", method)):
+        if not all((store.outcome(pick[m]) or {}).get("status") == "finished" for m in (grid.baseline, method)):
             return info
-        pads = tsne_before_after(store.cell_dir(pick["source_only"]), store.cell_dir(pick[method]),
-                                 ("source_only", method), figures / "tsne.png", seed,
+        pads = tsne_before_after(store.cell_dir(pick[grid.baseline]), store.cell_dir(pick[method]),
+                                 (grid.baseline, method), figures / "tsne.png", seed,
                                  f"({source}→{target}, seed {seed})")
         info = {"method": method, "pair": [source, target], "seed": seed, "proxy_a_distance": pads}
         write_json_atomic(info, figures / "tsne.json")

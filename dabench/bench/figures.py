@@ -27,9 +27,10 @@ def save_figure(fig: Figure, path: Path) -> None:
 def gain_heatmap(root: Path, path: Path) -> None:
     store = ResultStore(root)
     grid, rows = store.grid(), store.rows()
-    methods = [m for m in grid["methods"] if m != "source_only" and any(r["method"] == m for r in rows)]
+    baseline = grid.get("baseline", "source_only")
+    methods = [m for m in grid["methods"] if m != baseline and any(r["method"] == m for r in rows)]
     pairs = [f"{s}→{t}" for s, t in grid["pairs"]]
-    g = gains(run_values(rows), ["source_only", *methods], pairs).pivot(index="method", columns="pair", values="gain")
+    g = gains(run_values(rows), [baseline, *methods], pairs, baseline).pivot(index="method", columns="pair", values="gain")
     g = g.reindex(index=methods, columns=pairs)
     limit = max(1.0, float(np.nanmax(np.abs(g.values))))
     fig = Figure(figsize=(max(6.0, 2.5 + 0.9 * len(pairs)), 2.2 + 0.5 * len(methods)))
@@ -42,7 +43,7 @@ def gain_heatmap(root: Path, path: Path) -> None:
     ax.set_xticks(range(len(pairs)), pairs, rotation=45, ha="right")
     ax.set_yticks(range(len(methods)), methods)
     ax.set_xlabel("source → target")
-    ax.set_title(f"{grid['name']}\ntarget-accuracy gain over source_only (points)")
+    ax.set_title(f"{grid['name']}\ntarget-accuracy gain over {baseline} (points)")
     fig.colorbar(image, ax=ax, label="gain (points)")
     fig.tight_layout()
     save_figure(fig, path)

@@ -1,4 +1,4 @@
-"""Tables from a results store: accuracy mean ± std over seeds, transfer gain over source_only
+"""Tables from a results store: accuracy mean ± std over seeds, transfer gain over the baseline
 with a paired test, published numbers beside ours, and a protocol footer. Markdown, CSV, LaTeX.
 
 Everything here is a function of results.jsonl and grid.json, so ``dabench table`` reproduces
@@ -182,7 +182,8 @@ def render(root: str | Path, metric: str = "target_accuracy", methods: list[str]
     pairs = [f"{s}→{t}" for s, t in grid["pairs"]]
     values = run_values([r for r in rows if r["method"] in methods], metric, select)
     table, summary = accuracy_stats(values, methods, pairs)
-    gain = gains(values, methods, pairs) if "source_only" in methods else pd.DataFrame()
+    baseline = grid.get("baseline", "source_only")
+    gain = gains(values, methods, pairs, baseline) if baseline in methods else pd.DataFrame()
     cfg = rows[0]["config"]
     pub = published(cfg["dataset"]["name"], cfg["model"]["backbone"]["name"], methods,
                     [tuple(p) for p in grid["pairs"]])
@@ -198,12 +199,12 @@ def render(root: str | Path, metric: str = "target_accuracy", methods: list[str]
         acc_rows.append([m, *cells, _fmt(summary.loc[m, "avg"]), _fmt(summary.loc[m, "rank"], ".2f")])
     md += ["Mean ± std over seeds (number of seeds).", "", _md(["method", *pairs, "Avg", "Avg rank"], acc_rows)]
     if len(gain):
-        md += ["## Transfer gain over source_only (points)", "",
-               "Mean over seeds of (method − source_only) on the same pair and seed. ▼ negative transfer; "
+        md += [f"## Transfer gain over {baseline} (points)", "",
+               f"Mean over seeds of (method − {baseline}) on the same pair and seed. ▼ negative transfer; "
                f"† not significant (paired t-test over seeds, p ≥ {ALPHA}, or fewer than 2 seeds).", ""]
         gain_rows = []
         for m in methods:
-            if m == "source_only":
+            if m == baseline:
                 continue
             g = gain[gain.method == m].set_index("pair")
             marks = [f"{_fmt(g.loc[p, 'gain'], '+.1f')}{'▼' if g.loc[p, 'gain'] < 0 else ''}"
