@@ -23,7 +23,7 @@ from dabench.log import Loggers
 from dabench.losses.adversarial import dann_coefficient, grad_reverse
 from dabench.provenance import device_name
 from dabench.run import build
-from dabench.trainer import lr_factor
+from dabench.trainer import inv_factor
 
 
 def plain_loop(method, data, steps: int, batch: int, adversarial: bool) -> float:
@@ -35,7 +35,7 @@ def plain_loop(method, data, steps: int, batch: int, adversarial: bool) -> float
     start = time.perf_counter()
     for step in range(steps):
         for group in opt.param_groups:
-            group["lr"] = 0.01 * lr_factor(step / steps)
+            group["lr"] = 0.01 * inv_factor(step / steps)
         i = torch.randint(len(xs), (batch,))
         j = torch.randint(len(xt), (batch,))
         if adversarial:

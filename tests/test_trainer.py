@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -5,7 +7,7 @@ import torch.nn.functional as F
 from dabench.io import load_checkpoint
 from dabench.log import Loggers
 from dabench.testing import build_toy, toy_config
-from dabench.trainer import lr_factor
+from dabench.trainer import inv_factor
 
 
 def test_source_only_equals_a_hand_written_loop(tmp_path):
@@ -67,10 +69,52 @@ def test_resumed_run_equals_uninterrupted_bit_for_bit(method, tmp_path):
 
 
 def test_lr_schedules():
-    assert lr_factor(0.0) == 1.0
-    assert lr_factor(1.0) == pytest.approx(11 ** -0.75)
-    assert lr_factor(0.5, "constant") == 1.0
-    assert lr_factor(0.5, "cosine") == pytest.approx(0.5)
+    assert inv_factor(0.0) == 1.0
+    assert inv_factor(1.0) == pytest.approx(11 ** -0.75)
+
+
+@pytest.mark.parametrize("optim, expected_lr", [
+    ({"optimizer": "sgd", "schedule": "inv"}, lambda step: 0.1 * inv_factor(step / 8)),
+    ({"optimizer": "adamw", "schedule": "cosine"}, lambda step: 0.05 * (1 + math.cos(math.pi * step / 8))),
+    ({"optimizer": "adam", "schedule": "step", "step_size": 3, "step_gamma": 0.5}, lambda step: 0.1 * 0.5 ** (step // 3)),
+    ({"optimizer": "sgd", "schedule": "constant"}, lambda step: 0.1),
+])
+def test_torch_optimizers_and_schedules_resume_bit_identically(optim, expected_lr, tmp_path):
+    cfg = toy_config("dann", trainer={"steps": 8, "eval_every": 4, "log_every": 1}, optim={"lr": 0.1, **optim})
+    trainer, method, data = build_toy(cfg)
+    lrs = []
+    full = trainer.fit(method, data, tmp_path / "full", _LrSpy(lrs), seed=0)
+    assert lrs == pytest.approx([expected_lr(step) for step in range(8)], rel=1e-6)
+    trainer, crashed, data = build_toy(cfg)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit(crashed, data, tmp_path / "crash", CrashAt(6), seed=0)
+    state = load_checkpoint(tmp_path / "crash" / "checkpoint.pt")
+    trainer, resumed, data = build_toy(cfg)
+    assert trainer.fit(resumed, data, tmp_path / "crash", Loggers(), seed=0, resume_state=state) == full
+    optimizer = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[optim["optimizer"]]
+    assert isinstance(_optimizer_of(cfg), optimizer)
+
+
+class _LrSpy:
+    """Records the lr logged at every step (log_every=1)."""
+
+    def __init__(self, lrs):
+        self.lrs = lrs
+
+    def log(self, step, metrics):
+        if "source_val_acc" not in metrics:
+            self.lrs.append(metrics["lr"])
+
+    def finish(self):
+        pass
+
+
+def _optimizer_of(cfg):
+    from dabench.schema import Optim
+    from dabench.trainer import make_optimizer
+
+    _, method, _ = build_toy(cfg)
+    return make_optimizer(method.optimizers(1.0)["main"], Optim(**cfg["optim"]))
 
 
 def test_records_hold_losses_and_accuracies(tmp_path):
