@@ -83,10 +83,17 @@ def load_yaml(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict:
     return merge(merged, cfg)
 
 
-def family_config(dataset: str | None) -> dict:
-    """configs/datasets/<dataset>.yaml when it exists (the recipe for that family), else configs/defaults.yaml."""
+def family_config(dataset: str) -> dict:
+    """configs/datasets/<dataset>.yaml: the protocol recipe of that dataset (backbone, image size, steps,
+    batch, lr). A dataset without one is an error, never a silent fallback to other defaults."""
+    from dabench.data.base import DATASETS
+
+    DATASETS.get(dataset)  # an unknown name fails here, with the known ones and "did you mean"
     family = CONFIG_DIR / "datasets" / f"{dataset}.yaml"
-    return load_yaml(family if dataset and family.exists() else CONFIG_DIR / "defaults.yaml")
+    if not family.is_file():
+        raise DabenchError(f"dataset '{dataset}' has no protocol config {family}; pass --config FILE with its "
+                           f"model, trainer and optim sections (see {CONFIG_DIR / 'datasets'} for examples)")
+    return load_yaml(family)
 
 
 def set_dotted(cfg: dict, key: str, value: Any) -> None:

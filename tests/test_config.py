@@ -1,6 +1,7 @@
 import pytest
 
-from dabench.config import CONFIG_DIR, apply_overrides, config_hash, load_yaml, resolve
+from dabench.config import CONFIG_DIR, apply_overrides, as_spec, config_hash, load_yaml, resolve
+from dabench.data.base import DATASETS
 from dabench.errors import DabenchError
 from dabench.testing import toy_config
 
@@ -79,9 +80,38 @@ def test_shipped_dataset_configs_are_valid(path, tmp_path):
     """Every key and name is accepted; only the data may be absent (the missing-data check comes last)."""
     cfg = load_yaml(path)
     cfg["data_root"] = str(tmp_path)
+    cfg.setdefault("source", "a")  # folder.yaml leaves the pair to the user
+    cfg.setdefault("target", "b")
     try:
         resolved = resolve(cfg)
     except DabenchError as err:
-        assert "missing" in str(err)
+        assert "missing" in str(err) or "dataset 'folder' needs path=" in str(err)
     else:
-        assert resolved["dataset"]["name"] == "mini_digits"
+        assert resolved["dataset"]["name"] in ("mini_digits", "toy")  # the datasets that need no files
+
+
+@pytest.mark.parametrize("name", DATASETS.names())
+def test_every_dataset_has_a_protocol_config_that_validates(name):
+    from dabench.config import family_config
+    from dabench.models.backbones import BACKBONES, backbone_spec
+    from dabench.schema import RunConfig
+
+    cfg = family_config(name)
+    typed = RunConfig.model_validate({"source": "s", "target": "t", **cfg}).model_dump()
+    assert as_spec(typed["dataset"])["name"] == name
+    spec = as_spec(typed["dataset"])
+    DATASETS.check_kwargs(name, {k: v for k, v in spec.items() if k not in ("name",)})
+    backbone = backbone_spec(typed["model"]["backbone"])
+    BACKBONES.check_kwargs(backbone["name"], {k: v for k, v in backbone.items() if k != "name"})
+    if name not in ("folder",):
+        assert cfg.get("source") and cfg.get("target")
+
+
+def test_a_dataset_without_a_protocol_config_is_an_error_not_a_fallback(monkeypatch, tmp_path):
+    import dabench.config as config
+
+    monkeypatch.setattr(config, "CONFIG_DIR", tmp_path)
+    with pytest.raises(DabenchError, match=r"dataset 'office31' has no protocol config .*office31.yaml; pass --config"):
+        config.family_config("office31")
+    with pytest.raises(DabenchError, match=r"unknown dataset 'ofice31'.*did you mean 'office31'"):
+        config.family_config("ofice31")

@@ -75,7 +75,11 @@ def load_grid(path: str | Path, cli_overrides: list[str] | None = None, threads:
     except ValidationError as err:
         raise describe(err, GridFile, where=str(path)) from None
     dataset = as_spec(raw["dataset"])
-    base = merge(family_config(dataset["name"]), {k: raw[k] for k in RUN_KEYS if k in raw})
+    try:
+        family = family_config(dataset["name"])
+    except DabenchError as err:
+        raise _where(path, "dataset", err) from None
+    base = merge(family, {k: raw[k] for k in RUN_KEYS if k in raw})
     base["dataset"] = merge(as_spec(base.get("dataset", dataset["name"])), dataset)  # same name: the family's
     base = apply_overrides(base, raw.get("overrides") or {})
     base = apply_overrides(base, cli_overrides or [])
