@@ -28,7 +28,8 @@ def cmd_list(args) -> None:
     if args.what in ("all", "methods"):
         print("methods:")
         for name in METHODS.names():
-            print(f"  {name:16s} {_first_line(inspect.getmodule(METHODS.get(name)))}\n  {'':16s} {_uses(name)}"
+            summary = _first_line(inspect.getmodule(METHODS.get(name))) or _first_line(METHODS.get(name))
+            print(f"  {name:16s} {summary}\n  {'':16s} {_uses(name)}"
                   f"\n  {'':16s} ({params(METHODS, name)})")
     if args.what in ("all", "datasets"):
         print("datasets:")
