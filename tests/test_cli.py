@@ -139,3 +139,15 @@ def test_freeze_all_is_the_whole_backbone(tmp_path):
     _, _, _, method = build(toy_config("source_only", model={"backbone": "mlp", "freeze": "all"}))
     assert not any(p.requires_grad for p in method.model.backbone.parameters())
     assert all(p.requires_grad for p in method.model.classifier.parameters())
+
+
+def test_config_show_prints_every_resolved_key_with_its_origin(capsys):
+    assert main(["config", "show", "--dataset", "digits", "--method", "dann", "method.trade_off=0.3"]) == 0
+    lines = dict(line.split(": ", 1) for line in capsys.readouterr().out.splitlines())
+    assert lines["method.trade_off"] == "0.3  # override"
+    assert lines["method.name"] == '"dann"  # flag'
+    assert lines["dataset.channels"] == "1  # configs/datasets/digits.yaml"  # the recipe's options are kept
+    assert lines["trainer.steps"] == "2000  # configs/datasets/digits.yaml"
+    assert lines["optim.momentum"] == "0.9  # default" and lines["method.hidden"] == "1024  # default"
+    assert main(["config", "show", "--dataset", "digits", "trainer.steps=2.5"]) == 2
+    assert "trainer.steps: Input should be a valid integer" in capsys.readouterr().err
