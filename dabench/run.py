@@ -160,10 +160,14 @@ def train(cfg: dict, out: str | Path, resume: bool = False, progress_bar: bool =
     except NonFiniteLoss as err:
         write_json_atomic({"error": str(err), "config_hash": config_hash(cfg), "config": cfg,
                            **provenance(trainer.device)}, out / "failed.json")
+        logger.finish({"failed": str(err), "config_hash": config_hash(cfg)})
         raise RunFailed(str(err)) from None
-    finally:
+    except BaseException:
         logger.finish()
+        raise
     last = records[-1]
+    logger.finish({"target_accuracy": last["target_test_acc"], "source_accuracy": last["source_val_acc"],
+                   "steps": last["step"], "config_hash": config_hash(cfg)})
     result = {
         "method": cfg["method"]["name"], "dataset": cfg["dataset"]["name"],
         "source": cfg["source"], "target": cfg["target"], "seed": cfg["seed"],

@@ -83,6 +83,10 @@ class ModelConfig(Section):
 
 
 class LoggingConfig(Section):
+    """Where metrics go besides metrics.jsonl: metrics.csv, TensorBoard events, a wandb run."""
+
+    csv: bool = False
+    tensorboard: bool = False
     wandb: bool = False
     wandb_project: str = "dabench"
     wandb_mode: Literal["offline", "online", "disabled"] = "offline"
