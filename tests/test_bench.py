@@ -106,7 +106,8 @@ def test_smoke_grid_writes_store_tables_and_figures_and_table_command_reproduces
     frame = ResultStore(out).load()
     assert len(frame) == 8 and {"method", "source", "target", "seed", "target_accuracy"} <= set(frame.columns)
     for name in ("table.md", "table.csv", "table.tex", "figures/accuracy.png", "figures/gain_heatmap.png",
-                 "figures/tsne.png", "figures/tsne.json"):
+                 "figures/tsne.png", "figures/tsne.json", "figures/accuracy.pdf", "figures/gain_heatmap.pdf",
+                 "figures/tsne.pdf"):
         assert (out / name).stat().st_size > 0, name
     table = (out / "table.md").read_text()
     assert "| source_only |" in table and "Selection: last checkpoint" in table and "a→b" in table
@@ -292,3 +293,22 @@ tsne: {method: dann_0.3}
     grid.write_text(grid.read_text().replace("baseline: finetune", "baseline: source_only"))
     with pytest.raises(DabenchError, match="baseline 'source_only' is not one of the method labels"):
         load_grid(grid)
+
+
+def test_the_accuracy_chart_stays_readable_with_many_methods(tmp_path):
+    from PIL import Image
+
+    from dabench.bench.figures import accuracy_bars
+
+    root = tmp_path / "out"
+    (root).mkdir()
+    methods = [f"method_{i:02d}" for i in range(24)]
+    (root / "grid.json").write_text(json.dumps({"name": "many", "methods": methods, "pairs": [["a", "b"]],
+                                                "baseline": "method_00", "cells": []}))
+    rows = [{"status": "finished", "method": m, "source": "a", "target": "b", "seed": s,
+             "target_accuracy": 50 + i + s} for i, m in enumerate(methods) for s in (0, 1)]
+    (root / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    accuracy_bars(root, root / "accuracy.png")
+    width, height = Image.open(root / "accuracy.png").size
+    assert height > width  # one horizontal bar per method: it grows down, labels never overlap
+    assert (root / "accuracy.pdf").read_bytes().startswith(b"%PDF")
