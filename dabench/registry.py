@@ -41,13 +41,17 @@ class Registry:
         self._entries: dict[str, Callable] = {}
         self._imported = False
 
-    def register(self, name: str) -> Callable:
+    def register(self, name: str, **declared: Any) -> Callable:
+        """Decorator adding `obj` as `name`; `declared` become attributes of it, what the component
+        declares about itself for tests and tools (a backbone's ``example_input`` shape)."""
         def add(obj: Callable) -> Callable:
             if name in self._entries and self._entries[name] is not obj:
                 other = self._entries[name].__module__
                 raise ValueError(f"{self.kind} '{name}' registered twice: by {other} and {obj.__module__}")
             self._entries[name] = obj
             obj.registered_name = name
+            for key, value in declared.items():
+                setattr(obj, key, value)
             return obj
         return add
 
