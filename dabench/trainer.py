@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -59,6 +60,25 @@ def resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
+@dataclass(frozen=True)
+class Fit:
+    """What Trainer.fit returns: one record per evaluation, and the training wall time (seconds,
+    including the time before a resume)."""
+
+    records: list[dict]
+    wall_s: float
+
+
+def start(method, data: TransferData, device: torch.device, state: dict | None = None) -> None:
+    """Bring a built method to the point where training or evaluation begins, in the one order every
+    caller uses: to the device, ``begin`` on the target inputs (SHOT's memory buffers), then the
+    checkpoint's weights and buffers if `state` is given."""
+    method.to(device).train()
+    method.begin(data.target_inputs)
+    if state is not None:
+        method.load_state_dict(state["method"])
+
+
 class NonFiniteLoss(DabenchError):
     """Training diverged: a loss term became NaN or infinite. The run is recorded as failed."""
 
@@ -96,8 +116,8 @@ class Trainer:
         return contextlib.nullcontext()
 
     def fit(self, method, data: TransferData, run_dir: Path, logger, seed: int,
-            resume_state: dict | None = None, tag: str = "", progress_bar: bool = False) -> list[dict]:
-        """Train `method` (already built) and return one record per evaluation.
+            resume_state: dict | None = None, tag: str = "", progress_bar: bool = False) -> Fit:
+        """Train `method` (already built); returns its records (one per evaluation) and wall time.
 
         `resume_state` is a loaded checkpoint (``load_checkpoint``) to continue from; `tag` is
         stored in checkpoints (the config hash) so a resume can check it continues the same run;
@@ -108,8 +128,7 @@ class Trainer:
         torch.set_num_threads(self.threads)
         Path(run_dir).mkdir(parents=True, exist_ok=True)
         checkpoint_path = Path(run_dir) / "checkpoint.pt"
-        method.to(self.device).train()
-        method.begin(data.target_inputs)
+        start(method, data, self.device, resume_state)
         optimizers = {name: make_optimizer(groups, self.optim)
                       for name, groups in method.optimizers(self.optim.backbone_lr_mult).items() if groups}
         schedules = {name: make_schedule(optimizer, self.optim, self.steps) for name, optimizer in optimizers.items()}
@@ -120,7 +139,6 @@ class Trainer:
         state = {"step": 0, "records": [], "sums": {}, "count": 0, "wall_s": 0.0}
         if resume_state is not None:
             state = resume_state
-            method.load_state_dict(state["method"])
             for name, optimizer in optimizers.items():
                 optimizer.load_state_dict(state["optimizers"][name])
                 schedules[name].load_state_dict(state["schedules"][name])
@@ -183,8 +201,7 @@ class Trainer:
                              "sums": sums, "count": count, "records": records,
                              "wall_s": time.perf_counter() - started}, checkpoint_path)
         bar.close()
-        self.wall_s = time.perf_counter() - started
-        return records
+        return Fit(records, time.perf_counter() - started)
 
 
 def _stop_if_not_finite(bad_at: dict[str, torch.Tensor]) -> None:

@@ -30,7 +30,7 @@ def trained(request, tmp_path):
             yield name, terms
 
     method.updates = spy
-    records = trainer.fit(method, data, tmp_path, Loggers(), seed=0)
+    records = trainer.fit(method, data, tmp_path, Loggers(), seed=0).records
     return cfg, method, data, before, seen, records
 
 

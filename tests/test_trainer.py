@@ -53,7 +53,7 @@ class CrashAt:
 def test_resumed_run_equals_uninterrupted_bit_for_bit(method, tmp_path):
     cfg = toy_config(method, trainer={"steps": 30, "eval_every": 10, "log_every": 3})
     trainer, full, data = build_toy(cfg)
-    records_full = trainer.fit(full, data, tmp_path / "full", Loggers(), seed=0)
+    records_full = trainer.fit(full, data, tmp_path / "full", Loggers(), seed=0).records
 
     trainer, crashed, data = build_toy(cfg)
     with pytest.raises(KeyboardInterrupt):
@@ -62,7 +62,7 @@ def test_resumed_run_equals_uninterrupted_bit_for_bit(method, tmp_path):
     assert state["step"] == 10
 
     trainer, resumed, data = build_toy(cfg)
-    records_resumed = trainer.fit(resumed, data, tmp_path / "crash", Loggers(), seed=0, resume_state=state)
+    records_resumed = trainer.fit(resumed, data, tmp_path / "crash", Loggers(), seed=0, resume_state=state).records
     assert records_resumed == records_full
     for key, value in full.state_dict().items():
         assert torch.equal(value, resumed.state_dict()[key]), key
@@ -83,14 +83,14 @@ def test_torch_optimizers_and_schedules_resume_bit_identically(optim, expected_l
     cfg = toy_config("dann", trainer={"steps": 8, "eval_every": 4, "log_every": 1}, optim={"lr": 0.1, **optim})
     trainer, method, data = build_toy(cfg)
     lrs = []
-    full = trainer.fit(method, data, tmp_path / "full", _LrSpy(lrs), seed=0)
+    full = trainer.fit(method, data, tmp_path / "full", _LrSpy(lrs), seed=0).records
     assert lrs == pytest.approx([expected_lr(step) for step in range(8)], rel=1e-6)
     trainer, crashed, data = build_toy(cfg)
     with pytest.raises(KeyboardInterrupt):
         trainer.fit(crashed, data, tmp_path / "crash", CrashAt(6), seed=0)
     state = load_checkpoint(tmp_path / "crash" / "checkpoint.pt")
     trainer, resumed, data = build_toy(cfg)
-    assert trainer.fit(resumed, data, tmp_path / "crash", Loggers(), seed=0, resume_state=state) == full
+    assert trainer.fit(resumed, data, tmp_path / "crash", Loggers(), seed=0, resume_state=state).records == full
     optimizer = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[optim["optimizer"]]
     assert isinstance(_optimizer_of(cfg), optimizer)
 
@@ -119,7 +119,7 @@ def _optimizer_of(cfg):
 
 def test_records_hold_losses_and_accuracies(tmp_path):
     trainer, method, data = build_toy(toy_config("dann", trainer={"steps": 20, "eval_every": 10}))
-    records = trainer.fit(method, data, tmp_path, Loggers(), seed=0)
+    records = trainer.fit(method, data, tmp_path, Loggers(), seed=0).records
     assert [r["step"] for r in records] == [10, 20]
     assert {"loss/cls", "loss/adv", "loss/total", "source_val_acc", "target_test_acc",
             "score/target_entropy", "lr"} <= set(records[-1])

@@ -4,7 +4,6 @@ A-distance (Ben-David et al., NeurIPS 2007 / JMLR 2010)."""
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 
 import numpy as np
@@ -79,15 +78,11 @@ def accuracy_bars(root: Path, path: Path) -> None:
 
 
 def cell_features(cell_dir: Path, limit: int = 1000) -> tuple[np.ndarray, np.ndarray]:
-    """Bottleneck features (n, d) of the source validation and target test inputs, from a cell's checkpoint."""
-    from dabench.io import load_checkpoint
-    from dabench.run import build
+    """Bottleneck features (n, d) of the source train and target test inputs, from a cell's checkpoint."""
+    from dabench.run import Run
 
-    cfg = json.loads((cell_dir / "cell.json").read_text())
-    cfg["trainer"]["device"] = "cpu"
-    _, _, data, method = build(cfg)
-    method.load_state_dict(load_checkpoint(cell_dir / "checkpoint.pt")["method"])
-    method.eval()
+    run = Run.restore(cell_dir)
+    data, method = run.data, run.method
     with torch.no_grad():
         source = method.model(data.source_train.x[:limit]).features.numpy()
         target = method.model(data.target_test.x[:limit]).features.numpy()

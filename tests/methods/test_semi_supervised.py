@@ -28,7 +28,7 @@ def test_on_a_transductive_dataset_the_labeled_samples_leave_the_test_set():
 
 def test_every_method_gets_a_labeled_target_loss_term(tmp_path):
     trainer, method, data = build_toy(toy_config("dann", target_labeled=2))
-    records = trainer.fit(method, data, tmp_path, Loggers(), seed=0)
+    records = trainer.fit(method, data, tmp_path, Loggers(), seed=0).records
     assert "loss/cls_t" in records[-1] and records[-1]["loss/cls_t"] > 0
 
 

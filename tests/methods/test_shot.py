@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from dabench.log import Loggers
@@ -60,3 +61,19 @@ def test_source_stage_uses_label_smoothing():
     from dabench.methods.base import METHODS
 
     assert METHODS.build("shot").source_stage() == {"method": {"name": "source_only", "label_smoothing": 0.1}}
+
+
+def test_a_trained_shot_run_is_restored_whole_for_evaluation(tmp_path):
+    """SHOT's pseudo-label memory is a buffer made in begin(): restoring needs the trainer's order."""
+    from dabench.run import Run, train
+    from dabench.testing import toy_config
+
+    cfg = toy_config("shot", trainer={"steps": 6, "eval_every": 6})
+    result = train(cfg, tmp_path / "run")
+    run = Run.restore(tmp_path / "run")
+    assert run.source_stage is not None and not run.method.training
+    saved = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)["method"]
+    assert torch.equal(run.method.pseudo_labels, saved["pseudo_labels"])
+    logits = run.method.predict(run.data.target_test.x)
+    accuracy = (logits.argmax(1) == run.data.target_test.y).float().mean().item() * 100
+    assert accuracy == pytest.approx(result["target_accuracy"])
