@@ -115,3 +115,15 @@ def test_a_dataset_without_a_protocol_config_is_an_error_not_a_fallback(monkeypa
         config.family_config("office31")
     with pytest.raises(DabenchError, match=r"unknown dataset 'ofice31'.*did you mean 'office31'"):
         config.family_config("ofice31")
+
+
+def test_defaults_live_only_in_the_typed_config():
+    import inspect
+
+    from dabench.schema import RunConfig, TrainerConfig
+    from dabench.trainer import Trainer
+
+    assert all(p.default is inspect.Parameter.empty for p in inspect.signature(Trainer).parameters.values())
+    assert set(inspect.signature(Trainer).parameters) == {*TrainerConfig.model_fields, "optim"}
+    assert load_yaml(CONFIG_DIR / "defaults.yaml") == {}  # a recipe's base, holding no default of its own
+    assert RunConfig.model_fields["trainer"].default_factory().eval_every == 250
