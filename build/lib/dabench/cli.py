@@ -28,7 +28,8 @@ def cmd_list(args) -> None:
     if args.what in ("all", "methods"):
         print("methods:")
         for name in METHODS.names():
-            print(f"  {name:16s} {_first_line(inspect.getmodule(METHODS.get(name)))}\n  {'':16s} {_uses(name)}"
+            summary = _first_line(inspect.getmodule(METHODS.get(name))) or _first_line(METHODS.get(name))
+            print(f"  {name:16s} {summary}\n  {'':16s} {_uses(name)}"
                   f"\n  {'':16s} ({params(METHODS, name)})")
     if args.what in ("all", "datasets"):
         print("datasets:")
@@ -67,20 +68,40 @@ def _uses(name: str) -> str:
     return "uses: " + ("; ".join(parts) or "the source cross-entropy only")
 
 
+def run_config(args) -> tuple[dict, list[tuple[str, dict]]]:
+    """The run config of `dabench train` / `config show`: a file, then the flags, then key=value overrides;
+    also each layer by name (for the origins that `config show` prints)."""
+    if args.config:
+        first = (str(args.config), load_yaml(args.config))
+    else:
+        dataset = args.dataset or "mini_digits"
+        first = (f"configs/datasets/{dataset}.yaml", family_config(dataset))
+    flags = {key: getattr(args, key) for key in ("method", "dataset", "source", "target", "seed")
+             if getattr(args, key) is not None}
+    for key in ("dataset", "method"):  # a flag naming the file's own entry keeps that entry's options
+        if key in flags and isinstance(first[1].get(key), dict) and first[1][key].get("name") == flags[key]:
+            del flags[key]
+    layers = [first, ("flag", flags), ("override", apply_overrides({}, args.overrides))]
+    cfg = apply_overrides({**first[1], **flags}, args.overrides)
+    return cfg, layers
+
+
 def cmd_train(args) -> None:
     from dabench.run import train
 
-    cfg = load_yaml(args.config) if args.config else family_config(args.dataset or "mini_digits")
-    for key in ("method", "dataset", "source", "target", "seed"):
-        value = getattr(args, key)
-        if value is not None:
-            cfg[key] = value
-    cfg = apply_overrides(cfg, args.overrides)
+    cfg, _ = run_config(args)
     result = train(cfg, args.out, resume=args.resume, progress_bar=not args.quiet)
     summary = {k: result[k] for k in ("method", "dataset", "source", "target", "seed", "target_accuracy",
                                       "source_accuracy", "steps", "wall_s")}
     print(json.dumps(summary))
     print(f"wrote {args.out}/result.json")
+
+
+def cmd_config(args) -> None:
+    from dabench.config import explain, resolve
+
+    cfg, layers = run_config(args)
+    print(explain(layers, resolve(cfg, check_data=False)), end="")
 
 
 def cmd_bench(args) -> None:
@@ -209,6 +230,16 @@ def parser() -> argparse.ArgumentParser:
     tr.add_argument("--quiet", action="store_true", help="no progress bar")
     tr.add_argument("overrides", nargs="*", metavar="key=value")
     tr.set_defaults(func=cmd_train)
+
+    config = sub.add_parser("config", help="print the fully resolved, typed run config with each value's origin",
+                            description="config show: the config `dabench train` would run with the same flags and "
+                                        "overrides, every default filled in, each key marked with where it comes from.")
+    config.add_argument("action", choices=["show"])
+    for flag in ("--config", "--method", "--dataset", "--source", "--target"):
+        config.add_argument(flag)
+    config.add_argument("--seed", type=int)
+    config.add_argument("overrides", nargs="*", metavar="key=value")
+    config.set_defaults(func=cmd_config)
 
     bench = sub.add_parser("bench", help="run a benchmark grid: methods x pairs x seeds -> tables and figures")
     bench.add_argument("grid", help="benchmark YAML (examples in configs/benchmarks/)")

@@ -30,6 +30,7 @@ import yaml
 from dabench.errors import DabenchError
 from dabench.schema import RunConfig, describe
 
+
 def shipped(name: str) -> Path:
     """The folder `name` (configs, paper_results): at the top of a source checkout, or inside the
     package where a wheel installs it."""
@@ -82,10 +83,17 @@ def load_yaml(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict:
     return merge(merged, cfg)
 
 
-def family_config(dataset: str | None) -> dict:
-    """configs/datasets/<dataset>.yaml when it exists (the recipe for that family), else configs/defaults.yaml."""
+def family_config(dataset: str) -> dict:
+    """configs/datasets/<dataset>.yaml: the protocol recipe of that dataset (backbone, image size, steps,
+    batch, lr). A dataset without one is an error, never a silent fallback to other defaults."""
+    from dabench.data.base import DATASETS
+
+    DATASETS.get(dataset)  # an unknown name fails here, with the known ones and "did you mean"
     family = CONFIG_DIR / "datasets" / f"{dataset}.yaml"
-    return load_yaml(family if dataset and family.exists() else CONFIG_DIR / "defaults.yaml")
+    if not family.is_file():
+        raise DabenchError(f"dataset '{dataset}' has no protocol config {family}; pass --config FILE with its "
+                           f"model, trainer and optim sections (see {CONFIG_DIR / 'datasets'} for examples)")
+    return load_yaml(family)
 
 
 def set_dotted(cfg: dict, key: str, value: Any) -> None:
@@ -126,13 +134,14 @@ def as_spec(value: Any) -> dict:
     return {"name": value} if isinstance(value, str) else dict(value)
 
 
-def resolve(cfg: dict, same_domain: bool = False) -> dict:
+def resolve(cfg: dict, same_domain: bool = False, check_data: bool = True) -> dict:
     """Validate `cfg` and return it fully resolved: every default filled in, every value typed.
 
     Sections are checked by the typed config (dabench/schema.py), the keyword arguments of the
     dataset, method and backbone by their constructors' annotations, then names, domains and data
     files. Raises DabenchError (one line: the key, the problem, the fix) before anything is
-    trained. `same_domain` allows source == target (a source-only first stage scores itself).
+    trained. `same_domain` allows source == target (a source-only first stage scores itself);
+    `check_data=False` skips the data-presence check (``dabench config show``).
     """
     import torch
     from pydantic import ValidationError
@@ -170,12 +179,36 @@ def resolve(cfg: dict, same_domain: bool = False) -> dict:
     dataset = DATASETS.build(cfg["dataset"], root=cfg["data_root"])
     for role in ("source", "target"):
         dataset.check_domain(cfg[role])
-        missing = dataset.missing_files(cfg[role])
+        missing = dataset.missing_files(cfg[role]) if check_data else []
         if missing:
             raise DabenchError(f"dataset '{dataset.name}' domain '{cfg[role]}': missing {', '.join(missing)} under "
                                f"data root {dataset.root}; run `dabench data download {dataset.name}` or set "
                                f"DABENCH_DATA (or data_root=) to a folder that holds them")
     return cfg
+
+
+def _leaves(tree: dict, prefix: str = "") -> dict:
+    """{dotted key: value} of the leaves of a config; a spec given as a name counts as its `name`."""
+    out = {}
+    for key, value in tree.items():
+        if key in ("dataset", "method", "backbone") and isinstance(value, str):
+            value = {"name": value}
+        if isinstance(value, dict) and value:
+            out.update(_leaves(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def explain(layers: list[tuple[str, dict]], resolved: dict) -> str:
+    """The resolved config as YAML-like lines ``key: value  # origin``: the origin is the last of
+    `layers` (name, partial config) that set the key, else the typed default or the constructor's."""
+    given = [(name, _leaves(layer)) for name, layer in layers]
+    lines = []
+    for key, value in _leaves(resolved).items():
+        origin = next((name for name, leaves in reversed(given) if key in leaves), "default")
+        lines.append(f"{key}: {json.dumps(value)}  # {origin}")
+    return "\n".join(lines) + "\n"
 
 
 def canonical_json(cfg: dict) -> str:

@@ -1,9 +1,16 @@
-"""Metric loggers: a JSONL file per run, and wandb (offline by default) when enabled."""
+"""Metric loggers, chosen in the config's ``logging`` section: a JSONL file per run (always), and
+optionally CSV, TensorBoard and wandb (offline by default).
+
+Every logger has ``log(step, metrics)`` and ``finish(summary=None)``; `summary` holds the run's
+final metrics and its config hash (wandb keeps them as the run summary).
+"""
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
+from dabench.errors import DabenchError
 from dabench.io import read_jsonl, write_bytes_atomic
 
 
@@ -26,8 +33,53 @@ class JsonlLogger:
         with open(self.path, "a") as f:
             f.write(json.dumps({"step": step, **metrics}) + "\n")
 
-    def finish(self) -> None:
+    def finish(self, summary: dict | None = None) -> None:
         pass
+
+
+class CsvLogger:
+    """metrics.csv in long form, one ``step,metric,value`` row per number (``pandas.read_csv(...).pivot``
+    gives the wide table), trimmed to step k on resume like the JSONL file."""
+
+    def __init__(self, path: Path, resume_step: int | None = None):
+        self.path = Path(path)
+        if resume_step is not None and self.path.exists():
+            with open(self.path, newline="") as f:
+                kept = [row for row in csv.reader(f) if row and row[0] != "step" and row[0].isdigit()
+                        and int(row[0]) <= resume_step and len(row) == 3]
+            text = "step,metric,value\n" + "".join(",".join(row) + "\n" for row in kept)
+            write_bytes_atomic(text.encode(), self.path)
+        elif resume_step is None:
+            self.path.write_text("step,metric,value\n")
+
+    def log(self, step: int, metrics: dict) -> None:
+        with open(self.path, "a", newline="") as f:
+            csv.writer(f).writerows([step, name, value] for name, value in metrics.items())
+
+    def finish(self, summary: dict | None = None) -> None:
+        pass
+
+
+class TensorBoardLogger:
+    """Scalars in run_dir/tensorboard (``tensorboard --logdir runs/``); a resume purges the events
+    after its step, as TensorBoard's ``purge_step`` does."""
+
+    def __init__(self, run_dir: Path, resume_step: int | None = None):
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            raise DabenchError("logging.tensorboard=true needs the tensorboard package: pip install "
+                               "'dabench[tensorboard]'") from None
+
+        self.writer = SummaryWriter(str(Path(run_dir) / "tensorboard"),
+                                    purge_step=None if resume_step is None else resume_step + 1)
+
+    def log(self, step: int, metrics: dict) -> None:
+        for name, value in metrics.items():
+            self.writer.add_scalar(name, value, step)
+
+    def finish(self, summary: dict | None = None) -> None:
+        self.writer.close()
 
 
 class WandbLogger:
@@ -42,7 +94,9 @@ class WandbLogger:
     def log(self, step: int, metrics: dict) -> None:
         self.run.log(metrics, step=step)
 
-    def finish(self) -> None:
+    def finish(self, summary: dict | None = None) -> None:
+        if summary:
+            self.run.summary.update(summary)
         self.run.finish()
 
 
@@ -56,15 +110,20 @@ class Loggers:
         for logger in self.loggers:
             logger.log(step, metrics)
 
-    def finish(self) -> None:
+    def finish(self, summary: dict | None = None) -> None:
         for logger in self.loggers:
-            logger.finish()
+            logger.finish(summary)
 
 
 def make_logger(run_dir: Path, config: dict, resume_step: int | None, wandb: bool = False,
-                wandb_project: str = "dabench", wandb_mode: str = "offline", wandb_group: str | None = None) -> Loggers:
+                wandb_project: str = "dabench", wandb_mode: str = "offline", wandb_group: str | None = None,
+                tensorboard: bool = False, csv: bool = False) -> Loggers:
     """Loggers for one run, from the config's ``logging`` section (keys = the keyword arguments)."""
     loggers = [JsonlLogger(Path(run_dir) / "metrics.jsonl", resume_step)]
+    if csv:
+        loggers.append(CsvLogger(Path(run_dir) / "metrics.csv", resume_step))
+    if tensorboard:
+        loggers.append(TensorBoardLogger(Path(run_dir), resume_step))
     if wandb:
         name = f"{config['method']['name']}:{config['source']}->{config['target']}:seed{config['seed']}"
         loggers.append(WandbLogger(Path(run_dir), config, wandb_project, wandb_mode, wandb_group, name))

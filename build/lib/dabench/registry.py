@@ -1,13 +1,19 @@
 """Name -> class registries built from configs, with "did you mean" errors.
 
-One class, five instances (DATASETS, BACKBONES, METHODS, ALIGNMENTS): each one
+One class, four instances (DATASETS, BACKBONES, METHODS, ALIGNMENTS): each one
 auto-imports the modules of its package on first use, so adding a file that
-uses ``@REGISTRY.register("name")`` is the only step to add a component.
+uses ``@REGISTRY.register("name")`` is the only step to add a component. Packages
+outside dabench register theirs through the ``dabench.plugins`` entry-point group:
+
+    [project.entry-points."dabench.plugins"]
+    my_lab = "my_lab.dabench_methods"      # a module that uses @register_method(...)
 """
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib
+import importlib.metadata
 import inspect
 import pkgutil
 import typing
@@ -35,13 +41,17 @@ class Registry:
         self._entries: dict[str, Callable] = {}
         self._imported = False
 
-    def register(self, name: str) -> Callable:
+    def register(self, name: str, **declared: Any) -> Callable:
+        """Decorator adding `obj` as `name`; `declared` become attributes of it, what the component
+        declares about itself for tests and tools (a backbone's ``example_input`` shape)."""
         def add(obj: Callable) -> Callable:
             if name in self._entries and self._entries[name] is not obj:
                 other = self._entries[name].__module__
                 raise ValueError(f"{self.kind} '{name}' registered twice: by {other} and {obj.__module__}")
             self._entries[name] = obj
             obj.registered_name = name
+            for key, value in declared.items():
+                setattr(obj, key, value)
             return obj
         return add
 
@@ -52,6 +62,7 @@ class Registry:
         package = importlib.import_module(self.package)
         for module in pkgutil.iter_modules(package.__path__):
             importlib.import_module(f"{self.package}.{module.name}")
+        load_plugins()
 
     def names(self) -> list[str]:
         self._import_all()
@@ -121,6 +132,21 @@ class Registry:
         """Build from ``"name"`` or ``{"name": ..., **kwargs}``; kwargs are checked against the signature."""
         name, kwargs = split_spec(spec)
         return self.get(name)(**self.check_kwargs(name, kwargs), **extra)
+
+
+PLUGIN_GROUP = "dabench.plugins"
+
+
+@functools.cache
+def load_plugins() -> None:
+    """Import every module that an installed package declares in the ``dabench.plugins`` entry-point
+    group; importing it registers its methods, datasets or backbones with the decorators."""
+    for entry_point in importlib.metadata.entry_points(group=PLUGIN_GROUP):
+        try:
+            entry_point.load()
+        except Exception as err:  # a broken plugin names itself instead of breaking every command
+            raise DabenchError(f"plugin {entry_point.name} ({entry_point.value}, from the {PLUGIN_GROUP} entry points) "
+                               f"failed to import: {type(err).__name__}: {err}; fix or uninstall that package") from err
 
 
 def _type_name(annotation) -> str:

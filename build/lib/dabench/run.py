@@ -6,8 +6,8 @@ interrupted run (a checkpoint without a result) continues only when asked to res
 """
 from __future__ import annotations
 
-import os
 import random
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +15,7 @@ import torch
 from filelock import FileLock
 
 from dabench.config import apply_overrides, config_hash, merge, resolve
-from dabench.data.base import DATASETS, DomainDataset
+from dabench.data.base import DATASETS, DomainDataset, cache_dir
 from dabench.data.loaders import TransferData
 from dabench.errors import DabenchError
 from dabench.io import DamagedFile, load_checkpoint, make_folder, read_json, set_aside, write_json_atomic
@@ -24,7 +24,7 @@ from dabench.methods.base import METHODS, Method
 from dabench.models.model import Model, build_model
 from dabench.provenance import git_commit, provenance
 from dabench.schema import Optim
-from dabench.trainer import NonFiniteLoss, Trainer
+from dabench.trainer import NonFiniteLoss, Trainer, start
 
 
 class RunFailed(DabenchError):
@@ -35,13 +35,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-
-
-def cache_dir() -> Path:
-    """Where first-stage source models are kept: $DABENCH_CACHE, else ~/.cache/dabench-runs."""
-    if os.environ.get("DABENCH_CACHE"):
-        return Path(os.environ["DABENCH_CACHE"]).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dabench-runs"
 
 
 def source_stage_config(cfg: dict, stage: dict) -> dict:
@@ -79,27 +72,56 @@ def train_source_stage(cfg: dict, stage: dict, input_shape: tuple[int, ...], num
                    "source_test_accuracy": result["target_accuracy"]}
 
 
-def build(cfg: dict) -> tuple[Trainer, DomainDataset, TransferData, Method]:
-    """Seed, then build the trainer, dataset, data module and method (with its model) of a resolved config.
+@dataclass
+class Run:
+    """A run's parts, built from a resolved config in one order: seed, trainer, dataset, data,
+    model, method, then the method's first stage (trained or taken from the cache).
 
-    A method with a ``source_stage`` first receives its trained (or cached) source model;
-    its summary is kept as ``method.source_stage_summary``.
+    ``Run.build(cfg)`` for training (``train`` calls it); ``Run.restore(folder)`` for a trained
+    run to evaluate or draw: the same build, then ``trainer.start`` with its checkpoint, the
+    order Trainer.fit uses, so any method (SHOT's memory included) comes back whole.
     """
-    seed_everything(cfg["seed"])
-    trainer = Trainer(**cfg["trainer"], optim=Optim(**cfg["optim"]))
-    dataset = DATASETS.build(cfg["dataset"], root=cfg["data_root"])
-    data = TransferData(dataset, cfg["source"], cfg["target"], cfg["val_fraction"], trainer.device,
-                        cfg["target_labeled"])
-    model = build_model(**cfg["model"], input_shape=data.input_shape, num_classes=data.num_classes)
-    method = METHODS.build(cfg["method"])
-    method.build(model, data.num_classes)
-    method.source_stage_summary = None
-    stage = method.source_stage()
-    if stage is not None:
-        source_model, method.source_stage_summary = train_source_stage(cfg, stage, data.input_shape, data.num_classes)
-        seed_everything(cfg["seed"])  # the same RNG state whether the stage was trained now or cached
-        method.start_from(source_model)
-    return trainer, dataset, data, method
+
+    cfg: dict
+    trainer: Trainer
+    dataset: DomainDataset
+    data: TransferData
+    method: Method
+    source_stage: dict | None  # the first stage's summary (path, config hash, steps, accuracy), or None
+
+    @classmethod
+    def build(cls, cfg: dict) -> Run:
+        seed_everything(cfg["seed"])
+        trainer = Trainer(**cfg["trainer"], optim=Optim(**cfg["optim"]))
+        dataset = DATASETS.build(cfg["dataset"], root=cfg["data_root"])
+        data = TransferData(dataset, cfg["source"], cfg["target"], cfg["val_fraction"], trainer.device,
+                            cfg["target_labeled"])
+        model = build_model(**cfg["model"], input_shape=data.input_shape, num_classes=data.num_classes)
+        method = METHODS.build(cfg["method"])
+        method.build(model, data.num_classes)
+        summary, stage = None, method.source_stage()
+        if stage is not None:
+            source_model, summary = train_source_stage(cfg, stage, data.input_shape, data.num_classes)
+            seed_everything(cfg["seed"])  # the same RNG state whether the stage was trained now or cached
+            method.start_from(source_model)
+        return cls(cfg, trainer, dataset, data, method, summary)
+
+    @classmethod
+    def restore(cls, folder: str | Path, device: str = "cpu") -> Run:
+        """The trained run in `folder` (a `dabench train --out` or a benchmark cell), in eval mode on `device`."""
+        folder = Path(folder)
+        cfg = read_json(folder / "cell.json") if (folder / "cell.json").exists() else read_json(
+            folder / "result.json")["config"]
+        run = cls.build(merge(cfg, {"trainer": {"device": device}}))
+        start(run.method, run.data, run.trainer.device, load_checkpoint(folder / "checkpoint.pt"))
+        run.method.eval()
+        return run
+
+
+def build(cfg: dict) -> tuple[Trainer, DomainDataset, TransferData, Method]:
+    """(trainer, dataset, data, method) of a resolved config: ``Run.build`` unpacked, for tests and scripts."""
+    run = Run.build(cfg)
+    return run.trainer, run.dataset, run.data, run.method
 
 
 def recorded_outcome(out: Path, cfg_hash: str, set_aside_foreign: bool = False) -> dict | None:
@@ -161,17 +183,22 @@ def train(cfg: dict, out: str | Path, resume: bool = False, progress_bar: bool =
     make_folder(out)
     resume_from = resume_state(out, config_hash(cfg), resume)
 
-    trainer, dataset, data, method = build(cfg)
+    run = Run.build(cfg)
+    trainer, dataset, data, method = run.trainer, run.dataset, run.data, run.method
     logger = make_logger(out, cfg, resume_from["step"] if resume_from else None, **cfg["logging"])
     try:
-        records = trainer.fit(method, data, out, logger, cfg["seed"], resume_from, config_hash(cfg), progress_bar)
+        fit = trainer.fit(method, data, out, logger, cfg["seed"], resume_from, config_hash(cfg), progress_bar)
     except NonFiniteLoss as err:
         write_json_atomic({"error": str(err), "config_hash": config_hash(cfg), "config": cfg,
                            **provenance(trainer.device)}, out / "failed.json")
+        logger.finish({"failed": str(err), "config_hash": config_hash(cfg)})
         raise RunFailed(str(err)) from None
-    finally:
+    except BaseException:
         logger.finish()
-    last = records[-1]
+        raise
+    records, last = fit.records, fit.records[-1]
+    logger.finish({"target_accuracy": last["target_test_acc"], "source_accuracy": last["source_val_acc"],
+                   "steps": last["step"], "config_hash": config_hash(cfg)})
     result = {
         "method": cfg["method"]["name"], "dataset": cfg["dataset"]["name"],
         "source": cfg["source"], "target": cfg["target"], "seed": cfg["seed"],
@@ -179,10 +206,10 @@ def train(cfg: dict, out: str | Path, resume: bool = False, progress_bar: bool =
         "selection": "last checkpoint", "steps": last["step"],
         "resumed_from_step": resume_from["step"] if resume_from else 0,
         "final_losses": {k[5:]: v for k, v in last.items() if k.startswith("loss/")},
-        "target_labeled": cfg["target_labeled"], "source_stage": method.source_stage_summary,
+        "target_labeled": cfg["target_labeled"], "source_stage": run.source_stage,
         "records": records, "protocol": dataset.protocol, "data_sizes": data.sizes,
         "data_files": dataset.used_files, "config": cfg, "config_hash": config_hash(cfg),
-        "wall_s": trainer.wall_s, **provenance(trainer.device),
+        "wall_s": fit.wall_s, **provenance(trainer.device),
     }
     write_json_atomic(result, out / "result.json")
     return result

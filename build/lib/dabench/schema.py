@@ -40,17 +40,32 @@ class TrainerConfig(Section):
 
 
 class Optim(Section):
-    """SGD and its learning-rate schedule. `lr` is the head's base rate; the backbone's is
-    lr * backbone_lr_mult (0.1 is the usual choice for a pretrained one)."""
+    """The optimizer (torch.optim) and its learning-rate schedule (torch.optim.lr_scheduler), stepped
+    once per iteration. `lr` is the head's base rate; the backbone's is lr * backbone_lr_mult (0.1 is
+    the usual choice for a pretrained one)."""
 
+    optimizer: Literal["sgd", "adam", "adamw"] = "sgd"
     lr: float = Field(0.01, gt=0)
-    momentum: float = Field(0.9, ge=0, lt=1)
-    weight_decay: float = Field(5e-4, ge=0)
-    nesterov: bool = True
-    schedule: Literal["inv", "constant", "cosine"] = "inv"
-    gamma: float = Field(10.0, ge=0)
-    power: float = Field(0.75, ge=0)
+    momentum: float = Field(0.9, ge=0, lt=1, description="SGD only")
+    nesterov: bool = Field(True, description="SGD only")
+    betas: list[float] = Field(default_factory=lambda: [0.9, 0.999], min_length=2, max_length=2,
+                               description="Adam and AdamW only")
+    weight_decay: float = Field(5e-4, ge=0, description="L2 for SGD and Adam, decoupled for AdamW")
+    schedule: Literal["inv", "constant", "cosine", "step"] = Field(
+        "inv", description="inv: lr (1 + gamma p)^-power with p = step / steps (DANN); cosine: "
+                           "CosineAnnealingLR to 0; step: x step_gamma every step_size steps")
+    gamma: float = Field(10.0, ge=0, description="inv schedule")
+    power: float = Field(0.75, ge=0, description="inv schedule")
+    step_size: int = Field(1000, gt=0, description="step schedule")
+    step_gamma: float = Field(0.1, gt=0, description="step schedule")
     backbone_lr_mult: float = Field(1.0, ge=0)
+
+    @field_validator("betas")
+    @classmethod
+    def _betas(cls, betas):
+        if not all(0 <= b < 1 for b in betas):
+            raise ValueError(f"betas are in [0, 1), got {betas}")
+        return betas
 
 
 class ModelConfig(Section):
@@ -68,6 +83,10 @@ class ModelConfig(Section):
 
 
 class LoggingConfig(Section):
+    """Where metrics go besides metrics.jsonl: metrics.csv, TensorBoard events, a wandb run."""
+
+    csv: bool = False
+    tensorboard: bool = False
     wandb: bool = False
     wandb_project: str = "dabench"
     wandb_mode: Literal["offline", "online", "disabled"] = "offline"
@@ -110,6 +129,7 @@ class GridFile(Section):
     seeds: list[int] = Field(min_length=1)
     overrides: dict[str, Any] = Field(default_factory=dict)
     tsne: bool | Tsne = True
+    baseline: str = Field("source_only", description="the label gains are measured against")
     model: dict[str, Any] | None = None
     trainer: dict[str, Any] | None = None
     optim: dict[str, Any] | None = None

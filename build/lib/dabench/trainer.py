@@ -11,11 +11,12 @@ is bit-identical to an uninterrupted one on CPU.
 from __future__ import annotations
 
 import contextlib
-import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch.optim.lr_scheduler import CosineAnnealingLR, LambdaLR, LRScheduler, StepLR
 from tqdm.auto import tqdm
 
 from dabench.data.loaders import InfiniteBatches, TransferData
@@ -24,22 +25,31 @@ from dabench.evaluate import evaluate
 from dabench.io import save_atomic
 from dabench.schema import Optim
 
-SCHEDULES = ("inv", "constant", "cosine")
+
+def inv_factor(progress: float, gamma: float = 10.0, power: float = 0.75) -> float:
+    """The DANN annealing (Ganin et al. 2016, Sec. 5.2.2): lr multiplier (1 + gamma p)^-power at p in [0, 1]."""
+    return (1 + gamma * progress) ** -power
 
 
-def lr_factor(progress: float, schedule: str = "inv", gamma: float = 10.0, power: float = 0.75) -> float:
-    """Learning-rate multiplier at `progress` p in [0, 1].
+def make_optimizer(groups: list[dict], optim: Optim) -> torch.optim.Optimizer:
+    """torch.optim optimizer over `groups`, each at lr * its ``lr_mult``."""
+    groups = [{**group, "lr": optim.lr * group["lr_mult"]} for group in groups]
+    if optim.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=optim.lr, momentum=optim.momentum, weight_decay=optim.weight_decay,
+                               nesterov=optim.nesterov and optim.momentum > 0)
+    adam = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[optim.optimizer]
+    return adam(groups, lr=optim.lr, betas=tuple(optim.betas), weight_decay=optim.weight_decay)
 
-    inv: (1 + gamma p)^-power (DANN, Ganin et al. 2016, Sec. 5.2.2); constant: 1;
-    cosine: (1 + cos(pi p)) / 2.
-    """
-    if schedule == "inv":
-        return (1 + gamma * progress) ** -power
-    if schedule == "constant":
-        return 1.0
-    if schedule == "cosine":
-        return 0.5 * (1 + math.cos(math.pi * progress))
-    raise DabenchError(f"unknown optim.schedule '{schedule}'; known: {', '.join(SCHEDULES)}")
+
+def make_schedule(optimizer: torch.optim.Optimizer, optim: Optim, steps: int) -> LRScheduler:
+    """The learning-rate schedule, a torch scheduler stepped once per iteration."""
+    if optim.schedule == "inv":
+        return LambdaLR(optimizer, lambda step: inv_factor(step / steps, optim.gamma, optim.power))
+    if optim.schedule == "cosine":
+        return CosineAnnealingLR(optimizer, T_max=steps)
+    if optim.schedule == "step":
+        return StepLR(optimizer, step_size=optim.step_size, gamma=optim.step_gamma)
+    return LambdaLR(optimizer, lambda step: 1.0)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -48,6 +58,25 @@ def resolve_device(device: str) -> torch.device:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise DabenchError(f"trainer.device={device} but CUDA is not available; use trainer.device=auto or cpu")
     return torch.device(device)
+
+
+@dataclass(frozen=True)
+class Fit:
+    """What Trainer.fit returns: one record per evaluation, and the training wall time (seconds,
+    including the time before a resume)."""
+
+    records: list[dict]
+    wall_s: float
+
+
+def start(method, data: TransferData, device: torch.device, state: dict | None = None) -> None:
+    """Bring a built method to the point where training or evaluation begins, in the one order every
+    caller uses: to the device, ``begin`` on the target inputs (SHOT's memory buffers), then the
+    checkpoint's weights and buffers if `state` is given."""
+    method.to(device).train()
+    method.begin(data.target_inputs)
+    if state is not None:
+        method.load_state_dict(state["method"])
 
 
 class NonFiniteLoss(DabenchError):
@@ -87,8 +116,8 @@ class Trainer:
         return contextlib.nullcontext()
 
     def fit(self, method, data: TransferData, run_dir: Path, logger, seed: int,
-            resume_state: dict | None = None, tag: str = "", progress_bar: bool = False) -> list[dict]:
-        """Train `method` (already built) and return one record per evaluation.
+            resume_state: dict | None = None, tag: str = "", progress_bar: bool = False) -> Fit:
+        """Train `method` (already built); returns its records (one per evaluation) and wall time.
 
         `resume_state` is a loaded checkpoint (``load_checkpoint``) to continue from; `tag` is
         stored in checkpoints (the config hash) so a resume can check it continues the same run;
@@ -99,12 +128,10 @@ class Trainer:
         torch.set_num_threads(self.threads)
         Path(run_dir).mkdir(parents=True, exist_ok=True)
         checkpoint_path = Path(run_dir) / "checkpoint.pt"
-        method.to(self.device).train()
-        method.begin(data.target_inputs)
-        optimizers = {name: torch.optim.SGD(groups, lr=self.optim.lr, momentum=self.optim.momentum,
-                                            weight_decay=self.optim.weight_decay,
-                                            nesterov=self.optim.nesterov and self.optim.momentum > 0)
+        start(method, data, self.device, resume_state)
+        optimizers = {name: make_optimizer(groups, self.optim)
                       for name, groups in method.optimizers(self.optim.backbone_lr_mult).items() if groups}
+        schedules = {name: make_schedule(optimizer, self.optim, self.steps) for name, optimizer in optimizers.items()}
         source = InfiniteBatches(data.source_train.x, data.source_train.y, self.batch_size, seed)
         target = InfiniteBatches(data.target_train, None, self.batch_size, seed + 7919, data.target_positions)
         labeled = (InfiniteBatches(data.target_labeled.x, data.target_labeled.y, self.batch_size, seed + 104729)
@@ -112,9 +139,9 @@ class Trainer:
         state = {"step": 0, "records": [], "sums": {}, "count": 0, "wall_s": 0.0}
         if resume_state is not None:
             state = resume_state
-            method.load_state_dict(state["method"])
             for name, optimizer in optimizers.items():
                 optimizer.load_state_dict(state["optimizers"][name])
+                schedules[name].load_state_dict(state["schedules"][name])
             torch.set_rng_state(state["rng"])
             if state["cuda_rng"] is not None and torch.cuda.is_available():
                 torch.cuda.set_rng_state_all(state["cuda_rng"])
@@ -128,10 +155,8 @@ class Trainer:
                    leave=False, desc=getattr(method, "registered_name", "train"))
         for step in range(state["step"], self.steps):
             progress = step / self.steps
-            lr = self.optim.lr * lr_factor(progress, self.optim.schedule, self.optim.gamma, self.optim.power)
-            for optimizer in optimizers.values():
-                for group in optimizer.param_groups:
-                    group["lr"] = lr * group["lr_mult"]
+            first = next(iter(optimizers.values()), None)  # the base lr: a group's lr over its lr_mult
+            lr = first.param_groups[0]["lr"] / first.param_groups[0]["lr_mult"] if first else self.optim.lr
             terms = {}
             updates = method.updates(source.batch(step), target.batch(step), progress,
                                      labeled.batch(step) if labeled else None)
@@ -143,6 +168,8 @@ class Trainer:
                     update_total.backward()
                     optimizers[name].step()
                 terms.update(update_terms)
+            for schedule in schedules.values():
+                schedule.step()
             total = sum(terms.values(), torch.zeros((), device=self.device))
             # Accumulate on the device; .item() would sync a GPU every step.
             for name, value in {**terms, "total": total}.items():
@@ -168,13 +195,13 @@ class Trainer:
                 logger.log(done, {k: v for k, v in record.items() if k != "step"})
                 save_atomic({"step": done, "config_hash": tag, "method": method.state_dict(),
                              "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
+                             "schedules": {name: s.state_dict() for name, s in schedules.items()},
                              "rng": torch.get_rng_state(),
                              "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
                              "sums": sums, "count": count, "records": records,
                              "wall_s": time.perf_counter() - started}, checkpoint_path)
         bar.close()
-        self.wall_s = time.perf_counter() - started
-        return records
+        return Fit(records, time.perf_counter() - started)
 
 
 def _stop_if_not_finite(bad_at: dict[str, torch.Tensor]) -> None:

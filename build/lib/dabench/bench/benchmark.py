@@ -1,7 +1,6 @@
 """``dabench bench``: a benchmark file -> runs -> results.jsonl, tables and figures in one folder."""
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -11,11 +10,12 @@ from dabench.bench.report import write_tables
 from dabench.bench.runner import run_cells
 from dabench.bench.store import ResultStore
 from dabench.errors import DabenchError
+from dabench.io import DamagedFile, read_json, write_json_atomic
 
 
 def write_figures(grid: Grid, root: Path) -> dict:
     """Heatmap and bars always; t-SNE for the file's ``tsne`` choice (default: the first adapted
-    method on the first pair and seed, against source_only on the same pair and seed; ``tsne: false``
+    method on the first pair and seed, against the baseline on the same pair and seed; ``tsne: false``
     skips it). Figures show finished runs only: a failed (diverged) run has no model to show."""
     figures = root / "figures"
     figures.mkdir(exist_ok=True)
@@ -23,22 +23,22 @@ def write_figures(grid: Grid, root: Path) -> dict:
     info = {}
     store = ResultStore(root)
     finished = {c.method for c in grid.cells if (store.outcome(c) or {}).get("status") == "finished"}
-    adapted = [m for m in grid.methods if m != "source_only" and m in finished]
-    if "source_only" in finished and adapted:
+    adapted = [m for m in grid.methods if m != grid.baseline and m in finished]
+    if grid.baseline in finished and adapted:
         gain_heatmap(root, figures / "gain_heatmap.png")
-    if "source_only" in finished and adapted and grid.raw.get("tsne", True) is not False:
+    if grid.baseline in finished and adapted and grid.raw.get("tsne", True) is not False:
         choice = grid.raw["tsne"] if isinstance(grid.raw.get("tsne"), dict) else {}
         method = choice.get("method") or adapted[0]
         source, target = choice.get("pair") or grid.pairs[0]
         seed = choice["seed"] if choice.get("seed") is not None else grid.seeds[0]
         pick = {c.method: c for c in grid.cells if (c.source, c.target, c.seed) == (source, target, seed)}
-        if not all((store.outcome(pick[m]) or {}).get("status") == "finished" for m in ("source_only", method)):
+        if not all((store.outcome(pick[m]) or {}).get("status") == "finished" for m in (grid.baseline, method)):
             return info
-        pads = tsne_before_after(store.cell_dir(pick["source_only"]), store.cell_dir(pick[method]),
-                                 ("source_only", method), figures / "tsne.png", seed,
+        pads = tsne_before_after(store.cell_dir(pick[grid.baseline]), store.cell_dir(pick[method]),
+                                 (grid.baseline, method), figures / "tsne.png", seed,
                                  f"({source}→{target}, seed {seed})")
         info = {"method": method, "pair": [source, target], "seed": seed, "proxy_a_distance": pads}
-        (figures / "tsne.json").write_text(json.dumps(info, indent=1) + "\n")
+        write_json_atomic(info, figures / "tsne.json")
     return info
 
 
@@ -71,8 +71,16 @@ def run_benchmark(path: str | Path, out: str | Path, overrides: list[str] | None
     with store.lock:
         store.write_results()
     tables = write_tables(root)
-    if "ran" in status.values() or not (root / "figures").exists():  # figures are a function of the runs
+    # Figures are a function of the runs: drawn again when a run finished since they were complete.
+    finished = sorted(r["cell_id"] for r in store.rows())
+    done = root / "figures" / "complete.json"
+    try:
+        complete = read_json(done).get("cells") == finished
+    except (FileNotFoundError, DamagedFile):
+        complete = False
+    if not complete:
         write_figures(grid, root)
+        write_json_atomic({"cells": finished}, done)
     if grid.cells[0].config["logging"]["wandb"]:
         log_table_to_wandb(grid, root)
     return {"status": status, "table": tables["md"]}

@@ -1,31 +1,42 @@
-"""Figures of a benchmark (matplotlib, PNG): transfer-gain heatmap, average accuracy bars,
+"""Figures of a benchmark (matplotlib figures saved atomically as PNG): transfer-gain heatmap, average accuracy bars,
 and a t-SNE of source and target features before and after adaptation with the proxy
 A-distance (Ben-David et al., NeurIPS 2007 / JMLR 2010)."""
 from __future__ import annotations
 
-import json
+import io
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
+import torch
+from matplotlib.figure import Figure  # not pyplot: no backend switch, so notebooks keep theirs
+from tqdm.auto import tqdm
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+from dabench.bench.report import gains, run_values
+from dabench.bench.store import ResultStore
+from dabench.io import write_bytes_atomic  # noqa: E402
 
-from dabench.bench.report import gains, run_values  # noqa: E402
-from dabench.bench.store import ResultStore  # noqa: E402
+
+def save_figure(fig: Figure, path: Path) -> None:
+    """`path` as PNG (for the README and notebooks) and the same name as PDF (vector, for papers),
+    each written atomically: an interrupted figure stage leaves no half-written file."""
+    for suffix, options in ((".png", {"dpi": 150}), (".pdf", {})):
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format=suffix[1:], bbox_inches="tight", **options)
+        write_bytes_atomic(buffer.getvalue(), path.with_suffix(suffix))
 
 
 def gain_heatmap(root: Path, path: Path) -> None:
     store = ResultStore(root)
     grid, rows = store.grid(), store.rows()
-    methods = [m for m in grid["methods"] if m != "source_only" and any(r["method"] == m for r in rows)]
+    baseline = grid.get("baseline", "source_only")
+    methods = [m for m in grid["methods"] if m != baseline and any(r["method"] == m for r in rows)]
     pairs = [f"{s}→{t}" for s, t in grid["pairs"]]
-    g = gains(run_values(rows), ["source_only", *methods], pairs).pivot(index="method", columns="pair", values="gain")
+    g = gains(run_values(rows), [baseline, *methods], pairs, baseline).pivot(index="method", columns="pair", values="gain")
     g = g.reindex(index=methods, columns=pairs)
     limit = max(1.0, float(np.nanmax(np.abs(g.values))))
-    fig, ax = plt.subplots(figsize=(max(6.0, 2.5 + 0.9 * len(pairs)), 2.2 + 0.5 * len(methods)))
+    fig = Figure(figsize=(max(6.0, 2.5 + 0.9 * len(pairs)), 2.2 + 0.5 * len(methods)))
+    ax = fig.subplots()
     image = ax.imshow(g.values, cmap="RdBu", vmin=-limit, vmax=limit, aspect="auto")
     for (i, j), value in np.ndenumerate(g.values):
         dark = not np.isnan(value) and abs(value) > 0.6 * limit
@@ -34,43 +45,44 @@ def gain_heatmap(root: Path, path: Path) -> None:
     ax.set_xticks(range(len(pairs)), pairs, rotation=45, ha="right")
     ax.set_yticks(range(len(methods)), methods)
     ax.set_xlabel("source → target")
-    ax.set_title(f"{grid['name']}\ntarget-accuracy gain over source_only (points)")
+    ax.set_title(f"{grid['name']}\ntarget-accuracy gain over {baseline} (points)")
     fig.colorbar(image, ax=ax, label="gain (points)")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def accuracy_bars(root: Path, path: Path) -> None:
-    """Average target accuracy over pairs per method; error bars: std over seeds of the per-seed average."""
+    """Average target accuracy over pairs per method, best at the top, as horizontal bars (readable
+    for any number of methods); error bars: std over seeds of the per-seed average; the baseline's
+    bar and a dashed line at its value in grey."""
     store = ResultStore(root)
     grid, values = store.grid(), run_values(store.rows())
-    methods = [m for m in grid["methods"] if m in set(values.method)]
+    baseline = grid.get("baseline", "source_only")
     per_seed = values.groupby(["method", "seed"])["value"].mean()
-    means = [per_seed[m].mean() for m in methods]
-    stds = [per_seed[m].std(ddof=1) if len(per_seed[m]) > 1 else 0.0 for m in methods]
-    fig, ax = plt.subplots(figsize=(1.5 + 0.9 * len(methods), 3.5))
-    ax.bar(methods, means, yerr=stds, capsize=4, color="tab:blue")
-    for i, (m, sd) in enumerate(zip(means, stds)):
-        ax.text(i, m + sd + 1, f"{m:.1f}", ha="center", va="bottom", fontsize=8)
-    ax.set_ylabel("target accuracy (%), mean over pairs")
-    ax.set_title(f"{grid['name']}: average accuracy (± std over seeds)")
-    ax.set_ylim(0, 100)
+    stats = pd.DataFrame({"mean": per_seed.groupby("method").mean(),
+                          "std": per_seed.groupby("method").std(ddof=1).fillna(0.0)}).sort_values("mean")
+    fig = Figure(figsize=(7.0, 1.2 + 0.32 * len(stats)))
+    ax = fig.subplots()
+    colors = ["tab:gray" if m == baseline else "tab:blue" for m in stats.index]
+    ax.barh(stats.index, stats["mean"], xerr=stats["std"], capsize=3, color=colors)
+    for i, (mean, std) in enumerate(zip(stats["mean"], stats["std"])):
+        ax.text(mean + std + 0.5, i, f"{mean:.1f}", va="center", fontsize=8)
+    if baseline in stats.index:
+        ax.axvline(stats.loc[baseline, "mean"], color="tab:gray", linestyle="--", linewidth=1)
+    ax.set_xlabel("target accuracy (%), mean over pairs (± std over seeds)")
+    ax.set_title(f"{grid['name']}: average accuracy over {values.pair.nunique()} pair(s)")
+    ax.set_xlim(0, min(100.0, float((stats["mean"] + stats["std"]).max()) + 8))
+    ax.margins(y=0.01)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def cell_features(cell_dir: Path, limit: int = 1000) -> tuple[np.ndarray, np.ndarray]:
-    """Bottleneck features (n, d) of the source validation and target test inputs, from a cell's checkpoint."""
-    from dabench.io import load_checkpoint
-    from dabench.run import build
+    """Bottleneck features (n, d) of the source train and target test inputs, from a cell's checkpoint."""
+    from dabench.run import Run
 
-    cfg = json.loads((cell_dir / "cell.json").read_text())
-    cfg["trainer"]["device"] = "cpu"
-    _, _, data, method = build(cfg)
-    method.load_state_dict(load_checkpoint(cell_dir / "checkpoint.pt")["method"])
-    method.eval()
+    run = Run.restore(cell_dir)
+    data, method = run.data, run.method
     with torch.no_grad():
         source = method.model(data.source_train.x[:limit]).features.numpy()
         target = method.model(data.target_test.x[:limit]).features.numpy()
@@ -95,16 +107,22 @@ def proxy_a_distance(source: np.ndarray, target: np.ndarray, seed: int = 0) -> f
 
 def tsne_before_after(before_dir: Path, after_dir: Path, labels: tuple[str, str], path: Path,
                       seed: int = 0, run: str = "") -> dict[str, float]:
-    """Side-by-side t-SNE of source (blue) and target (orange) features; returns both proxy A-distances."""
-    from sklearn.manifold import TSNE
+    """Side-by-side t-SNE of source (blue) and target (orange) features; returns both proxy A-distances.
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.8))
+    openTSNE (FFT-accelerated, Poličar et al., JSS 2024), several times faster than scikit-learn's
+    exact-gradient Barnes-Hut here, prints its progress.
+    """
+    from openTSNE import TSNE
+
+    fig = Figure(figsize=(10, 4.8))
+    axes = fig.subplots(1, 2)
     pads = {}
     for ax, cell_dir, label in zip(axes, (before_dir, after_dir), labels):
         source, target = cell_features(cell_dir)
         pads[label] = proxy_a_distance(source, target, seed)
-        embedded = TSNE(n_components=2, init="pca", random_state=seed, perplexity=30).fit_transform(
-            np.concatenate([source, target]))
+        tqdm.write(f"figures: t-SNE of {len(source) + len(target)} feature vectors of {label}")
+        embedded = np.asarray(TSNE(n_components=2, initialization="pca", random_state=seed, perplexity=30,
+                                   n_jobs=1, verbose=True).fit(np.concatenate([source, target]).astype(np.float64)))
         ax.scatter(*embedded[:len(source)].T, s=3, alpha=0.5, label="source", color="tab:blue")
         ax.scatter(*embedded[len(source):].T, s=3, alpha=0.5, label="target", color="tab:orange")
         ax.set_title(f"{label}: proxy A-distance {pads[label]:.2f}")
@@ -113,6 +131,5 @@ def tsne_before_after(before_dir: Path, after_dir: Path, labels: tuple[str, str]
         ax.legend(markerscale=4)
     fig.suptitle(f"Bottleneck features of source and target, before and after adaptation {run}".strip())
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
     return pads

@@ -8,6 +8,9 @@ Minimal benchmark file (every other key is optional):
     seeds: [0, 1]
     overrides: {trainer.steps: 200}                # dotted keys applied to every run
 
+``baseline`` names the entry that gains are measured against (default ``source_only``), e.g.
+``baseline: finetune`` for a grid of adaptation methods on top of fine-tuning.
+
 A method entry may carry a ``label`` (its name in tables, so one method can appear twice)
 and its own ``overrides``: ``{name: source_only, label: finetune_lr0.1,
 overrides: {optim.backbone_lr_mult: 0.1}}``.
@@ -52,6 +55,7 @@ class Grid:
     seeds: list[int]
     cells: list[Cell]
     raw: dict
+    baseline: str = "source_only"
 
 
 def _where(path: Path, key: str, err: DabenchError) -> DabenchError:
@@ -71,7 +75,11 @@ def load_grid(path: str | Path, cli_overrides: list[str] | None = None, threads:
     except ValidationError as err:
         raise describe(err, GridFile, where=str(path)) from None
     dataset = as_spec(raw["dataset"])
-    base = merge(family_config(dataset["name"]), {k: raw[k] for k in RUN_KEYS if k in raw})
+    try:
+        family = family_config(dataset["name"])
+    except DabenchError as err:
+        raise _where(path, "dataset", err) from None
+    base = merge(family, {k: raw[k] for k in RUN_KEYS if k in raw})
     base["dataset"] = merge(as_spec(base.get("dataset", dataset["name"])), dataset)  # same name: the family's
     base = apply_overrides(base, raw.get("overrides") or {})
     base = apply_overrides(base, cli_overrides or [])
@@ -98,17 +106,21 @@ def load_grid(path: str | Path, cli_overrides: list[str] | None = None, threads:
     if len(set(names)) != len(names):
         raise DabenchError(f"{path}: methods: {names} lists a method twice; give each variant its own "
                            f"'label', e.g. {{name: dann, label: dann_0.5, trade_off: 0.5}}")
-    _check_tsne(path, raw.get("tsne", True), names, pairs, raw["seeds"])
-    return Grid(raw.get("name", path.stem), dataset["name"], pairs, names, raw["seeds"], cells, raw)
+    baseline = raw.get("baseline", "source_only")
+    if "baseline" in raw and baseline not in names:
+        raise DabenchError(f"{path}: baseline '{baseline}' is not one of the method labels ({', '.join(names)})")
+    _check_tsne(path, raw.get("tsne", True), names, pairs, raw["seeds"], baseline)
+    return Grid(raw.get("name", path.stem), dataset["name"], pairs, names, raw["seeds"], cells, raw, baseline)
 
 
-def _check_tsne(path: Path, choice, methods: list[str], pairs: list[tuple[str, str]], seeds: list[int]) -> None:
-    """The t-SNE figure compares source_only with one method on one pair and seed of the grid."""
+def _check_tsne(path: Path, choice, methods: list[str], pairs: list[tuple[str, str]], seeds: list[int],
+                baseline: str) -> None:
+    """The t-SNE figure compares the baseline with one method on one pair and seed of the grid."""
     if choice is True or choice is False:
         return
-    if "source_only" not in methods:
-        raise DabenchError(f"{path}: tsne: the figure compares a method with source_only, which the grid does not "
-                           f"run; add source_only to methods or write tsne: false")
+    if baseline not in methods:
+        raise DabenchError(f"{path}: tsne: the figure compares a method with the baseline {baseline}, which the grid "
+                           f"does not run; add it to methods, set baseline:, or write tsne: false")
     if choice.get("method") is not None and choice["method"] not in methods:
         raise DabenchError(f"{path}: tsne.method '{choice['method']}' is not in methods ({', '.join(methods)})")
     if choice.get("pair") is not None and tuple(choice["pair"]) not in pairs:

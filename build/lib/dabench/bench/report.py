@@ -1,4 +1,4 @@
-"""Tables from a results store: accuracy mean ± std over seeds, transfer gain over source_only
+"""Tables from a results store: accuracy mean ± std over seeds, transfer gain over the baseline
 with a paired test, published numbers beside ours, and a protocol footer. Markdown, CSV, LaTeX.
 
 Everything here is a function of results.jsonl and grid.json, so ``dabench table`` reproduces
@@ -17,6 +17,7 @@ from scipy import stats
 from dabench.bench.store import ResultStore
 from dabench.config import shipped
 from dabench.errors import DabenchError
+from dabench.io import write_bytes_atomic
 
 PAPER_RESULTS = shipped("paper_results")
 SELECTIONS = {"last": "last checkpoint", "oracle": "ORACLE: best target-test checkpoint (uses target labels)"}
@@ -181,7 +182,8 @@ def render(root: str | Path, metric: str = "target_accuracy", methods: list[str]
     pairs = [f"{s}→{t}" for s, t in grid["pairs"]]
     values = run_values([r for r in rows if r["method"] in methods], metric, select)
     table, summary = accuracy_stats(values, methods, pairs)
-    gain = gains(values, methods, pairs) if "source_only" in methods else pd.DataFrame()
+    baseline = grid.get("baseline", "source_only")
+    gain = gains(values, methods, pairs, baseline) if baseline in methods else pd.DataFrame()
     cfg = rows[0]["config"]
     pub = published(cfg["dataset"]["name"], cfg["model"]["backbone"]["name"], methods,
                     [tuple(p) for p in grid["pairs"]])
@@ -197,12 +199,12 @@ def render(root: str | Path, metric: str = "target_accuracy", methods: list[str]
         acc_rows.append([m, *cells, _fmt(summary.loc[m, "avg"]), _fmt(summary.loc[m, "rank"], ".2f")])
     md += ["Mean ± std over seeds (number of seeds).", "", _md(["method", *pairs, "Avg", "Avg rank"], acc_rows)]
     if len(gain):
-        md += ["## Transfer gain over source_only (points)", "",
-               "Mean over seeds of (method − source_only) on the same pair and seed. ▼ negative transfer; "
+        md += [f"## Transfer gain over {baseline} (points)", "",
+               f"Mean over seeds of (method − {baseline}) on the same pair and seed. ▼ negative transfer; "
                f"† not significant (paired t-test over seeds, p ≥ {ALPHA}, or fewer than 2 seeds).", ""]
         gain_rows = []
         for m in methods:
-            if m == "source_only":
+            if m == baseline:
                 continue
             g = gain[gain.method == m].set_index("pair")
             marks = [f"{_fmt(g.loc[p, 'gain'], '+.1f')}{'▼' if g.loc[p, 'gain'] < 0 else ''}"
@@ -228,13 +230,41 @@ def render(root: str | Path, metric: str = "target_accuracy", methods: list[str]
     if len(gain):
         long = long.merge(gain[["method", "pair", "gain", "p_value"]], on=["method", "pair"], how="left")
     long = long.merge(pub[["method", "pair", "published", "source"]], on=["method", "pair"], how="left")
-    wide = pd.DataFrame([r[1:] for r in acc_rows], index=methods, columns=[*pairs, "Avg", "Avg rank"])
-    tex = wide.to_latex(caption=f"{grid['name']}: {what} ({SELECTIONS[select]})", label=f"tab:{grid['name']}")
+    means = table["mean"].unstack("pair").reindex(index=methods, columns=pairs)
+    scores = pd.concat([means, summary["avg"].rename("Avg"), -summary["rank"].rename("Avg rank")], axis=1)
+    best = {(i, j) for j, column in enumerate(scores.columns) for i, m in enumerate(methods)
+            if not np.isnan(scores.iloc[i, j]) and scores.iloc[i, j] == scores.iloc[:, j].max()}
+    tex = latex_table(["method", *pairs, "Avg", "Avg rank"], acc_rows, best,
+                      f"{grid['name']}: {what} ({SELECTIONS[select]})", f"tab:{grid['name']}")
     return {"md": "\n".join(md), "csv": long.to_csv(index=False, float_format="%.4f"), "tex": tex}
+
+
+LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
+         "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "→": r"$\rightarrow$", "±": r"$\pm$",
+         "–": "--", "†": r"\dag{}", "▼": r"$\downarrow$", "Δ": r"$\Delta$"}
+
+
+def latex_escape(text: str) -> str:
+    """`text` as LaTeX source that compiles with pdflatex: specials escaped, the table's symbols as macros."""
+    return "".join(LATEX.get(c, c) for c in str(text))
+
+
+def latex_table(header: list[str], rows: list[list[str]], best: set[tuple[int, int]], caption: str,
+                label: str) -> str:
+    """A booktabs table; cell (row i, column j + 1) is bold when (i, j) is in `best`."""
+    def cell(i, j, text):
+        return rf"\textbf{{{latex_escape(text)}}}" if (i, j - 1) in best else latex_escape(text)
+
+    lines = [r"\begin{table}", r"\centering", rf"\caption{{{latex_escape(caption)}}}", rf"\label{{{label}}}",
+             rf"\begin{{tabular}}{{l{'r' * (len(header) - 1)}}}", r"\toprule",
+             " & ".join(latex_escape(h) for h in header) + r" \\", r"\midrule",
+             *[" & ".join(cell(i, j, text) for j, text in enumerate(row)) + r" \\" for i, row in enumerate(rows)],
+             r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
 
 
 def write_tables(root: str | Path, **options) -> dict[str, str]:
     outputs = render(root, **options)
     for ext, text in outputs.items():
-        (Path(root) / f"table.{ext}").write_text(text)
+        write_bytes_atomic(text.encode(), Path(root) / f"table.{ext}")
     return outputs

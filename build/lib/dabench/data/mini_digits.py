@@ -18,7 +18,7 @@ from importlib.resources import files as package_files
 import numpy as np
 import torch
 
-from dabench.data.base import DATASETS, DomainDataset, sha256_of, tensor_dataset
+from dabench.data.base import DATASETS, DomainDataset, cache_dir, sha256_of, tensor_dataset
 from dabench.data.images import to_common_format
 from dabench.data.splits import SHIPPED, test_mask
 from dabench.errors import DabenchError
@@ -59,7 +59,7 @@ class MiniDigits(DomainDataset):
         self.check_domain(domain)
         images, labels = _mnist_5k() if domain == "mnist" else _optdigits()
         policy = "stretch" if domain == "mnist" else self.optdigits_resize
-        folders = [SHIPPED / self.name, self.root / "splits" / self.name]
+        folders = [SHIPPED / self.name, self.root / "splits" / self.name, cache_dir() / "splits" / self.name]
         test = test_mask(folders, domain, [str(i) for i in range(len(labels))], labels, self.test_fraction, 0)
         idx = np.flatnonzero(test if split == "test" else ~test)
         x = to_common_format(torch.from_numpy(images[idx]), 1, self.image_size, policy)

@@ -5,7 +5,8 @@ relative to the dataset folder), one per line, after a header that says how it w
 The files for the standard settings ship in ``dabench/splits/<dataset>/`` so every user
 trains and tests on the same samples; any other (fraction, seed) is drawn the same way
 (stratified by class, scikit-learn's ``train_test_split``) and saved under
-``<data root>/splits/`` on first use, to be shared or committed.
+``$DABENCH_CACHE/splits/`` on first use (never in the data root, which may be read-only); a
+file placed under ``<data root>/splits/<dataset>/`` is read first, to share a split.
 """
 from __future__ import annotations
 

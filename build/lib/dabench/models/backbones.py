@@ -1,6 +1,8 @@
 """Feature extractors, registered by name. Each factory takes ``input_shape`` (C, H, W) or (D,)
 plus its own keyword arguments and returns an nn.Module with an int ``feature_dim``:
-forward maps (N, *input_shape) to (N, feature_dim)."""
+forward maps (N, *input_shape) to (N, feature_dim). A backbone that does not take (3, 32, 32)
+images declares an input it does take, ``@BACKBONES.register(name, example_input=shape)``:
+the contract test builds every registered backbone on it."""
 from __future__ import annotations
 
 import contextlib
@@ -33,7 +35,7 @@ def _expect_image(name: str, input_shape: tuple[int, ...], channels: int, size: 
                            f"{tuple(input_shape)}; set the dataset's image_size/channels or pick another backbone")
 
 
-@BACKBONES.register("lenet")
+@BACKBONES.register("lenet", example_input=(1, 28, 28))
 def lenet(input_shape: tuple[int, ...], dropout: float = 0.5) -> FeatureExtractor:
     """LeNet for 28x28 grey digits, as in ADDA/TLlib: conv20-pool-conv50-pool-fc500, 500 features."""
     _expect_image("lenet", input_shape, 1, 28)
@@ -59,7 +61,7 @@ def dtn(input_shape: tuple[int, ...], dropout: float = 0.1) -> FeatureExtractor:
     )
 
 
-@BACKBONES.register("mlp")
+@BACKBONES.register("mlp", example_input=(16,))
 def mlp(input_shape: tuple[int, ...], hidden: tuple[int, ...] = (256,), dropout: float = 0.0) -> FeatureExtractor:
     """MLP for feature vectors (SURF, bag-of-words): Linear-ReLU-Dropout per hidden width."""
     layers: list[nn.Module] = [nn.Flatten()]
