@@ -1,1 +1,0 @@
-"""Benchmark grids: methods x domain pairs x seeds -> a crash-safe store -> tables and figures."""

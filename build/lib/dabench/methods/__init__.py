@@ -1,1 +1,0 @@
-"""Adaptation methods, one registered file each (see base.Method)."""

@@ -1,1 +1,0 @@
-"""Backbones (feature extractors) and the Model = backbone -> bottleneck -> classifier."""
