@@ -59,7 +59,7 @@ def test_a_plugin_package_registers_its_method_through_the_entry_point(tmp_path)
     assert "Traceback" not in broken.stderr
 
 
-@pytest.mark.parametrize("name", ["train", "bench", "load_results", "Method", "register_method", "register_dataset",
+@pytest.mark.parametrize("name", ["train", "run_benchmark", "load_results", "Method", "register_method", "register_dataset",
                                   "register_backbone"])
 def test_the_public_api_names(name):
     import dabench

@@ -252,3 +252,9 @@ def _keep_good_lines(path: Path) -> None:
             json.loads(line)
             good.append(line + "\n")
     write_bytes_atomic("".join(good).encode(), path)
+
+
+def load_results(out: str | Path) -> pd.DataFrame:
+    """The finished runs of the benchmark folder `out`: one row per run (method, source, target,
+    seed, target_accuracy, source_accuracy, ...), a pandas DataFrame."""
+    return ResultStore(out).load()
