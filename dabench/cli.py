@@ -122,10 +122,16 @@ def cmd_bench(args) -> None:
 
 def cmd_table(args) -> None:
     from dabench.bench.report import render, write_tables
+    from dabench.bench.selection import compare, write_comparison
 
-    methods = args.methods.split(",") if args.methods else None
-    options = {"metric": args.metric, "methods": methods, "select": args.select}
-    outputs = write_tables(args.results, **options) if args.write else render(args.results, **options)
+    if args.compare_selection:
+        if args.format == "tex":
+            raise DabenchError("--compare-selection writes md or csv; use --format md or csv")
+        outputs = write_comparison(args.results) if args.write else compare(args.results)
+    else:
+        methods = args.methods.split(",") if args.methods else None
+        options = {"metric": args.metric, "methods": methods, "select": args.select}
+        outputs = write_tables(args.results, **options) if args.write else render(args.results, **options)
     print(outputs[args.format], end="")
 
 
@@ -257,10 +263,14 @@ def parser() -> argparse.ArgumentParser:
     table.add_argument("results", help="the --out folder of dabench bench")
     table.add_argument("--metric", default="target_accuracy", choices=["target_accuracy", "source_accuracy"])
     table.add_argument("--methods", help="comma-separated subset, in this order")
-    table.add_argument("--select", default="last", choices=["last", "oracle"],
-                       help="checkpoint selection; oracle reads target test labels and is labelled as such")
+    table.add_argument("--select", metavar="RULE",
+                       help="selection rule over checkpoints and sweep points (default: the benchmark file's "
+                            "select, else last): last, source_val, a validator (entropy, im, bnm, snd, dev, iwcv) "
+                            "or oracle, which reads target test labels and is labelled ORACLE")
+    table.add_argument("--compare-selection", action="store_true",
+                       help="every rule side by side, with regret against the oracle and Spearman correlations")
     table.add_argument("--format", default="md", choices=["md", "csv", "tex"])
-    table.add_argument("--write", action="store_true", help="also rewrite table.md/.csv/.tex in the folder")
+    table.add_argument("--write", action="store_true", help="also rewrite table.md/.csv/.tex (selection.md/.csv with --compare-selection) in the folder")
     table.set_defaults(func=cmd_table)
 
     store = sub.add_parser("store", help="check a benchmark folder for damaged files, and repair it",

@@ -1,32 +1,37 @@
-"""Evaluation: accuracy on labeled splits and label-free scores on unlabeled target data.
+"""Evaluation: accuracy on labeled splits and label-free validator scores on unlabeled target data.
 
-Only this module reads ``target_test``; its accuracy is reported as the run's result at
-the last step and, in per-eval records, under ``target_test_acc`` (selecting a checkpoint
-with it would be oracle selection).
+Only ``oracle_accuracy`` reads ``target_test`` labels; its value is the run's result at the
+last step and, in per-eval records, ``target_test_acc`` (choosing a checkpoint with it is
+oracle selection). Validators (dabench.selection.validators) see the source validation split
+and the unlabeled target train split, never the target test split.
 """
 from __future__ import annotations
 
 import contextlib
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from dabench.data.files import chunks
 from dabench.data.loaders import LabeledSplit, TransferData
-from dabench.losses.target import entropy
+from dabench.selection.validators import LabeledPredictions, Predictions, score_all
 
 
-@torch.no_grad()
-def predict_logits(method, x, batch_size: int, autocast: contextlib.AbstractContextManager) -> Tensor:
-    """Logits (N, C) in float32 of a tensor or ImageFiles, computed in eval mode in chunks of `batch_size`."""
+@torch.inference_mode()
+def predict(method, x, batch_size: int, autocast: contextlib.AbstractContextManager) -> Predictions:
+    """Eval-mode logits (N, C) and features (N, d), float32 on the CPU, of a tensor or ImageFiles,
+    computed in chunks of `batch_size`."""
     was_training = method.training
     method.eval()
-    logits = []
+    logits, features = [], []
     for chunk in chunks(x, batch_size):
         with autocast:
-            logits.append(method.predict(chunk).float())
+            out = method.outputs(chunk)
+        logits.append(out.logits.float().cpu())
+        features.append(out.features.float().flatten(1).cpu())
     method.train(was_training)
-    return torch.cat(logits)
+    return Predictions(torch.cat(logits), torch.cat(features))
 
 
 def accuracy(logits: Tensor, labels: Tensor, metric: str = "accuracy") -> float:
@@ -36,15 +41,24 @@ def accuracy(logits: Tensor, labels: Tensor, metric: str = "accuracy") -> float:
         from sklearn.metrics import balanced_accuracy_score
 
         return 100 * balanced_accuracy_score(labels.cpu().numpy(), logits.argmax(dim=1).cpu().numpy())
-    return (logits.argmax(dim=1) == labels).sum().item() * 100 / len(labels)
+    return (logits.argmax(dim=1) == labels.to(logits.device)).sum().item() * 100 / len(labels)
+
+
+def oracle_accuracy(method, split: LabeledSplit, metric: str, batch_size: int, autocast) -> float:
+    """Target test accuracy (percent): the one place target labels are read."""
+    return accuracy(predict(method, split.x, batch_size, autocast).logits, split.y, metric)
 
 
 def evaluate(method, data: TransferData, batch_size: int, autocast) -> dict[str, float]:
-    """source_val_acc, target_test_acc (percent) and score/target_entropy (label-free, nats)."""
-    def acc(split: LabeledSplit) -> float:
-        return accuracy(predict_logits(method, split.x, batch_size, autocast), split.y, data.metric)
-
-    target_logits = predict_logits(method, data.target_train, batch_size, autocast)
-    return {"source_val_acc": acc(data.source_val) if len(data.source_val.y) else float("nan"),
-            "target_test_acc": acc(data.target_test),
-            "score/target_entropy": entropy(target_logits).item()}
+    """One evaluation record: source_val_acc (percent), source_val_loss (mean cross-entropy, nats),
+    target_test_acc (percent, oracle) and score/<validator> for every label-free validator."""
+    splits = {"target": predict(method, data.target_train, batch_size, autocast)}
+    record = {"source_val_acc": float("nan"), "source_val_loss": float("nan")}
+    if len(data.source_val.y):
+        source_val = predict(method, data.source_val.x, batch_size, autocast)
+        labels = data.source_val.y.cpu()
+        splits["source_val"] = LabeledPredictions(source_val.logits, source_val.features, labels)
+        record = {"source_val_acc": accuracy(source_val.logits, labels, data.metric),
+                  "source_val_loss": F.cross_entropy(source_val.logits, labels).item()}
+    return {**record, "target_test_acc": oracle_accuracy(method, data.target_test, data.metric, batch_size, autocast),
+            **score_all(splits)}

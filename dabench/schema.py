@@ -130,6 +130,8 @@ class GridFile(Section):
     overrides: dict[str, Any] = Field(default_factory=dict)
     tsne: bool | Tsne = True
     baseline: str = Field("source_only", description="the label gains are measured against")
+    select: str = Field("last", description="the selection rule of the benchmark's tables (selection/rules.py)")
+    sweep: dict[str, Any] | None = Field(None, description="hyper-parameter points per method (bench/sweep.py)")
     model: dict[str, Any] | None = None
     trainer: dict[str, Any] | None = None
     optim: dict[str, Any] | None = None

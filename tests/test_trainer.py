@@ -121,8 +121,8 @@ def test_records_hold_losses_and_accuracies(tmp_path):
     trainer, method, data = build_toy(toy_config("dann", trainer={"steps": 20, "eval_every": 10}))
     records = trainer.fit(method, data, tmp_path, Loggers(), seed=0).records
     assert [r["step"] for r in records] == [10, 20]
-    assert {"loss/cls", "loss/adv", "loss/total", "source_val_acc", "target_test_acc",
-            "score/target_entropy", "lr"} <= set(records[-1])
+    assert {"loss/cls", "loss/adv", "loss/total", "source_val_acc", "source_val_loss", "target_test_acc",
+            "score/entropy", "score/im", "score/bnm", "score/snd", "score/dev", "score/iwcv", "lr"} <= set(records[-1])
 
 
 def test_mean_class_accuracy_is_the_mean_of_per_class_accuracies():

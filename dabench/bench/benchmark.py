@@ -4,10 +4,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from dabench.bench.figures import accuracy_bars, gain_heatmap, tsne_before_after
+from dabench.bench.figures import accuracy_bars, gain_heatmap, selection_scatter, tsne_before_after
 from dabench.bench.grid import Grid, load_grid
 from dabench.bench.report import write_tables
 from dabench.bench.runner import run_cells
+from dabench.bench.selection import write_comparison
 from dabench.bench.store import ResultStore
 from dabench.errors import DabenchError
 from dabench.io import DamagedFile, read_json, write_json_atomic
@@ -20,6 +21,7 @@ def write_figures(grid: Grid, root: Path) -> dict:
     figures = root / "figures"
     figures.mkdir(exist_ok=True)
     accuracy_bars(root, figures / "accuracy.png")
+    selection_scatter(root, figures / "selection.png")
     info = {}
     store = ResultStore(root)
     finished = {c.method for c in grid.cells if (store.outcome(c) or {}).get("status") == "finished"}
@@ -31,7 +33,10 @@ def write_figures(grid: Grid, root: Path) -> dict:
         method = choice.get("method") or adapted[0]
         source, target = choice.get("pair") or grid.pairs[0]
         seed = choice["seed"] if choice.get("seed") is not None else grid.seeds[0]
-        pick = {c.method: c for c in grid.cells if (c.source, c.target, c.seed) == (source, target, seed)}
+        pick = {}
+        for cell in grid.cells:  # with a sweep, each method's first point
+            if (cell.source, cell.target, cell.seed) == (source, target, seed):
+                pick.setdefault(cell.method, cell)
         if not all((store.outcome(pick[m]) or {}).get("status") == "finished" for m in (grid.baseline, method)):
             return info
         pads = tsne_before_after(store.cell_dir(pick[grid.baseline]), store.cell_dir(pick[method]),
@@ -71,6 +76,8 @@ def run_benchmark(path: str | Path, out: str | Path, overrides: list[str] | None
     with store.lock:
         store.write_results()
     tables = write_tables(root)
+    if store.rows():
+        write_comparison(root)
     # Figures are a function of the runs: drawn again when a run finished since they were complete.
     finished = sorted(r["cell_id"] for r in store.rows())
     done = root / "figures" / "complete.json"

@@ -12,7 +12,7 @@ import torch
 from matplotlib.figure import Figure  # not pyplot: no backend switch, so notebooks keep theirs
 from tqdm.auto import tqdm
 
-from dabench.bench.report import gains, run_values
+from dabench.bench.report import gains, grid_rule, run_values
 from dabench.bench.store import ResultStore
 from dabench.io import write_bytes_atomic  # noqa: E402
 
@@ -32,7 +32,7 @@ def gain_heatmap(root: Path, path: Path) -> None:
     baseline = grid.get("baseline", "source_only")
     methods = [m for m in grid["methods"] if m != baseline and any(r["method"] == m for r in rows)]
     pairs = [f"{s}→{t}" for s, t in grid["pairs"]]
-    g = gains(run_values(rows), [baseline, *methods], pairs, baseline).pivot(index="method", columns="pair", values="gain")
+    g = gains(run_values(rows, select=grid_rule(grid)), [baseline, *methods], pairs, baseline).pivot(index="method", columns="pair", values="gain")
     g = g.reindex(index=methods, columns=pairs)
     limit = max(1.0, float(np.nanmax(np.abs(g.values))))
     fig = Figure(figsize=(max(6.0, 2.5 + 0.9 * len(pairs)), 2.2 + 0.5 * len(methods)))
@@ -56,7 +56,8 @@ def accuracy_bars(root: Path, path: Path) -> None:
     for any number of methods); error bars: std over seeds of the per-seed average; the baseline's
     bar and a dashed line at its value in grey."""
     store = ResultStore(root)
-    grid, values = store.grid(), run_values(store.rows())
+    grid = store.grid()
+    values = run_values(store.rows(), select=grid_rule(grid))
     baseline = grid.get("baseline", "source_only")
     per_seed = values.groupby(["method", "seed"])["value"].mean()
     stats = pd.DataFrame({"mean": per_seed.groupby("method").mean(),
@@ -74,6 +75,38 @@ def accuracy_bars(root: Path, path: Path) -> None:
     ax.set_xlim(0, min(100.0, float((stats["mean"] + stats["std"]).max()) + 8))
     ax.margins(y=0.01)
     fig.tight_layout()
+    save_figure(fig, path)
+
+
+def selection_scatter(root: Path, path: Path) -> None:
+    """One panel per label-free rule (source validation accuracy and each validator): its score against
+    target test accuracy, one point per checkpoint of every run, coloured by method."""
+    from dabench.selection import rules
+
+    store = ResultStore(root)
+    grid, rows = store.grid(), store.rows()
+    scored = [r for r in rules.rule_names() if r not in ("last", "oracle")]
+    methods = [m for m in grid["methods"] if any(r["method"] == m for r in rows)]
+    columns = min(4, len(scored))
+    fig = Figure(figsize=(3.2 * columns, 2.9 * -(-len(scored) // columns) + 0.6))
+    axes = fig.subplots(-(-len(scored) // columns), columns, squeeze=False).flatten()
+    colors = {m: f"C{i % 10}" for i, m in enumerate(methods)}
+    for ax, rule in zip(axes, scored):
+        key, sign = rules.score_key(rule)
+        for method in methods:
+            records = [rec for r in rows if r["method"] == method for rec in r["records"] if key in rec]
+            ax.scatter([rec[key] for rec in records], [rec[rules.ORACLE_KEY] for rec in records], s=6,
+                       alpha=0.6, color=colors[method], label=method)
+        ax.set_title(f"{rule} ({'higher' if sign > 0 else 'lower'} is better)", fontsize=9)
+        ax.set_xlabel(key, fontsize=8)
+        ax.set_ylabel("target test acc (%)", fontsize=8)
+        ax.tick_params(labelsize=7)
+    for ax in axes[len(scored):]:
+        ax.set_visible(False)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(methods), 8), fontsize=7, markerscale=2)
+    fig.suptitle(f"{grid['name']}: label-free scores vs target accuracy, one point per checkpoint")
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
     save_figure(fig, path)
 
 

@@ -8,6 +8,9 @@ Minimal benchmark file (every other key is optional):
     seeds: [0, 1]
     overrides: {trainer.steps: 200}                # dotted keys applied to every run
 
+``sweep`` runs every method at several hyper-parameter points (dabench/bench/sweep.py); the
+table then picks one point per method, pair and seed with the selection rule in use.
+
 ``baseline`` names the entry that gains are measured against (default ``source_only``), e.g.
 ``baseline: finetune`` for a grid of adaptation methods on top of fine-tuning.
 
@@ -22,21 +25,24 @@ own run sections (model, trainer, optim, logging, val_fraction, data_root), then
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydantic import ValidationError
 
+from dabench.bench.sweep import applicable, sweep_points
 from dabench.config import apply_overrides, as_spec, config_hash, family_config, load_yaml, merge, resolve
 from dabench.errors import DabenchError
 from dabench.schema import GridFile, describe
+from dabench.selection import rules
 
 RUN_KEYS = ("model", "trainer", "optim", "logging", "val_fraction", "target_labeled", "data_root")
 
 
 @dataclass(frozen=True, eq=False)
 class Cell:
-    """One run of the grid. `cell_id` is the first 16 hex digits of the sha256 of `config`."""
+    """One run of the grid. `cell_id` is the first 16 hex digits of the sha256 of `config`; `sweep`
+    holds the sweep point's values ({} without a sweep)."""
 
     cell_id: str
     method: str
@@ -44,6 +50,7 @@ class Cell:
     target: str
     seed: int
     config: dict
+    sweep: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -90,19 +97,26 @@ def load_grid(path: str | Path, cli_overrides: list[str] | None = None, threads:
     # `method.<key>` from the recipe or the overrides applies to every method entry.
     shared = {k: v for k, v in as_spec(base.pop("method", {})).items() if k != "name"}
     pairs = _pairs(path, raw["pairs"], base)
-    cells = []
+    try:
+        points = sweep_points(raw.get("sweep"))
+        rules.check(raw.get("select", "last"))
+    except DabenchError as err:
+        raise DabenchError(f"{path}: {err}") from None
+    cells, names = [], []
     for i, entry in enumerate(raw["methods"]):
         method = {**shared, **as_spec(entry)}
         label, method_overrides = method.pop("label", None), method.pop("overrides", None) or {}
-        for (source, target), seed in itertools.product(pairs, raw["seeds"]):
+        names.append(label or method["name"])
+        taken = _method_parameters(path, i, method["name"])
+        own_points = list({repr(p): p for p in (applicable(point, taken) for point in points)}.values())
+        for (source, target), seed, point in itertools.product(pairs, raw["seeds"], own_points):
             cfg = {**base, "method": method, "source": source, "target": target, "seed": seed}
             try:
-                resolved = resolve(apply_overrides(cfg, method_overrides))
+                resolved = resolve(apply_overrides(apply_overrides(cfg, method_overrides), point))
             except DabenchError as err:
-                raise _where(path, f"methods[{i}] {method.get('name')} {source}->{target}", err) from None
-            cells.append(Cell(config_hash(resolved), label or resolved["method"]["name"], source, target, seed,
-                              resolved))
-    names = [c.method for c in cells[::len(pairs) * len(raw["seeds"])]]
+                where = f"methods[{i}] {method.get('name')} {source}->{target}" + (f" sweep {point}" if point else "")
+                raise _where(path, where, err) from None
+            cells.append(Cell(config_hash(resolved), names[-1], source, target, seed, resolved, point))
     if len(set(names)) != len(names):
         raise DabenchError(f"{path}: methods: {names} lists a method twice; give each variant its own "
                            f"'label', e.g. {{name: dann, label: dann_0.5, trade_off: 0.5}}")
@@ -111,6 +125,15 @@ def load_grid(path: str | Path, cli_overrides: list[str] | None = None, threads:
         raise DabenchError(f"{path}: baseline '{baseline}' is not one of the method labels ({', '.join(names)})")
     _check_tsne(path, raw.get("tsne", True), names, pairs, raw["seeds"], baseline)
     return Grid(raw.get("name", path.stem), dataset["name"], pairs, names, raw["seeds"], cells, raw, baseline)
+
+
+def _method_parameters(path: Path, i: int, name: str) -> dict:
+    from dabench.methods.base import METHODS
+
+    try:
+        return METHODS.parameters(name)
+    except DabenchError as err:
+        raise _where(path, f"methods[{i}]", err) from None
 
 
 def _check_tsne(path: Path, choice, methods: list[str], pairs: list[tuple[str, str]], seeds: list[int],

@@ -18,23 +18,31 @@ from dabench.bench.store import ResultStore
 from dabench.config import shipped
 from dabench.errors import DabenchError
 from dabench.io import write_bytes_atomic
+from dabench.selection import rules
 
 PAPER_RESULTS = shipped("paper_results")
-SELECTIONS = {"last": "last checkpoint", "oracle": "ORACLE: best target-test checkpoint (uses target labels)"}
 ALPHA = 0.05
 
 
 def run_values(rows: list[dict], metric: str = "target_accuracy", select: str = "last") -> pd.DataFrame:
-    """Long table: method, source, target, pair, seed, value (percent)."""
-    out = []
+    """Long table: method, source, target, pair, seed, value (percent), step and sweep point: per run
+    group (method, pair, seed), the checkpoint and sweep point chosen by the selection rule `select`."""
+    key = {"target_accuracy": rules.ORACLE_KEY, "source_accuracy": "source_val_acc"}[metric]
+    groups: dict[tuple, list[dict]] = {}
     for row in rows:
-        if select == "oracle" and metric == "target_accuracy":
-            value = max(r["target_test_acc"] for r in row["records"])
-        else:
-            value = row[metric]
-        out.append({"method": row["method"], "source": row["source"], "target": row["target"],
-                    "pair": f"{row['source']}→{row['target']}", "seed": row["seed"], "value": value})
-    return pd.DataFrame(out, columns=["method", "source", "target", "pair", "seed", "value"])
+        groups.setdefault((row["method"], row["source"], row["target"], row["seed"]), []).append(row)
+    out = []
+    for (method, source, target, seed), runs in groups.items():
+        i, j = rules.select([run["records"] for run in runs], select)
+        record = runs[i]["records"][j]
+        out.append({"method": method, "source": source, "target": target, "pair": f"{source}→{target}",
+                    "seed": seed, "value": record[key], "step": record["step"], "sweep": runs[i].get("sweep", {})})
+    return pd.DataFrame(out, columns=["method", "source", "target", "pair", "seed", "value", "step", "sweep"])
+
+
+def grid_rule(grid: dict) -> str:
+    """The selection rule a benchmark file names for its tables (``select:``), else ``last``."""
+    return grid.get("benchmark", {}).get("select") or "last"
 
 
 def accuracy_stats(values: pd.DataFrame, methods: list[str],
@@ -116,7 +124,8 @@ def protocol_footer(rows: list[dict], select: str) -> list[str]:
     backbone = {k: v for k, v in cfg["model"]["backbone"].items()}
     notes = yaml.safe_load((PAPER_RESULTS / "protocol_notes.yaml").read_text()).get(cfg["dataset"]["name"], [])
     return [
-        f"- Selection: {SELECTIONS[select]}. Seeds: {sorted({r['seed'] for r in rows})}.",
+        f"- Selection: {rules.describe(select)}. Seeds: {sorted({r['seed'] for r in rows})}.",
+        *sweep_footer(rows),
         f"- Dataset: {json.dumps(cfg['dataset'])}; protocol: {rows[0]['protocol']}; validation: "
         f"{cfg['val_fraction']:.0%} of source train held out.",
         f"- Model: backbone {json.dumps(backbone)}, bottleneck {cfg['model']['bottleneck_dim']}.",
@@ -132,6 +141,22 @@ def protocol_footer(rows: list[dict], select: str) -> list[str]:
     ]
 
 
+def sweep_footer(rows: list[dict]) -> list[str]:
+    """A line naming the swept values, if the benchmark has a sweep."""
+    values: dict[str, list] = {}
+    for row in rows:
+        for key, value in row.get("sweep", {}).items():
+            values.setdefault(key, [])
+            if value not in values[key]:
+                values[key].append(value)
+    if not values:
+        return []
+    swept = "; ".join(f"{k} ∈ {sorted(v)}" for k, v in values.items())
+    return [f"- Sweep: {swept} ({len({json.dumps(r.get('sweep'), sort_keys=True) for r in rows})} points; method.* "
+            f"keys only for the methods that take them); each cell of the table is the point the selection rule "
+            f"chose for that method, pair and seed."]
+
+
 def _flat(tree: dict, prefix: str = "") -> dict:
     out = {}
     for key, value in tree.items():
@@ -145,12 +170,13 @@ def _flat(tree: dict, prefix: str = "") -> dict:
 def _per_method_settings(rows: list[dict]) -> list[str]:
     """A line naming each table entry's run settings that differ from the first entry's, and first stages."""
     shared_keys = ("model", "optim", "trainer", "target_labeled", "val_fraction")
+    swept = {key for r in rows for key in r.get("sweep", {})}
     reference = _flat({k: rows[0]["config"][k] for k in shared_keys})
     notes = []
     for method in dict.fromkeys(r["method"] for r in rows):
         row = next(r for r in rows if r["method"] == method)
         own = _flat({k: row["config"][k] for k in shared_keys})
-        diff = [f"{k}={json.dumps(v)}" for k, v in own.items() if reference.get(k) != v]
+        diff = [f"{k}={json.dumps(v)}" for k, v in own.items() if reference.get(k) != v and k not in swept]
         if row.get("source_stage"):
             stage = row["source_stage"]
             first = f"starts from a cached {stage['steps']}-step first stage {json.dumps(stage['method'])}"
@@ -163,10 +189,13 @@ def _per_method_settings(rows: list[dict]) -> list[str]:
 
 
 def render(root: str | Path, metric: str = "target_accuracy", methods: list[str] | None = None,
-           select: str = "last") -> dict[str, str]:
-    """{"md": ..., "csv": ..., "tex": ...} for the store at `root`."""
+           select: str | None = None) -> dict[str, str]:
+    """{"md": ..., "csv": ..., "tex": ...} for the store at `root`, under the selection rule `select`
+    (default: the benchmark file's ``select``, else ``last``)."""
     store = ResultStore(root)
     grid, rows, failed = store.grid(), store.rows(), store.rows("failed")
+    select = select or grid_rule(grid)
+    rules.check(select)
     if not rows and failed:
         rows_text = "".join(f"- {r['method']} {r['source']}→{r['target']} seed {r['seed']}: {r['error']}\n"
                             for r in failed)
@@ -235,7 +264,7 @@ def render(root: str | Path, metric: str = "target_accuracy", methods: list[str]
     best = {(i, j) for j, column in enumerate(scores.columns) for i, m in enumerate(methods)
             if not np.isnan(scores.iloc[i, j]) and scores.iloc[i, j] == scores.iloc[:, j].max()}
     tex = latex_table(["method", *pairs, "Avg", "Avg rank"], acc_rows, best,
-                      f"{grid['name']}: {what} ({SELECTIONS[select]})", f"tab:{grid['name']}")
+                      f"{grid['name']}: {what} ({rules.describe(select)})", f"tab:{grid['name']}")
     return {"md": "\n".join(md), "csv": long.to_csv(index=False, float_format="%.4f"), "tex": tex}
 
 

@@ -92,7 +92,8 @@ class ResultStore:
             write_json_atomic({"name": grid.name, "dataset": grid.dataset, "pairs": grid.pairs,
                                "methods": grid.methods, "seeds": grid.seeds, "baseline": grid.baseline,
                                "cells": [c.cell_id for c in grid.cells],
-                               "labels": {c.cell_id: c.method for c in grid.cells}, "benchmark": grid.raw},
+                               "labels": {c.cell_id: c.method for c in grid.cells},
+                               "sweep": {c.cell_id: c.sweep for c in grid.cells if c.sweep}, "benchmark": grid.raw},
                               self.root / "grid.json")
             for cell in grid.cells:
                 self.cell_dir(cell).mkdir(parents=True, exist_ok=True)
@@ -157,7 +158,7 @@ class ResultStore:
             if done is not None:
                 # A table names a run by the grid entry's label (its method name unless a label is given).
                 label = grid.get("labels", {}).get(cell_id, done["config"]["method"]["name"])
-                rows.append(self._row(cell_id, done, label))
+                rows.append({**self._row(cell_id, done, label), "sweep": grid.get("sweep", {}).get(cell_id, {})})
         write_bytes_atomic("".join(json.dumps(r, default=str) + "\n" for r in rows).encode(),
                            self.root / "results.jsonl")
 

@@ -70,9 +70,13 @@ class Method(Freezable):
     def align(self, out_s: Outputs, out_t: Outputs, progress: float) -> dict[str, Tensor]:
         return {name: self.weights[name] * term(out_s, out_t, progress) for name, term in self.alignment.items()}
 
+    def outputs(self, x: Tensor) -> Outputs:
+        """Features (N, d) and logits (N, C) for evaluation and label-free validation."""
+        return self.model(x)
+
     def predict(self, x: Tensor) -> Tensor:
         """Logits (N, C) for evaluation."""
-        return self.model(x).logits
+        return self.outputs(x).logits
 
     def labeled_target_loss(self, t_labeled: Batch | None) -> dict[str, Tensor]:
         """{"cls_t": CE on the k labeled target samples per class} when ``target_labeled`` > 0, else {}."""

@@ -16,6 +16,7 @@ from torch import nn
 
 from dabench.losses.target import classifier_discrepancy
 from dabench.methods.base import METHODS, Method, groups
+from dabench.types import Outputs
 
 
 @METHODS.register("mcd")
@@ -31,9 +32,10 @@ class MCD(Method):
     def heads(self, features):
         return self.model.classifier(features), self.classifier_2(features)
 
-    def predict(self, x):
-        logits_1, logits_2 = self.heads(self.model.features(x))
-        return logits_1 + logits_2
+    def outputs(self, x):
+        features = self.model.features(x)
+        logits_1, logits_2 = self.heads(features)
+        return Outputs(features, logits_1 + logits_2)
 
     def updates(self, s, t, progress, t_labeled=None):
         logits_1, logits_2 = self.heads(self.model.features(s.x))

@@ -1,0 +1,183 @@
+"""Selection rules choose among checkpoints and sweep points; every rule but the oracle works with
+the target test accuracy poisoned; sweeps expand into cells; the poison-label end-to-end test."""
+import math
+
+import pytest
+import torch
+
+from dabench.bench.grid import load_grid
+from dabench.bench.sweep import sweep_points
+from dabench.errors import DabenchError
+from dabench.selection import rules
+
+
+def record(step, acc, val, entropy, **more):
+    return {"step": step, "target_test_acc": acc, "source_val_acc": val, "score/entropy": entropy,
+            **{f"score/{k}": v for k, v in more.items()}}
+
+
+RUNS = [  # two sweep points, three checkpoints each
+    [record(10, 50.0, 80.0, 0.9), record(20, 70.0, 90.0, 0.5), record(30, 60.0, 85.0, 0.4)],
+    [record(10, 55.0, 95.0, 0.8), record(20, 90.0, 88.0, 0.6), record(30, 65.0, 87.0, 0.7)],
+]
+
+
+def test_each_rule_picks_its_checkpoint_and_sweep_point():
+    assert rules.select(RUNS, "last") == (1, 2)        # last checkpoints: val 85 vs 87
+    assert rules.select(RUNS, "source_val") == (1, 0)  # val 95
+    assert rules.select(RUNS, "entropy") == (0, 2)     # lowest entropy 0.4
+    assert rules.select(RUNS, "oracle") == (1, 1)      # target 90
+    assert rules.select(RUNS[:1], "last") == (0, 2)
+
+
+def test_ties_go_to_the_later_checkpoint_then_the_earlier_point_and_nan_loses():
+    runs = [[record(1, 0, 90.0, 0.5), record(2, 0, 90.0, 0.5)], [record(1, 0, 90.0, 0.5), record(2, 0, 90.0, 0.5)]]
+    assert rules.select(runs, "source_val") == (0, 1)
+    runs = [[record(1, 0, 90.0, math.nan), record(2, 0, 90.0, 3.0)]]
+    assert rules.select(runs, "entropy") == (0, 1)
+
+
+class Poison:
+    """A stand-in for a label-derived value: any use raises."""
+
+    def _raise(self, *args):
+        raise AssertionError("a selection rule read the target test accuracy")
+
+    __float__ = __lt__ = __gt__ = __le__ = __ge__ = __eq__ = __neg__ = __mul__ = __rmul__ = _raise
+    __hash__ = None
+
+
+def test_no_rule_but_the_oracle_reads_target_accuracy():
+    poisoned = [[{**r, "target_test_acc": Poison(), **{f"score/{name}": r["score/entropy"]
+                                                        for name in rules.rule_names() if name not in (
+                                                            "last", "source_val", "oracle")}}
+                 for r in run] for run in RUNS]
+    for rule in rules.rule_names():
+        if rule == "oracle":
+            with pytest.raises(AssertionError, match="read the target test accuracy"):
+                rules.select(poisoned, rule)
+        else:
+            rules.select(poisoned, rule)
+
+
+def test_unknown_rule_and_missing_scores_are_named():
+    with pytest.raises(DabenchError, match="unknown selection rule 'entropi'; known: last, source_val"):
+        rules.select(RUNS, "entropi")
+    with pytest.raises(DabenchError, match="needs 'score/snd'.*rerun them or use --select last or oracle"):
+        rules.select(RUNS, "snd")
+
+
+def test_grid_sweep_is_the_product_of_the_lists():
+    points = sweep_points({"optim.lr": [0.01, 0.03], "method.trade_off": [0.3, 1.0, 3.0]})
+    assert len(points) == 6
+    assert {(p["optim.lr"], p["method.trade_off"]) for p in points} == {
+        (lr, t) for lr in (0.01, 0.03) for t in (0.3, 1.0, 3.0)}
+
+
+def test_random_sweep_is_seeded_and_within_bounds():
+    block = {"n": 5, "seed": 3, "optim.lr": "loguniform(0.001, 0.1)", "method.trade_off": [0.3, 1.0]}
+    points = sweep_points(block)
+    assert points == sweep_points(block) and len(points) == 5
+    assert all(0.001 <= p["optim.lr"] <= 0.1 and p["method.trade_off"] in (0.3, 1.0) for p in points)
+    assert points != sweep_points({**block, "seed": 4})
+    assert len({p["optim.lr"] for p in points}) == 5
+
+
+@pytest.mark.parametrize("block, message", [
+    ({"lr": [0.1]}, "'lr' is not a dotted config key"),
+    ({"optim.lr": "logunif(0.1, 1)"}, "not a list or a distribution"),
+    ({"optim.lr": "loguniform(0, 1)"}, "needs 0 < a < b"),
+    ({"optim.lr": "uniform(1, x)"}, "bounds of 'uniform\\(1, x\\)' are not numbers"),
+    ({"n": 0, "optim.lr": [0.1]}, "n must be a positive integer"),
+    ({"optim.lr": "uniform(0, 1)"}, "n must be a positive integer"),
+    ({"optim.lr": []}, "an empty list"),
+    ({"n": 3}, "no parameter to sweep"),
+])
+def test_bad_sweep_blocks_are_named(block, message):
+    with pytest.raises(DabenchError, match=message):
+        sweep_points(block)
+
+
+def write_sweep_grid(folder, extra=""):
+    path = folder / "sweep.yaml"
+    path.write_text("dataset: toy\npairs: [[a, b]]\nmethods: [source_only, dann]\nseeds: [0]\n"
+                    "model: {backbone: {name: mlp, hidden: [16]}, bottleneck_dim: 8}\n"
+                    "trainer: {steps: 30, batch_size: 16, eval_every: 10, log_every: 10}\n"
+                    "sweep: {optim.lr: [0.01, 0.03], method.trade_off: [0.3, 1.0]}\n" + extra)
+    return path
+
+
+def test_method_keys_of_a_sweep_apply_only_to_methods_that_take_them(tmp_path):
+    grid = load_grid(write_sweep_grid(tmp_path))
+    by_method = {m: [c for c in grid.cells if c.method == m] for m in grid.methods}
+    assert len(by_method["source_only"]) == 2 and len(by_method["dann"]) == 4
+    assert {tuple(c.sweep) for c in by_method["source_only"]} == {("optim.lr",)}
+    assert {c.config["method"]["trade_off"] for c in by_method["dann"]} == {0.3, 1.0}
+    assert len({c.cell_id for c in grid.cells}) == 6
+
+
+def test_bad_select_in_a_benchmark_file_is_named(tmp_path):
+    with pytest.raises(DabenchError, match="sweep.yaml: unknown selection rule 'best'"):
+        load_grid(write_sweep_grid(tmp_path, "select: best\n"))
+
+
+class PoisonedLabels(torch.Tensor):
+    """Target labels that raise on any read of their values unless the oracle is reading them."""
+
+    oracle_reading = False
+    METADATA = {"to", "__len__", "size", "dim", "__get__", "cpu"}
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        name = getattr(func, "__name__", "")
+        if not cls.oracle_reading and name not in cls.METADATA:
+            raise AssertionError(f"target labels read outside the oracle, by {name}")
+        return super().__torch_function__(func, types, args, kwargs or {})
+
+
+def test_sweep_and_every_rule_run_with_target_labels_poisoned(tmp_path, monkeypatch):
+    """Training, validators, tables under every non-oracle rule: none reads a target label. The oracle's
+    accuracy is the one reader, unlocked; each rule is then handed the records with their target
+    accuracy poisoned too."""
+    import dabench.evaluate
+    from dabench.bench.benchmark import run_benchmark
+    from dabench.bench.report import render
+    from dabench.bench.store import ResultStore
+    from dabench.data.toy import Toy
+
+    load = Toy.load
+
+    def poisoned_load(self, domain, split):
+        dataset = load(self, domain, split)
+        if domain == "b":
+            x, y = dataset.tensors
+            dataset.tensors = (x, y.as_subclass(PoisonedLabels))
+        return dataset
+
+    oracle = dabench.evaluate.oracle_accuracy
+
+    def unlocked_oracle(*args, **kwargs):
+        PoisonedLabels.oracle_reading = True
+        try:
+            return oracle(*args, **kwargs)
+        finally:
+            PoisonedLabels.oracle_reading = False
+
+    monkeypatch.setattr(Toy, "load", poisoned_load)
+    monkeypatch.setattr(dabench.evaluate, "oracle_accuracy", unlocked_oracle)
+    out = tmp_path / "out"
+    run_benchmark(write_sweep_grid(tmp_path, "tsne: false\n"), out, progress_bar=False)
+    rows = ResultStore(out).rows()
+    assert len(rows) == 6 and all(len(r["records"]) == 3 for r in rows)
+    for rule in rules.rule_names():
+        assert render(out, select=rule)["md"]
+        groups = {}
+        for row in rows:
+            groups.setdefault((row["method"], row["seed"]), []).append(
+                [{**rec, "target_test_acc": Poison()} for rec in row["records"]])
+        for runs in groups.values():
+            if rule == "oracle":
+                with pytest.raises(AssertionError):
+                    rules.select(runs, rule)
+            else:
+                rules.select(runs, rule)
