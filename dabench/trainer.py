@@ -123,7 +123,8 @@ class Trainer:
         stored in checkpoints (the config hash) so a resume can check it continues the same run;
         `progress_bar` shows a tqdm bar with the running losses.
         Records: step, lr, loss/<term> and loss/total (means over the last log window),
-        source_val_acc, source_val_loss, target_test_acc (oracle) and score/<validator> for each label-free validator. Checkpoint: run_dir/checkpoint.pt.
+        source_val_acc, source_val_loss, target_test_acc (oracle) and score/<validator> for each
+        label-free validator. Checkpoint: run_dir/checkpoint.pt.
         """
         torch.set_num_threads(self.threads)
         Path(run_dir).mkdir(parents=True, exist_ok=True)
