@@ -44,6 +44,13 @@ def cmd_list(args) -> None:
         print("backbones:")
         for name in BACKBONES.names():
             print(f"  {name:10s} {_first_line(BACKBONES.get(name))}")
+    if args.what in ("all", "validators"):
+        from dabench.selection.validators import VALIDATORS, reads
+
+        print("validators (label-free selection rules: dabench table --select NAME; also last, source_val, oracle):")
+        for name in VALIDATORS.names():
+            validator = VALIDATORS.get(name)
+            print(f"  {name:10s} {_first_line(validator)} [reads {', '.join(reads(name))}]")
     if args.what in ("all", "terms"):
         print("alignment terms (for {name: align, terms: {...}}):")
         for name in ALIGNMENTS.names():
@@ -218,8 +225,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"dabench {installed}")
     sub = p.add_subparsers(dest="command", required=True)
 
-    ls = sub.add_parser("list", help="registered methods, datasets, backbones and alignment terms")
-    ls.add_argument("what", nargs="?", default="all", choices=["all", "methods", "datasets", "backbones", "terms"])
+    ls = sub.add_parser("list", help="registered methods, datasets, backbones, alignment terms and validators")
+    ls.add_argument("what", nargs="?", default="all", choices=["all", "methods", "datasets", "backbones", "terms",
+                                                                      "validators"])
     ls.set_defaults(func=cmd_list)
 
     tr = sub.add_parser("train", help="train one method on one source->target pair",

@@ -181,3 +181,62 @@ def test_sweep_and_every_rule_run_with_target_labels_poisoned(tmp_path, monkeypa
                     rules.select(runs, rule)
             else:
                 rules.select(runs, rule)
+
+
+@pytest.fixture(scope="module")
+def swept(tmp_path_factory):
+    """The toy sweep grid, run once for the tests that read its store."""
+    from dabench.bench.benchmark import run_benchmark
+
+    folder = tmp_path_factory.mktemp("swept")
+    run_benchmark(write_sweep_grid(folder, "tsne: false\n"), folder / "out", progress_bar=False)
+    return folder / "out"
+
+
+def test_every_rule_renders_a_table_that_names_it(swept):
+    from dabench.bench.report import render
+
+    for rule in rules.rule_names():
+        md = render(swept, select=rule)["md"]
+        assert f"- Selection: {rules.describe(rule)}" in md and "- Sweep: optim.lr ∈ [0.01, 0.03]" in md
+        assert ("ORACLE" in md.splitlines()[0]) == (rule == "oracle")
+
+
+def test_compare_selection_regret_and_rank_correlation_match_the_records(swept):
+    import numpy as np
+    from scipy import stats
+
+    from dabench.bench.selection import chosen, compare, rank_correlations
+    from dabench.bench.store import ResultStore
+
+    rows = ResultStore(swept).rows()
+    long = chosen(rows)
+    dann = [r for r in rows if r["method"] == "dann"]
+    for rule in rules.rule_names():
+        i, j = rules.select([r["records"] for r in dann], rule)
+        mine = long[(long.method == "dann") & (long.rule == rule)].iloc[0]
+        best = max(rec["target_test_acc"] for r in dann for rec in r["records"])
+        assert mine.value == dann[i]["records"][j]["target_test_acc"]
+        assert mine.regret == pytest.approx(best - mine.value) and mine.regret >= 0
+    records = [rec for r in dann for rec in r["records"]]
+    rho = rank_correlations(rows).set_index(["method", "rule"]).loc[("dann", "entropy"), "rho"]
+    expected = stats.spearmanr([-rec["score/entropy"] for rec in records], [rec["target_test_acc"] for rec in records])
+    assert rho == pytest.approx(expected.statistic) or (np.isnan(rho) and np.isnan(expected.statistic))
+    md = compare(swept)["md"]
+    assert "| method | last | source_val |" in md and "ORACLE" in md and "Spearman" in md
+    assert (swept / "selection.md").read_text() == md and (swept / "figures" / "selection.png").stat().st_size > 0
+
+
+def test_table_command_takes_a_rule_and_compares_them(swept):
+    import subprocess
+    import sys
+
+    def table(*args):
+        return subprocess.run([sys.executable, "-m", "dabench.cli", "table", str(swept), *args], capture_output=True,
+                              text=True)
+
+    assert "validator 'snd'" in table("--select", "snd").stdout
+    assert table("--compare-selection").stdout == (swept / "selection.md").read_text()
+    bad = table("--select", "best")
+    assert bad.returncode != 0 and "unknown selection rule 'best'; known: last, source_val" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1

@@ -177,13 +177,16 @@ def validation_losses(source_val: LabeledPredictions) -> np.ndarray:
 
 @VALIDATORS.register("dev", better="lower")
 def deep_embedded_validation(source_val: LabeledPredictions, target: Predictions) -> float:
-    """DEV (You et al., ICML 2019): importance-weighted source validation loss with a control
-    variate (``dev_risk``), weights from a domain classifier on features (``validation_weights``)."""
+    """DEV (You et al., ICML 2019): importance-weighted source validation loss, with a control variate.
+
+    ``dev_risk`` of the per-sample losses and the weights of a domain classifier on features
+    (``validation_weights``); lower is better."""
     return dev_risk(validation_losses(source_val), validation_weights(source_val, target))
 
 
 @VALIDATORS.register("iwcv", better="lower")
 def importance_weighted_validation(source_val: LabeledPredictions, target: Predictions) -> float:
-    """IWCV (Sugiyama et al., JMLR 2007): mean(w * l) over source validation samples, the same
-    weights as DEV without its control variate (so higher variance); lower is better."""
+    """IWCV (Sugiyama et al., JMLR 2007): importance-weighted source validation loss mean(w * l).
+
+    The same weights as DEV without its control variate (so a higher variance); lower is better."""
     return float((validation_weights(source_val, target) * validation_losses(source_val)).mean())
