@@ -199,6 +199,7 @@ def test_every_rule_renders_a_table_that_names_it(swept):
     for rule in rules.rule_names():
         md = render(swept, select=rule)["md"]
         assert f"- Selection: {rules.describe(rule)}" in md and "- Sweep: optim.lr ∈ [0.01, 0.03]" in md
+        assert "(up to 4 points per method;" in md
         assert ("ORACLE" in md.splitlines()[0]) == (rule == "oracle")
 
 

@@ -115,6 +115,7 @@ def _digest(value: str | list[str]) -> str:
 
 
 def protocol_footer(rows: list[dict], select: str) -> list[str]:
+    swept = any(r.get("sweep") for r in rows)
     cfg = rows[0]["config"]
     commits = sorted({r["git_commit"] for r in rows})
     devices = sorted({r["device"] for r in rows})
@@ -124,7 +125,7 @@ def protocol_footer(rows: list[dict], select: str) -> list[str]:
     backbone = {k: v for k, v in cfg["model"]["backbone"].items()}
     notes = yaml.safe_load((PAPER_RESULTS / "protocol_notes.yaml").read_text()).get(cfg["dataset"]["name"], [])
     return [
-        f"- Selection: {rules.describe(select)}. Seeds: {sorted({r['seed'] for r in rows})}.",
+        f"- Selection: {rules.describe(select, swept)}. Seeds: {sorted({r['seed'] for r in rows})}.",
         *sweep_footer(rows),
         f"- Dataset: {json.dumps(cfg['dataset'])}; protocol: {rows[0]['protocol']}; validation: "
         f"{cfg['val_fraction']:.0%} of source train held out.",
@@ -152,9 +153,10 @@ def sweep_footer(rows: list[dict]) -> list[str]:
     if not values:
         return []
     swept = "; ".join(f"{k} ∈ {sorted(v)}" for k, v in values.items())
-    return [f"- Sweep: {swept} ({len({json.dumps(r.get('sweep'), sort_keys=True) for r in rows})} points; method.* "
-            f"keys only for the methods that take them); each cell of the table is the point the selection rule "
-            f"chose for that method, pair and seed."]
+    points = pd.Series([(r["method"], json.dumps(r.get("sweep"), sort_keys=True)) for r in rows]).drop_duplicates()
+    return [f"- Sweep: {swept} (up to {points.str[0].value_counts().max()} points per method; method.* keys only "
+            f"for the methods that take them); each cell of the table is the point the selection rule chose for that "
+            f"method, pair and seed."]
 
 
 def _flat(tree: dict, prefix: str = "") -> dict:
@@ -263,8 +265,9 @@ def render(root: str | Path, metric: str = "target_accuracy", methods: list[str]
     scores = pd.concat([means, summary["avg"].rename("Avg"), -summary["rank"].rename("Avg rank")], axis=1)
     best = {(i, j) for j, column in enumerate(scores.columns) for i, m in enumerate(methods)
             if not np.isnan(scores.iloc[i, j]) and scores.iloc[i, j] == scores.iloc[:, j].max()}
-    tex = latex_table(["method", *pairs, "Avg", "Avg rank"], acc_rows, best,
-                      f"{grid['name']}: {what} ({rules.describe(select)})", f"tab:{grid['name']}")
+    rule = rules.describe(select, any(r.get("sweep") for r in rows))
+    tex = latex_table(["method", *pairs, "Avg", "Avg rank"], acc_rows, best, f"{grid['name']}: {what} ({rule})",
+                      f"tab:{grid['name']}")
     return {"md": "\n".join(md), "csv": long.to_csv(index=False, float_format="%.4f"), "tex": tex}
 
 

@@ -27,17 +27,17 @@ def rule_names() -> list[str]:
     return ["last", "source_val", *VALIDATORS.names(), "oracle"]
 
 
-def describe(rule: str) -> str:
-    """The rule in words, for table footers."""
+def describe(rule: str, sweep: bool = True) -> str:
+    """The rule in words, for table footers; `sweep`: whether the runs have several sweep points."""
     check(rule)
+    over = " over checkpoints and sweep points" if sweep else " over checkpoints"
     if rule == "last":
-        return "last checkpoint (among sweep points: best source validation accuracy at the last checkpoint)"
+        return "last checkpoint" + (" (among sweep points: best source validation accuracy there)" if sweep else "")
     if rule == "source_val":
-        return "best source validation accuracy (held-out source split) over checkpoints and sweep points"
+        return "best source validation accuracy (held-out source split)" + over
     if rule == "oracle":
-        return "ORACLE: best target-test accuracy over checkpoints and sweep points (uses target labels)"
-    return (f"validator '{rule}' ({VALIDATORS.get(rule).better} is better; label-free) over checkpoints and "
-            f"sweep points")
+        return "ORACLE: best target-test accuracy" + over + " (uses target labels)"
+    return f"validator '{rule}' ({VALIDATORS.get(rule).better} is better; label-free)" + over
 
 
 def check(rule: str) -> None:
