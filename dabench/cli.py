@@ -279,7 +279,8 @@ def parser() -> argparse.ArgumentParser:
                        help="every rule side by side, with regret against the oracle and Spearman correlations")
     table.add_argument("--format", default="md", choices=["md", "csv", "tex"])
     table.add_argument("--write", action="store_true",
-                       help="also rewrite table.md/.csv/.tex (selection.md/.csv with --compare-selection) in the folder")
+                       help="also rewrite table.md/.csv/.tex in the folder (selection.md/.csv with "
+                            "--compare-selection)")
     table.set_defaults(func=cmd_table)
 
     store = sub.add_parser("store", help="check a benchmark folder for damaged files, and repair it",

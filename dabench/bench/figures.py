@@ -32,7 +32,8 @@ def gain_heatmap(root: Path, path: Path) -> None:
     baseline = grid.get("baseline", "source_only")
     methods = [m for m in grid["methods"] if m != baseline and any(r["method"] == m for r in rows)]
     pairs = [f"{s}→{t}" for s, t in grid["pairs"]]
-    g = gains(run_values(rows, select=grid_rule(grid)), [baseline, *methods], pairs, baseline).pivot(index="method", columns="pair", values="gain")
+    values = run_values(rows, select=grid_rule(grid))
+    g = gains(values, [baseline, *methods], pairs, baseline).pivot(index="method", columns="pair", values="gain")
     g = g.reindex(index=methods, columns=pairs)
     limit = max(1.0, float(np.nanmax(np.abs(g.values))))
     fig = Figure(figsize=(max(6.0, 2.5 + 0.9 * len(pairs)), 2.2 + 0.5 * len(methods)))

@@ -19,11 +19,17 @@ from dabench.io import write_bytes_atomic
 from dabench.selection import rules
 
 
+def available_rules(rows: list[dict]) -> list[str]:
+    """The rules whose score every record holds (a store from before a validator existed lacks it)."""
+    return [rule for rule in rules.rule_names()
+            if all(rules.score_key(rule)[0] in record for row in rows for record in row["records"])]
+
+
 def chosen(rows: list[dict]) -> pd.DataFrame:
     """Long table: method, pair, seed, rule, value (target accuracy of the rule's choice), regret
     (the oracle's choice minus it, points), step and sweep point chosen."""
     per_rule = []
-    for rule in rules.rule_names():
+    for rule in available_rules(rows):
         values = run_values(rows, select=rule)
         per_rule.append(values.assign(rule=rule))
     long = pd.concat(per_rule, ignore_index=True)
@@ -42,7 +48,7 @@ def rank_correlations(rows: list[dict]) -> pd.DataFrame:
     out = []
     for (method, pair, seed), records in groups.items():
         accuracy = [r[rules.ORACLE_KEY] for r in records]
-        for rule in rules.rule_names():
+        for rule in available_rules(rows):
             if rule in ("last", "oracle"):
                 continue
             key, sign = rules.score_key(rule)
@@ -60,7 +66,8 @@ def compare(root) -> dict[str, str]:
     if not rows:
         raise DabenchError(f"{root}: no finished runs to compare selection rules on")
     methods = [m for m in grid["methods"] if any(r["method"] == m for r in rows)]
-    names = rules.rule_names()
+    names = available_rules(rows)
+    missing = [r for r in rules.rule_names() if r not in names]
     long, rho = chosen(rows), rank_correlations(rows)
     accuracy = long.groupby(["method", "rule"])["value"].mean().unstack("rule").reindex(index=methods, columns=names)
     regret = long.groupby(["method", "rule"])["regret"].mean().unstack("rule").reindex(index=methods, columns=names)
@@ -90,7 +97,8 @@ def compare(root) -> dict[str, str]:
           "across every checkpoint and sweep point; mean over groups (groups with fewer than 3 checkpoints or "
           "a constant score are left out).", "",
           _md(["method", *scored], table(correlation, "+.2f")),
-          "## Rules", "", *[f"- {r}: {rules.describe(r)}" for r in names], "",
+          "## Rules", "", *[f"- {r}: {rules.describe(r)}" for r in names],
+          *([f"- not recorded by these runs (an older dabench): {', '.join(missing)}"] if missing else []), "",
           "## Protocol", "", *protocol_footer(rows, "oracle")[1:], ""]
     csv = long.drop(columns=["sweep"]).assign(sweep=[repr(s) for s in long["sweep"]])
     csv = csv.merge(rho, on=["method", "pair", "seed", "rule"], how="left")
