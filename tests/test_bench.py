@@ -83,7 +83,7 @@ def test_labelled_entries_run_one_method_twice_with_their_own_overrides(tmp_path
 
 @pytest.mark.parametrize("change, message", [
     (("methods: [source_only, deep_coral]", "methods: [source_only, dnn]"),
-     r"grid.yaml: methods\[1\] dnn a->b: unknown method 'dnn'.*did you mean 'dann'"),
+     r"grid.yaml: methods\[1\] dnn: unknown method 'dnn'.*did you mean 'dann'"),
     (("[[a, b], [b, a]]", "[[a, c]]"), r"grid.yaml: pairs: dataset 'toy' has no domain 'c'; its domains: a, b"),
     (("seeds: [0, 1]", "seeds: [0, 1]\nsteps: 3"), r"grid.yaml: unknown key 'steps'"),
     (("seeds: [0, 1]", "seeds: [0, 1"), r"grid.yaml line \d+: malformed YAML"),

@@ -133,7 +133,7 @@ def _method_parameters(path: Path, i: int, name: str) -> dict:
     try:
         return METHODS.parameters(name)
     except DabenchError as err:
-        raise _where(path, f"methods[{i}]", err) from None
+        raise _where(path, f"methods[{i}] {name}", err) from None
 
 
 def _check_tsne(path: Path, choice, methods: list[str], pairs: list[tuple[str, str]], seeds: list[int],
