@@ -306,7 +306,9 @@ def test_the_accuracy_chart_stays_readable_with_many_methods(tmp_path):
     (root / "grid.json").write_text(json.dumps({"name": "many", "methods": methods, "pairs": [["a", "b"]],
                                                 "baseline": "method_00", "cells": []}))
     rows = [{"status": "finished", "method": m, "source": "a", "target": "b", "seed": s,
-             "target_accuracy": 50 + i + s} for i, m in enumerate(methods) for s in (0, 1)]
+             "target_accuracy": 50 + i + s,
+             "records": [{"step": 10, "source_val_acc": 90.0, "target_test_acc": 50 + i + s}]}
+            for i, m in enumerate(methods) for s in (0, 1)]
     (root / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     accuracy_bars(root, root / "accuracy.png")
     width, height = Image.open(root / "accuracy.png").size
