@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from dabench import protocols
 from dabench.config import apply_overrides, family_config, load_yaml
 from dabench.errors import DabenchError
 
@@ -51,6 +52,11 @@ def cmd_list(args) -> None:
         for name in VALIDATORS.names():
             validator = VALIDATORS.get(name)
             print(f"  {name:10s} {_first_line(validator)} [reads {', '.join(reads(name))}]")
+    if args.what in ("all", "protocols"):
+        print("protocols (protocol: NAME in a run config or benchmark file; configs/protocols/):")
+        for name in protocols.names():
+            protocol = protocols.load(name)
+            print(f"  {name:10s} {protocol.description} [{len(protocol.rules)} rules]")
     if args.what in ("all", "terms"):
         print("alignment terms (for {name: align, terms: {...}}):")
         for name in ALIGNMENTS.names():
@@ -76,8 +82,8 @@ def _uses(name: str) -> str:
 
 
 def run_config(args) -> tuple[dict, list[tuple[str, dict]]]:
-    """The run config of `dabench train` / `config show`: a file, then the flags, then key=value overrides;
-    also each layer by name (for the origins that `config show` prints)."""
+    """The run config of `dabench train` / `config show`: a file, then its protocol's rules, then the flags, then
+    key=value overrides; also each layer by name (for the origins that `config show` prints)."""
     if args.config:
         first = (str(args.config), load_yaml(args.config))
     else:
@@ -88,8 +94,10 @@ def run_config(args) -> tuple[dict, list[tuple[str, dict]]]:
     for key in ("dataset", "method"):  # a flag naming the file's own entry keeps that entry's options
         if key in flags and isinstance(first[1].get(key), dict) and first[1][key].get("name") == flags[key]:
             del flags[key]
-    layers = [first, ("flag", flags), ("override", apply_overrides({}, args.overrides))]
-    cfg = apply_overrides({**first[1], **flags}, args.overrides)
+    cfg = protocols.apply(first[1], apply_overrides(flags, args.overrides))
+    name = cfg.get("protocol", "paper")
+    layers = [first, (f"protocol {name}", protocols.layer(name, protocols.identity(cfg))), ("flag", flags),
+              ("override", apply_overrides({}, args.overrides))]
     return cfg, layers
 
 
@@ -227,7 +235,7 @@ def parser() -> argparse.ArgumentParser:
 
     ls = sub.add_parser("list", help="registered methods, datasets, backbones, alignment terms and validators")
     ls.add_argument("what", nargs="?", default="all", choices=["all", "methods", "datasets", "backbones", "terms",
-                                                                      "validators"])
+                                                                      "validators", "protocols"])
     ls.set_defaults(func=cmd_list)
 
     tr = sub.add_parser("train", help="train one method on one source->target pair",

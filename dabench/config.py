@@ -7,6 +7,7 @@ A run config has these sections (dabench/schema.py gives every type, range and d
     source: usps
     target: mnist
     method: {name: dann, trade_off: 1.0}      # name + the method's keyword arguments
+    protocol: paper                           # or tllib: a preset of configs/protocols/ (dabench/protocols.py)
     model: {backbone: {name: lenet}, bottleneck_dim: 256}
     trainer: {steps: 1000, batch_size: 64, ...}   # Trainer keyword arguments
     optim: {lr: 0.01, ...}                    # Optim fields
@@ -146,6 +147,7 @@ def resolve(cfg: dict, same_domain: bool = False, check_data: bool = True) -> di
     import torch
     from pydantic import ValidationError
 
+    from dabench import protocols
     from dabench.data.base import DATASETS
     from dabench.methods.base import METHODS
     from dabench.models.backbones import BACKBONES, backbone_spec
@@ -163,6 +165,7 @@ def resolve(cfg: dict, same_domain: bool = False, check_data: bool = True) -> di
         raise DabenchError(f"config: source and target are both '{cfg['source']}'; domain adaptation needs two "
                            f"different domains")
     cfg["dataset"], cfg["method"] = as_spec(cfg["dataset"]), as_spec(cfg["method"])
+    protocols.load(cfg["protocol"])  # an unknown name fails here, with the known ones
     cfg["model"]["backbone"] = backbone_spec(cfg["model"]["backbone"])
     filled = {"dataset": (DATASETS, cfg["dataset"]), "method": (METHODS, cfg["method"]),
               "model.backbone": (BACKBONES, cfg["model"]["backbone"])}
@@ -187,14 +190,14 @@ def resolve(cfg: dict, same_domain: bool = False, check_data: bool = True) -> di
     return cfg
 
 
-def _leaves(tree: dict, prefix: str = "") -> dict:
+def leaves(tree: dict, prefix: str = "") -> dict:
     """{dotted key: value} of the leaves of a config; a spec given as a name counts as its `name`."""
     out = {}
     for key, value in tree.items():
         if key in ("dataset", "method", "backbone") and isinstance(value, str):
             value = {"name": value}
         if isinstance(value, dict) and value:
-            out.update(_leaves(value, f"{prefix}{key}."))
+            out.update(leaves(value, f"{prefix}{key}."))
         else:
             out[f"{prefix}{key}"] = value
     return out
@@ -203,10 +206,10 @@ def _leaves(tree: dict, prefix: str = "") -> dict:
 def explain(layers: list[tuple[str, dict]], resolved: dict) -> str:
     """The resolved config as YAML-like lines ``key: value  # origin``: the origin is the last of
     `layers` (name, partial config) that set the key, else the typed default or the constructor's."""
-    given = [(name, _leaves(layer)) for name, layer in layers]
+    given = [(name, leaves(layer)) for name, layer in layers]
     lines = []
-    for key, value in _leaves(resolved).items():
-        origin = next((name for name, leaves in reversed(given) if key in leaves), "default")
+    for key, value in leaves(resolved).items():
+        origin = next((name for name, keys in reversed(given) if key in keys), "default")
         lines.append(f"{key}: {json.dumps(value)}  # {origin}")
     return "\n".join(lines) + "\n"
 

@@ -98,7 +98,7 @@ class Run:
                             cfg["target_labeled"])
         model = build_model(**cfg["model"], input_shape=data.input_shape, num_classes=data.num_classes)
         method = METHODS.build(cfg["method"])
-        method.build(model, data.num_classes)
+        method.build(model, data.num_classes, trainer.steps)
         summary, stage = None, method.source_stage()
         if stage is not None:
             source_model, summary = train_source_stage(cfg, stage, data.input_shape, data.num_classes)

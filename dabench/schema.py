@@ -51,11 +51,12 @@ class Optim(Section):
     betas: list[float] = Field(default_factory=lambda: [0.9, 0.999], min_length=2, max_length=2,
                                description="Adam and AdamW only")
     weight_decay: float = Field(5e-4, ge=0, description="L2 for SGD and Adam, decoupled for AdamW")
-    schedule: Literal["inv", "constant", "cosine", "step"] = Field(
-        "inv", description="inv: lr (1 + gamma p)^-power with p = step / steps (DANN); cosine: "
-                           "CosineAnnealingLR to 0; step: x step_gamma every step_size steps")
-    gamma: float = Field(10.0, ge=0, description="inv schedule")
-    power: float = Field(0.75, ge=0, description="inv schedule")
+    schedule: Literal["inv", "inv_iter", "constant", "cosine", "step"] = Field(
+        "inv", description="inv: lr (1 + gamma p)^-power with p = step / steps (DANN); inv_iter: the same "
+                           "with p = the iteration (TLlib, gamma ~1e-3); cosine: CosineAnnealingLR to 0; step: "
+                           "x step_gamma every step_size steps")
+    gamma: float = Field(10.0, ge=0, description="inv and inv_iter schedules")
+    power: float = Field(0.75, ge=0, description="inv and inv_iter schedules")
     step_size: int = Field(1000, gt=0, description="step schedule")
     step_gamma: float = Field(0.1, gt=0, description="step schedule")
     backbone_lr_mult: float = Field(1.0, ge=0)
@@ -100,6 +101,7 @@ class RunConfig(Section):
     source: str
     target: str
     method: Spec = "source_only"
+    protocol: str = Field("paper", description="a preset in configs/protocols/ (dabench/protocols.py): paper, tllib")
     model: ModelConfig = Field(default_factory=ModelConfig)
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
     optim: Optim = Field(default_factory=Optim)
@@ -132,6 +134,7 @@ class GridFile(Section):
     baseline: str = Field("source_only", description="the label gains are measured against")
     select: str = Field("last", description="the selection rule of the benchmark's tables (selection/rules.py)")
     sweep: dict[str, Any] | None = Field(None, description="hyper-parameter points per method (bench/sweep.py)")
+    protocol: str | None = Field(None, description="a preset in configs/protocols/ for every run (default paper)")
     model: dict[str, Any] | None = None
     trainer: dict[str, Any] | None = None
     optim: dict[str, Any] | None = None

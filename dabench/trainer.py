@@ -45,6 +45,8 @@ def make_schedule(optimizer: torch.optim.Optimizer, optim: Optim, steps: int) ->
     """The learning-rate schedule, a torch scheduler stepped once per iteration."""
     if optim.schedule == "inv":
         return LambdaLR(optimizer, lambda step: inv_factor(step / steps, optim.gamma, optim.power))
+    if optim.schedule == "inv_iter":  # TLlib's LambdaLR: gamma per iteration, whatever the run length
+        return LambdaLR(optimizer, lambda step: inv_factor(step, optim.gamma, optim.power))
     if optim.schedule == "cosine":
         return CosineAnnealingLR(optimizer, T_max=steps)
     if optim.schedule == "step":

@@ -131,7 +131,7 @@ def test_efficientnet_lite0_is_a_backbone_for_frozen_and_fine_tuned_transfer():
     batch = Batch(torch.rand(4, 3, 32, 32) * 2 - 1, torch.tensor([0, 1, 2, 1]), torch.arange(4))
     for name in ("frozen_features", "source_only"):
         method = METHODS.build(name)
-        method.build(build_model({"name": "efficientnet_lite0"}, (3, 32, 32), num_classes=3, bottleneck_dim=16), 3)
+        method.build(build_model({"name": "efficientnet_lite0"}, (3, 32, 32), num_classes=3, bottleneck_dim=16), 3, 100)
         stem = method.model.backbone[0].net._conv_stem.weight.clone()
         optimizer = torch.optim.SGD([{"params": g["params"]} for g in method.param_groups(0.1)], lr=0.1)
         method.train()

@@ -18,9 +18,10 @@ A method entry may carry a ``label`` (its name in tables, so one method can appe
 and its own ``overrides``: ``{name: source_only, label: finetune_lr0.1,
 overrides: {optim.backbone_lr_mult: 0.1}}``.
 
-Each run starts from configs/datasets/<dataset>.yaml (the family recipe), then the file's
-own run sections (model, trainer, optim, logging, val_fraction, data_root), then
-``overrides``, then the command line's ``key=value`` overrides.
+Each run starts from configs/datasets/<dataset>.yaml (the family recipe), then the rules of
+its ``protocol`` (paper by default; dabench/protocols.py), then the file's own run sections
+(model, trainer, optim, logging, val_fraction, data_root), then ``overrides``, then the command
+line's ``key=value`` overrides.
 """
 from __future__ import annotations
 
@@ -30,13 +31,14 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from dabench import protocols
 from dabench.bench.sweep import applicable, sweep_points
 from dabench.config import apply_overrides, as_spec, config_hash, family_config, load_yaml, merge, resolve
 from dabench.errors import DabenchError
 from dabench.schema import GridFile, describe
 from dabench.selection import rules
 
-RUN_KEYS = ("model", "trainer", "optim", "logging", "val_fraction", "target_labeled", "data_root")
+RUN_KEYS = ("protocol", "model", "trainer", "optim", "logging", "val_fraction", "target_labeled", "data_root")
 
 
 @dataclass(frozen=True, eq=False)
@@ -86,16 +88,18 @@ def load_grid(path: str | Path, cli_overrides: list[str] | None = None, threads:
         family = family_config(dataset["name"])
     except DabenchError as err:
         raise _where(path, "dataset", err) from None
-    base = merge(family, {k: raw[k] for k in RUN_KEYS if k in raw})
-    base["dataset"] = merge(as_spec(base.get("dataset", dataset["name"])), dataset)  # same name: the family's
-    base = apply_overrides(base, raw.get("overrides") or {})
-    base = apply_overrides(base, cli_overrides or [])
-    if threads and isinstance(base.setdefault("trainer", {}), dict):
-        base["trainer"].setdefault("threads", threads)
-    if base.get("logging", {}).get("wandb"):
-        base["logging"].setdefault("wandb_group", raw.get("name", path.stem))  # compare the grid's runs in wandb
+    family["dataset"] = merge(as_spec(family.get("dataset", dataset["name"])), dataset)  # same name: the family's
+    own = {k: raw[k] for k in RUN_KEYS if k in raw}
+    own = apply_overrides(apply_overrides(own, raw.get("overrides") or {}), cli_overrides or [])
+    base = merge(family, own)
+    if threads and not (base.get("trainer") or {}).get("threads"):
+        own = merge(own, {"trainer": {"threads": threads}})
+    if base.get("logging", {}).get("wandb"):  # compare the grid's runs in wandb
+        own = merge(own, {"logging": {"wandb_group": base["logging"].get("wandb_group") or raw.get("name", path.stem)}})
     # `method.<key>` from the recipe or the overrides applies to every method entry.
-    shared = {k: v for k, v in as_spec(base.pop("method", {})).items() if k != "name"}
+    shared = {k: v for k, v in as_spec(base.get("method", {})).items() if k != "name"}
+    family.pop("method", None)
+    own.pop("method", None)
     pairs = _pairs(path, raw["pairs"], base)
     try:
         points = sweep_points(raw.get("sweep"))
@@ -110,9 +114,10 @@ def load_grid(path: str | Path, cli_overrides: list[str] | None = None, threads:
         taken = _method_parameters(path, i, method["name"])
         own_points = list({repr(p): p for p in (applicable(point, taken) for point in points)}.values())
         for (source, target), seed, point in itertools.product(pairs, raw["seeds"], own_points):
-            cfg = {**base, "method": method, "source": source, "target": target, "seed": seed}
+            run = {**own, "method": method, "source": source, "target": target, "seed": seed}
             try:
-                resolved = resolve(apply_overrides(apply_overrides(cfg, method_overrides), point))
+                resolved = resolve(protocols.apply(family, apply_overrides(apply_overrides(run, method_overrides),
+                                                                             point)))
             except DabenchError as err:
                 where = f"methods[{i}] {method.get('name')} {source}->{target}" + (f" sweep {point}" if point else "")
                 raise _where(path, where, err) from None

@@ -14,6 +14,7 @@ import pandas as pd
 import yaml
 from scipy import stats
 
+from dabench import protocols
 from dabench.bench.store import ResultStore
 from dabench.config import shipped
 from dabench.errors import DabenchError
@@ -137,6 +138,7 @@ def protocol_footer(rows: list[dict], select: str) -> list[str]:
         f"{rows[0]['versions'].get('torch')}; device {'; '.join(devices)}.",
         "- Data files (sha256): " + (", ".join(f"`{Path(k).name}` {_digest(v)}" for k, v in sorted(files.items()))
                                      or "none read from the data root (package or generated data)") + ".",
+        *protocols.footer(rows),
         *_per_method_settings(rows),
         *[f"- Protocol difference: {note}" for note in notes],
     ]

@@ -34,6 +34,23 @@ def dann_coefficient(progress: float, gamma: float = 10.0) -> float:
     return 2.0 / (1.0 + math.exp(-gamma * progress)) - 1.0
 
 
+def reversal_coefficient(progress: float, steps: int, gamma: float = 10.0, warm_start_iters: int | None = None,
+                         peak: float = 1.0) -> float:
+    """The gradient-reversal coefficient at a point of training: peak * lambda(x), lambda as in ``dann_coefficient``.
+
+    - ``warm_start_iters=None`` (the DANN paper): x = progress, so the ramp spans the whole run
+      whatever its length.
+    - ``warm_start_iters=N`` (TLlib's WarmStartGradientReverseLayer, which uses gamma 1): x = i / N
+      with i = progress * steps the iteration, so the ramp has a fixed length in iterations.
+
+    Args:
+        progress: fraction of training done, in [0, 1]; steps: the run's iterations.
+        peak: the coefficient's limit (MDD uses 0.1).
+    """
+    x = progress if warm_start_iters is None else progress * steps / warm_start_iters
+    return peak * dann_coefficient(x, gamma)
+
+
 def domain_adversarial_loss(logits_s: Tensor, logits_t: Tensor, weight: Tensor | None = None) -> Tensor:
     """Binary domain-classification loss, source labelled 1 and target 0 (DANN Eq. 9).
 
@@ -114,15 +131,23 @@ def margin_disparity_discrepancy(adv_logits_s: Tensor, adv_logits_t: Tensor, pre
 
 
 class DomainDiscriminator(nn.Module):
-    """The DANN domain classifier: in_dim -> hidden -> hidden -> 1 logit (ReLU, dropout 0.5)."""
+    """The DANN domain classifier: in_dim -> hidden -> hidden -> 1 logit.
 
-    def __init__(self, in_dim: int, hidden: int = 1024):
+    ``norm="dropout"``: Linear-ReLU-Dropout(0.5) blocks, as in the DANN paper (Sec. 5.2.2).
+    ``norm="batchnorm"``: Linear-BatchNorm-ReLU blocks without dropout, TLlib's default.
+    """
+
+    def __init__(self, in_dim: int, hidden: int = 1024, norm: str = "dropout"):
         super().__init__()
-        self.net = nn.Sequential(
-            nn.Linear(in_dim, hidden), nn.ReLU(), nn.Dropout(0.5),
-            nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(0.5),
-            nn.Linear(hidden, 1),
-        )
+        if norm not in ("dropout", "batchnorm"):
+            raise ValueError(f"discriminator norm is 'dropout' or 'batchnorm', got {norm!r}")
+
+        def block(width_in: int) -> list[nn.Module]:
+            if norm == "batchnorm":
+                return [nn.Linear(width_in, hidden), nn.BatchNorm1d(hidden), nn.ReLU()]
+            return [nn.Linear(width_in, hidden), nn.ReLU(), nn.Dropout(0.5)]
+
+        self.net = nn.Sequential(*block(in_dim), *block(hidden), nn.Linear(hidden, 1))
 
     def forward(self, features: Tensor) -> Tensor:
         return self.net(features)

@@ -42,8 +42,36 @@ def mmd(x: Tensor, y: Tensor, kernel_mul: float = 2.0, num_kernels: int = 5) -> 
     return mmd_from_kernel(gaussian_kernels(x, y, kernel_mul, num_kernels), x.shape[0])
 
 
-def coral(x: Tensor, y: Tensor) -> Tensor:
-    """Deep CORAL loss ||C_s - C_t||_F^2 / (4 d^2) (Sun & Saenko, ECCV-W 2016, Eq. 1).
+def linear_mmd(x: Tensor, y: Tensor, kernel_mul: float = 2.0, num_kernels: int = 5) -> Tensor:
+    """Linear-time multi-kernel MMD^2 over cyclic neighbours, TLlib's ``linear=True`` estimator.
+
+    (1/b) sum_i [k(x_i, x_i+1) + k(y_i, y_i+1) - k(x_i, y_i+1) - k(x_i+1, y_i)], indices mod b.
+    DAN (Long et al., ICML 2015, Eq. 5) sums the same quad-tuple term over disjoint pairs
+    (2i-1, 2i); TLlib's DAN script averages it over all b cyclic pairs, and adds the constant
+    2 / (b - 1), which changes no gradient and is left out here. Kernels and bandwidths as in
+    ``gaussian_kernels`` (computed on the joint batch: O(b^2) memory, the estimate is linear).
+
+    Args:
+        x: (b, d) source features; y: (b, d) target features (same batch size).
+    Returns:
+        scalar tensor; unbiased, can be negative.
+    """
+    b = x.shape[0]
+    if y.shape[0] != b:
+        raise ValueError(f"the linear MMD estimator pairs source and target samples; got batches of {b} and "
+                         f"{y.shape[0]}")
+    k = gaussian_kernels(x, y, kernel_mul, num_kernels)
+    i = torch.arange(b, device=k.device)
+    j = (i + 1) % b
+    return (k[i, j] + k[i + b, j + b] - k[i, j + b] - k[j, i + b]).mean()
+
+
+def coral(x: Tensor, y: Tensor, form: str = "paper") -> Tensor:
+    """Correlation alignment between two feature batches.
+
+    - ``form="paper"``: ||C_s - C_t||_F^2 / (4 d^2) (Deep CORAL, Sun & Saenko, ECCV-W 2016, Eq. 1).
+    - ``form="tllib"``: mean((mu_s - mu_t)^2) + ||C_s - C_t||_F^2 / d^2, TLlib's
+      CorrelationAlignmentLoss: a mean term, and 4x the paper's covariance term.
 
     C is the unbiased feature covariance (Eq. 2-3): (X - mean)^T (X - mean) / (n - 1).
 
@@ -52,11 +80,14 @@ def coral(x: Tensor, y: Tensor) -> Tensor:
     Returns:
         scalar tensor.
     """
+    if form not in ("paper", "tllib"):
+        raise ValueError(f"coral form is 'paper' or 'tllib', got {form!r}")
     x, y = upcast(x), upcast(y)
     d = x.shape[1]
-    cov_x = torch.cov(x.T)
-    cov_y = torch.cov(y.T)
-    return (cov_x - cov_y).square().sum() / (4 * d * d)
+    covariance = (torch.cov(x.T) - torch.cov(y.T)).square().sum() / (d * d)
+    if form == "paper":
+        return covariance / 4
+    return (x.mean(0) - y.mean(0)).square().mean() + covariance
 
 
 def mmd_from_kernel(k: Tensor, n: int) -> Tensor:

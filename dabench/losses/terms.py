@@ -2,9 +2,16 @@
 
 Methods combine them by name and weight; ``{name: align, terms: {mmd: 1.0, coral: 0.5}}``
 composes any set without a new file. A term that owns parameters (the domain
-discriminator) creates them in ``build`` once the feature dimension is known.
+discriminator) creates them in ``build`` once the feature dimension is known; a term whose
+schedule is counted in iterations (a warm-start gradient reversal) reads the run length there.
+
+Where a reference implementation differs from the paper (TLlib's warm-start reversal, its
+BatchNorm discriminator, its CORAL, its linear-time MMD), the difference is a named option of
+the term, off by default; configs/protocols/tllib.yaml turns them on.
 """
 from __future__ import annotations
+
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
@@ -12,14 +19,14 @@ from torch import Tensor, nn
 from dabench.losses.adversarial import (
     DomainDiscriminator,
     RandomizedMultilinearMap,
-    dann_coefficient,
     domain_adversarial_loss,
     entropy_weights,
     grad_reverse,
     margin_disparity_discrepancy,
     multilinear_map,
+    reversal_coefficient,
 )
-from dabench.losses.discrepancy import batch_spectral_penalty, coral, jmmd, mmd
+from dabench.losses.discrepancy import batch_spectral_penalty, coral, jmmd, linear_mmd, mmd
 from dabench.losses.target import (
     batch_nuclear_norm,
     entropy,
@@ -36,8 +43,8 @@ ALIGNMENTS = Registry("alignment term", "dabench.losses")
 class AlignmentTerm(nn.Module):
     """Base class. `progress` in [0, 1] is the fraction of training done (for schedules)."""
 
-    def build(self, feature_dim: int, num_classes: int) -> None:
-        """Create parameters that depend on the model's dimensions (default: none)."""
+    def build(self, feature_dim: int, num_classes: int, steps: int) -> None:
+        """Create parameters that depend on the model's dimensions (default: none); `steps` is the run length."""
 
     def forward(self, out_s: Outputs, out_t: Outputs, progress: float) -> Tensor:
         raise NotImplementedError
@@ -45,22 +52,31 @@ class AlignmentTerm(nn.Module):
 
 @ALIGNMENTS.register("mmd")
 class MultiKernelMMD(AlignmentTerm):
-    """MK-MMD^2 between source and target features (DAN, Long et al., ICML 2015, Eq. 3)."""
+    """MK-MMD^2 between source and target features (DAN, Long et al., ICML 2015, Eq. 3).
 
-    def __init__(self, kernel_mul: float = 2.0, num_kernels: int = 5):
+    ``estimator="biased"``: the quadratic-time V-statistic; ``"linear"``: TLlib's linear-time estimate.
+    """
+
+    def __init__(self, kernel_mul: float = 2.0, num_kernels: int = 5, estimator: Literal["biased", "linear"] = "biased"):
         super().__init__()
-        self.kernel_mul, self.num_kernels = kernel_mul, num_kernels
+        self.kernel_mul, self.num_kernels, self.estimator = kernel_mul, num_kernels, estimator
 
     def forward(self, out_s, out_t, progress):
-        return mmd(out_s.features, out_t.features, self.kernel_mul, self.num_kernels)
+        estimate = linear_mmd if self.estimator == "linear" else mmd
+        return estimate(out_s.features, out_t.features, self.kernel_mul, self.num_kernels)
 
 
 @ALIGNMENTS.register("coral")
 class CORAL(AlignmentTerm):
-    """||C_s - C_t||_F^2 / (4 d^2) on features (Deep CORAL, Sun & Saenko, ECCV-W 2016, Eq. 1)."""
+    """||C_s - C_t||_F^2 / (4 d^2) on features (Deep CORAL, Sun & Saenko, ECCV-W 2016, Eq. 1);
+    ``form="tllib"``: TLlib's mean term + 4x that (see ``coral``)."""
+
+    def __init__(self, form: Literal["paper", "tllib"] = "paper"):
+        super().__init__()
+        self.form = form
 
     def forward(self, out_s, out_t, progress):
-        return coral(out_s.features, out_t.features)
+        return coral(out_s.features, out_t.features, self.form)
 
 
 @ALIGNMENTS.register("adversarial")
@@ -69,18 +85,25 @@ class DomainAdversarial(AlignmentTerm):
 
     The reversal coefficient follows lambda_p = 2 / (1 + exp(-gamma p)) - 1 (Sec. 5.2.2), so the
     discriminator learns at full rate while the features receive -lambda_p times its gradient.
+    `warm_start_iters` counts the ramp in iterations instead (``reversal_coefficient``);
+    `discriminator` is "dropout" (paper) or "batchnorm" (TLlib).
     """
 
-    def __init__(self, hidden: int = 1024, gamma: float = 10.0):
+    def __init__(self, hidden: int = 1024, gamma: float = 10.0, warm_start_iters: int | None = None,
+                 discriminator: Literal["dropout", "batchnorm"] = "dropout"):
         super().__init__()
-        self.hidden, self.gamma = hidden, gamma
+        self.hidden, self.gamma, self.warm_start_iters, self.norm = hidden, gamma, warm_start_iters, discriminator
 
-    def build(self, feature_dim, num_classes):
-        self.discriminator = DomainDiscriminator(feature_dim, self.hidden)
+    def build(self, feature_dim, num_classes, steps):
+        self.steps = steps
+        self.discriminator = DomainDiscriminator(feature_dim, self.hidden, self.norm)
+
+    def coefficient(self, progress: float) -> float:
+        return reversal_coefficient(progress, self.steps, self.gamma, self.warm_start_iters)
 
     def forward(self, out_s, out_t, progress):
         features = torch.cat([out_s.features, out_t.features])
-        logits = self.discriminator(grad_reverse(features, dann_coefficient(progress, self.gamma)))
+        logits = self.discriminator(grad_reverse(features, self.coefficient(progress)))
         n = len(out_s.features)
         return domain_adversarial_loss(logits[:n], logits[n:])
 
@@ -107,33 +130,33 @@ class JointMMD(AlignmentTerm):
 
 
 @ALIGNMENTS.register("conditional_adversarial")
-class ConditionalAdversarial(AlignmentTerm):
+class ConditionalAdversarial(DomainAdversarial):
     """CDAN's conditional domain discriminator (Long et al., NeurIPS 2018, Eq. 6-9).
 
     The discriminator sees f (x) g, g = softmax predictions (constants, as in the authors'
     code), behind a gradient reversal layer with DANN's schedule. When d * C exceeds
     `max_dim` (4096 in the paper) the randomized map of width `random_dim` replaces the
     multilinear one. `entropy_conditioning` (CDAN+E) weights samples by 1 + exp(-H(g)).
+    `warm_start_iters` and `discriminator` as in ``DomainAdversarial``.
     """
 
     def __init__(self, hidden: int = 1024, gamma: float = 10.0, entropy_conditioning: bool = False,
-                 max_dim: int = 4096, random_dim: int = 1024):
-        super().__init__()
-        self.hidden, self.gamma, self.entropy_conditioning = hidden, gamma, entropy_conditioning
-        self.max_dim, self.random_dim = max_dim, random_dim
+                 max_dim: int = 4096, random_dim: int = 1024, warm_start_iters: int | None = None,
+                 discriminator: Literal["dropout", "batchnorm"] = "dropout"):
+        super().__init__(hidden, gamma, warm_start_iters, discriminator)
+        self.entropy_conditioning, self.max_dim, self.random_dim = entropy_conditioning, max_dim, random_dim
 
-    def build(self, feature_dim, num_classes):
+    def build(self, feature_dim, num_classes, steps):
         self.randomized = feature_dim * num_classes > self.max_dim
         if self.randomized:
             self.random_map = RandomizedMultilinearMap(feature_dim, num_classes, self.random_dim)
-        self.discriminator = DomainDiscriminator(self.random_dim if self.randomized else feature_dim * num_classes,
-                                                 self.hidden)
+        super().build(self.random_dim if self.randomized else feature_dim * num_classes, num_classes, steps)
 
     def forward(self, out_s, out_t, progress):
         features = torch.cat([out_s.features, out_t.features])
         probs = torch.cat([out_s.logits, out_t.logits]).softmax(dim=1).detach()
         joint = self.random_map(features, probs) if self.randomized else multilinear_map(features, probs)
-        logits = self.discriminator(grad_reverse(joint, dann_coefficient(progress, self.gamma)))
+        logits = self.discriminator(grad_reverse(joint, self.coefficient(progress)))
         weight = entropy_weights(probs.float()) if self.entropy_conditioning else None
         n = len(out_s.features)
         return domain_adversarial_loss(logits[:n], logits[n:], weight)
@@ -145,20 +168,25 @@ class MarginDisparity(AlignmentTerm):
 
     The head (Linear-ReLU-Dropout-Linear, width `width`) minimises
     ``margin_disparity_discrepancy``; the reversal coefficient is grl_max * lambda_p, with
-    lambda_p DANN's schedule (0.1 as in the authors' code).
+    lambda_p DANN's schedule (0.1 as in the authors' code), or TLlib's warm start with
+    `warm_start_iters` (``reversal_coefficient``).
     """
 
-    def __init__(self, margin: float = 4.0, width: int = 1024, grl_max: float = 0.1, gamma: float = 10.0):
+    def __init__(self, margin: float = 4.0, width: int = 1024, grl_max: float = 0.1, gamma: float = 10.0,
+                 warm_start_iters: int | None = None):
         super().__init__()
         self.margin, self.width, self.grl_max, self.gamma = margin, width, grl_max, gamma
+        self.warm_start_iters = warm_start_iters
 
-    def build(self, feature_dim, num_classes):
+    def build(self, feature_dim, num_classes, steps):
+        self.steps = steps
         self.adversarial_head = nn.Sequential(nn.Linear(feature_dim, self.width), nn.ReLU(), nn.Dropout(0.5),
                                               nn.Linear(self.width, num_classes))
 
     def forward(self, out_s, out_t, progress):
         features = torch.cat([out_s.features, out_t.features])
-        adv = self.adversarial_head(grad_reverse(features, self.grl_max * dann_coefficient(progress, self.gamma)))
+        coefficient = reversal_coefficient(progress, self.steps, self.gamma, self.warm_start_iters, self.grl_max)
+        adv = self.adversarial_head(grad_reverse(features, coefficient))
         n = len(out_s.features)
         return margin_disparity_discrepancy(adv[:n], adv[n:], out_s.logits.argmax(1).detach(),
                                             out_t.logits.argmax(1).detach(), self.margin)

@@ -29,8 +29,8 @@ class ADDA(Method):
     def source_stage(self):
         return {"method": "source_only"}
 
-    def build(self, model, num_classes):
-        super().build(model, num_classes)
+    def build(self, model, num_classes, steps):
+        super().build(model, num_classes, steps)
         self.discriminator = DomainDiscriminator(model.feature_dim, self.hidden)
 
     def start_from(self, source_model):

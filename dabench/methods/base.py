@@ -47,14 +47,15 @@ class Method(Freezable):
         """Named (weight, term) pairs; built once in ``build``. Default: none (source only)."""
         return {}
 
-    def build(self, model: Model, num_classes: int) -> None:
-        """Attach the model and create the alignment terms' own modules (discriminators...)."""
+    def build(self, model: Model, num_classes: int, steps: int) -> None:
+        """Attach the model and create the alignment terms' own modules (discriminators...); `steps` is
+        the run length, for schedules counted in iterations."""
         self.model = model
         weighted = self.terms()
         self.weights = {name: weight for name, (weight, _) in weighted.items()}
         self.alignment = nn.ModuleDict({name: term for name, (_, term) in weighted.items()})
         for term in self.alignment.values():
-            term.build(model.feature_dim, num_classes)
+            term.build(model.feature_dim, num_classes, steps)
 
     def forward_pair(self, x_s: Tensor, x_t: Tensor) -> tuple[Outputs, Outputs]:
         """One forward pass over [x_s; x_t], so batch norm normalises both domains together."""

@@ -12,6 +12,6 @@ from dabench.methods.source_only import SourceOnly
 
 @METHODS.register("frozen_features")
 class FrozenFeatures(SourceOnly):
-    def build(self, model, num_classes):
-        super().build(model, num_classes)
+    def build(self, model, num_classes, steps):
+        super().build(model, num_classes, steps)
         self.freeze(model.backbone)

@@ -25,8 +25,8 @@ class MCD(Method):
         super().__init__()
         self.num_k, self.trade_off = num_k, trade_off
 
-    def build(self, model, num_classes):
-        super().build(model, num_classes)
+    def build(self, model, num_classes, steps):
+        super().build(model, num_classes, steps)
         self.classifier_2 = nn.Linear(model.feature_dim, num_classes)
 
     def heads(self, features):

@@ -37,9 +37,9 @@ class MME(Method):
         super().__init__()
         self.trade_off, self.temperature = trade_off, temperature
 
-    def build(self, model, num_classes):
+    def build(self, model, num_classes, steps):
         model.classifier = CosineClassifier(model.feature_dim, num_classes, self.temperature)
-        super().build(model, num_classes)
+        super().build(model, num_classes, steps)
 
     def loss(self, s, t, progress):
         out_s, out_t = self.forward_pair(s.x, t.x)

@@ -89,7 +89,7 @@ def test_every_term_is_finite_and_differentiable(name, dtype):
     out_s, out_t = outputs(n=16, dim=6, classes=3, dtype=dtype)
     features_s = out_s.features.clone().requires_grad_()
     term = ALIGNMENTS.build(name)
-    term.build(feature_dim=6, num_classes=3)
+    term.build(feature_dim=6, num_classes=3, steps=100)
     logits_t = out_t.logits.clone().requires_grad_()
     # bf16 is how terms run under CUDA autocast; CPU autocast reproduces it here.
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):

@@ -9,7 +9,7 @@ from dabench.testing import outputs
 
 def test_align_sums_named_terms_with_their_weights():
     method = METHODS.build({"name": "align", "terms": {"mmd": 1.0, "coral": {"weight": 0.5}}})
-    method.build(type("M", (), {"feature_dim": 5})(), num_classes=3)
+    method.build(type("M", (), {"feature_dim": 5})(), num_classes=3, steps=100)
     out_s, out_t = outputs(n=9, dim=5)
     terms = method.align(out_s, out_t, 0.5)
     assert set(terms) == {"mmd", "coral"}

@@ -25,8 +25,8 @@ def test_randomized_map_preserves_inner_products_in_expectation():
 
 def test_randomized_map_is_used_above_4096_dimensions():
     small, large = METHODS.build("cdan"), METHODS.build("cdan")
-    small.build(type("M", (), {"feature_dim": 64})(), num_classes=10)
-    large.build(type("M", (), {"feature_dim": 1024})(), num_classes=10)
+    small.build(type("M", (), {"feature_dim": 64})(), num_classes=10, steps=100)
+    large.build(type("M", (), {"feature_dim": 1024})(), num_classes=10, steps=100)
     assert not small.alignment["adv"].randomized and small.alignment["adv"].discriminator.net[0].in_features == 640
     assert large.alignment["adv"].randomized and large.alignment["adv"].discriminator.net[0].in_features == 1024
 
@@ -42,7 +42,7 @@ def test_cdan_e_loss_is_the_weighted_cdan_loss():
     plain, weighted = METHODS.build({"name": "cdan", "hidden": 8}), METHODS.build({"name": "cdan_e", "hidden": 8})
     for m in (plain, weighted):
         torch.manual_seed(0)
-        m.build(type("M", (), {"feature_dim": 4})(), num_classes=3)
+        m.build(type("M", (), {"feature_dim": 4})(), num_classes=3, steps=100)
         m.eval()
     out_s, out_t = outputs(n=5, dim=4)
     a, b = plain.align(out_s, out_t, 0.5)["adv"], weighted.align(out_s, out_t, 0.5)["adv"]

@@ -10,7 +10,7 @@ from dabench.types import Outputs
 
 def test_features_receive_minus_lambda_times_the_discriminator_gradient():
     method = METHODS.build({"name": "dann", "trade_off": 2.0, "hidden": 16})
-    method.build(type("M", (), {"feature_dim": 5})(), num_classes=3)
+    method.build(type("M", (), {"feature_dim": 5})(), num_classes=3, steps=100)
     method.eval()  # no dropout: both passes see the same discriminator
     out_s, out_t = outputs(n=6, dim=5)
     f_s, f_t = out_s.features.clone().requires_grad_(), out_t.features.clone().requires_grad_()
@@ -26,7 +26,7 @@ def test_features_receive_minus_lambda_times_the_discriminator_gradient():
 
 def test_adversarial_loss_starts_at_log2_with_a_zeroed_discriminator():
     method = METHODS.build({"name": "dann", "hidden": 8})
-    method.build(type("M", (), {"feature_dim": 5})(), num_classes=3)
+    method.build(type("M", (), {"feature_dim": 5})(), num_classes=3, steps=100)
     torch.nn.init.zeros_(method.alignment["adv"].discriminator.net[-1].weight)
     torch.nn.init.zeros_(method.alignment["adv"].discriminator.net[-1].bias)
     out_s, out_t = outputs(n=4, dim=5)

@@ -8,7 +8,7 @@ from methods.helpers import trained_features
 
 def test_term_is_trade_off_times_coral_of_the_features():
     method = METHODS.build({"name": "deep_coral", "trade_off": 3.0})
-    method.build(type("M", (), {"feature_dim": 5})(), num_classes=3)
+    method.build(type("M", (), {"feature_dim": 5})(), num_classes=3, steps=100)
     out_s, out_t = outputs(n=9, dim=5)
     assert torch.equal(method.align(out_s, out_t, 0.5)["coral"], 3.0 * coral(out_s.features, out_t.features))
 

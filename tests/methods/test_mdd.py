@@ -18,7 +18,7 @@ def test_loss_matches_the_margin_disparity_formula():
 
 def test_features_get_the_reversed_head_gradient_scaled_by_at_most_0_1():
     method = METHODS.build({"name": "mdd", "width": 16})
-    method.build(type("M", (), {"feature_dim": 5})(), num_classes=3)
+    method.build(type("M", (), {"feature_dim": 5})(), num_classes=3, steps=100)
     method.eval()
     out_s, out_t = outputs(n=6, dim=5)
     f_s = out_s.features.clone().requires_grad_()
