@@ -111,6 +111,8 @@ def test_smoke_grid_writes_store_tables_and_figures_and_table_command_reproduces
         assert (out / name).stat().st_size > 0, name
     table = (out / "table.md").read_text()
     assert "| source_only |" in table and "Selection: last checkpoint" in table and "a→b" in table
+    assert "## Ranks across pairs\n\nNot computed: the Friedman test needs at least 3 methods" in table  # 2 here
+    assert "Holm-corrected over the" in table and "Protocol: **paper**" in table
     assert render(out)["md"] == table
     result = subprocess.run([sys.executable, "-m", "dabench.cli", "table", str(out)], capture_output=True, text=True)
     assert result.stdout == table
@@ -141,6 +143,8 @@ def test_gain_and_significance_match_hand_computed_values():
     t = (sum(diffs) / 3) / (pd.Series(diffs).std(ddof=1) / math.sqrt(3))
     assert g.loc["dann", "p_value"] == pytest.approx(2 * stats.t.sf(t, df=2))
     assert g.loc["dan", "gain"] == -1.0 and g.loc["dan", "p_value"] == 0.0  # the same -1 on every seed
+    # Holm over the 2 cells: the smallest p (dan's 0) x 2, then max(that, dann's p x 1)
+    assert g.loc["dan", "p_holm"] == 0.0 and g.loc["dann", "p_holm"] == pytest.approx(g.loc["dann", "p_value"])
 
 
 def test_oracle_selection_is_labelled_and_reads_the_best_target_epoch(smoke):

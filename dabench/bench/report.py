@@ -15,6 +15,7 @@ import yaml
 from scipy import stats
 
 from dabench import protocols
+from dabench.bench import ranking
 from dabench.bench.store import ResultStore
 from dabench.config import shipped
 from dabench.errors import DabenchError
@@ -59,7 +60,8 @@ def accuracy_stats(values: pd.DataFrame, methods: list[str],
 
 
 def gains(values: pd.DataFrame, methods: list[str], pairs: list[str], baseline: str = "source_only") -> pd.DataFrame:
-    """Per (method, pair): mean of (method - baseline) over seeds both have, n, and the paired t-test p-value."""
+    """Per (method, pair): mean of (method - baseline) over seeds both have, n, the paired t-test p-value, and
+    that p-value Holm-adjusted over every cell of the table (``p_holm``)."""
     base = values[values.method == baseline].set_index(["pair", "seed"])["value"]
     rows = []
     for method in methods:
@@ -77,7 +79,9 @@ def gains(values: pd.DataFrame, methods: list[str], pairs: list[str], baseline: 
                 p = 0.0  # identical nonzero gains on every seed: the t statistic is infinite
             rows.append({"method": method, "pair": pair, "gain": diff.mean() if len(diff) else np.nan,
                          "n": len(diff), "p_value": p})
-    return pd.DataFrame(rows, columns=["method", "pair", "gain", "n", "p_value"])
+    out = pd.DataFrame(rows, columns=["method", "pair", "gain", "n", "p_value"])
+    out["p_holm"] = ranking.holm(out["p_value"])
+    return out
 
 
 def published(dataset: str, backbone: str, methods: list[str], pairs: list[tuple[str, str]]) -> pd.DataFrame:
@@ -193,9 +197,10 @@ def _per_method_settings(rows: list[dict]) -> list[str]:
 
 
 def render(root: str | Path, metric: str = "target_accuracy", methods: list[str] | None = None,
-           select: str | None = None) -> dict[str, str]:
+           select: str | None = None, diagram: Path | None = None) -> dict[str, str]:
     """{"md": ..., "csv": ..., "tex": ...} for the store at `root`, under the selection rule `select`
-    (default: the benchmark file's ``select``, else ``last``)."""
+    (default: the benchmark file's ``select``, else ``last``); draws the critical-difference diagram
+    to `diagram` when given and the Friedman test is defined."""
     store = ResultStore(root)
     grid, rows, failed = store.grid(), store.rows(), store.rows("failed")
     select = select or grid_rule(grid)
@@ -234,14 +239,15 @@ def render(root: str | Path, metric: str = "target_accuracy", methods: list[str]
     if len(gain):
         md += [f"## Transfer gain over {baseline} (points)", "",
                f"Mean over seeds of (method − {baseline}) on the same pair and seed. ▼ negative transfer; "
-               f"† not significant (paired t-test over seeds, p ≥ {ALPHA}, or fewer than 2 seeds).", ""]
+               f"† not significant: paired t-test over seeds, Holm-corrected over the {gain['p_value'].notna().sum()} "
+               f"tested cells of this table, p ≥ {ALPHA} (or fewer than 2 seeds).", ""]
         gain_rows = []
         for m in methods:
             if m == baseline:
                 continue
             g = gain[gain.method == m].set_index("pair")
             marks = [f"{_fmt(g.loc[p, 'gain'], '+.1f')}{'▼' if g.loc[p, 'gain'] < 0 else ''}"
-                     f"{'†' if not g.loc[p, 'p_value'] < ALPHA else ''}" for p in pairs]
+                     f"{'†' if not g.loc[p, 'p_holm'] < ALPHA else ''}" for p in pairs]
             gain_rows.append([m, *marks, _fmt(g["gain"].mean(), "+.1f")])
         md += [_md(["method", *pairs, "Avg"], gain_rows)]
     if len(pub):
@@ -254,6 +260,11 @@ def render(root: str | Path, metric: str = "target_accuracy", methods: list[str]
                              _fmt(ours - r["published"], "+.1f"), f"{r['published_method']} ({r['kind']}"
                              f"{', ' + r['protocol'] if r['protocol'] else ''})", r["source"].split(":")[0]])
         md += [_md(["method", "pair", "dabench", "published", "Δ", "as published", "source"], pub_rows)]
+    means = table["mean"].unstack("pair").reindex(index=methods, columns=pairs)
+    friedman = ranking.friedman(means)
+    md += ["## Ranks across pairs", "", *ranking.verdict(friedman, ALPHA), ""]
+    if diagram is not None and friedman is not None:
+        ranking.diagram(friedman, diagram, ALPHA)
     if failed:
         md += ["## Failed runs", "", "Diverged runs (non-finite loss); they are not in the means above.", "",
                *[f"- {r['method']} {r['source']}→{r['target']} seed {r['seed']}: {r['error']}" for r in failed], ""]
@@ -261,9 +272,8 @@ def render(root: str | Path, metric: str = "target_accuracy", methods: list[str]
 
     long = table.reset_index()
     if len(gain):
-        long = long.merge(gain[["method", "pair", "gain", "p_value"]], on=["method", "pair"], how="left")
+        long = long.merge(gain[["method", "pair", "gain", "p_value", "p_holm"]], on=["method", "pair"], how="left")
     long = long.merge(pub[["method", "pair", "published", "source"]], on=["method", "pair"], how="left")
-    means = table["mean"].unstack("pair").reindex(index=methods, columns=pairs)
     scores = pd.concat([means, summary["avg"].rename("Avg"), -summary["rank"].rename("Avg rank")], axis=1)
     best = {(i, j) for j, column in enumerate(scores.columns) for i, m in enumerate(methods)
             if not np.isnan(scores.iloc[i, j]) and scores.iloc[i, j] == scores.iloc[:, j].max()}
@@ -298,7 +308,8 @@ def latex_table(header: list[str], rows: list[list[str]], best: set[tuple[int, i
 
 
 def write_tables(root: str | Path, **options) -> dict[str, str]:
-    outputs = render(root, **options)
+    """table.md/csv/tex and figures/critical_difference.png in `root`."""
+    outputs = render(root, **options, diagram=Path(root) / "figures" / "critical_difference.png")
     for ext, text in outputs.items():
         write_bytes_atomic(text.encode(), Path(root) / f"table.{ext}")
     return outputs
