@@ -73,10 +73,10 @@ class Fit:
 
 def start(method, data: TransferData, device: torch.device, state: dict | None = None) -> None:
     """Bring a built method to the point where training or evaluation begins, in the one order every
-    caller uses: to the device, ``begin`` on the target inputs (SHOT's memory buffers), then the
+    caller uses: to the device, ``begin`` on the source split and target inputs (SHOT's memory buffers), then the
     checkpoint's weights and buffers if `state` is given."""
     method.to(device).train()
-    method.begin(data.target_inputs)
+    method.begin(data.source_train, data.target_inputs)
     if state is not None:
         method.load_state_dict(state["method"])
 

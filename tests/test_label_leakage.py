@@ -42,7 +42,7 @@ def probe():
 
     @METHODS.register("test_probe")
     class Probe(Method):
-        def begin(self, target_inputs):
+        def begin(self, source, target_inputs):
             seen["strings"] = reachable_strings(target_inputs)
             seen["decoded"] = torch.cat(list(chunks(target_inputs, 7)))
             seen["idx"] = []

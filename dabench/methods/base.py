@@ -22,7 +22,8 @@ Three hooks cover the methods whose step is not one loss (all optional):
   parameters (MCD's three steps, ADDA's discriminator/encoder alternation).
 - ``source_stage()`` + ``start_from()``: start from a source-only model trained first and
   cached (SHOT, TENT, AdaBN, ADDA, distillation's teacher).
-- ``begin()``: see the unlabeled target inputs once before training (SHOT's clustering).
+- ``begin()``: see the source train split and the unlabeled target inputs once before training
+  (SHOT's clustering; the shallow SKADA methods fit there).
 """
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dabench.data.loaders import LabeledSplit
 from dabench.losses.terms import AlignmentTerm
 from dabench.models.model import Freezable, Model
 from dabench.registry import Registry
@@ -42,6 +44,10 @@ METHODS = Registry("method", "dabench.methods")
 
 class Method(Freezable):
     """Base class: L = CE(source) + sum_k weight_k * term_k(out_s, out_t, progress) [+ CE(labeled target)]."""
+
+    # True for a method fitted once in ``begin`` by a non-gradient estimator (methods/shallow.py): it
+    # takes no optimiser step, and its fitted state is refitted on restore rather than loaded.
+    fitted_in_begin = False
 
     def terms(self) -> dict[str, tuple[float, AlignmentTerm]]:
         """Named (weight, term) pairs; built once in ``build``. Default: none (source only)."""
@@ -116,10 +122,10 @@ class Method(Freezable):
         """Receive the first stage's trained model (default: copy its weights into ours)."""
         self.model.load_state_dict(source_model.state_dict())
 
-    def begin(self, target_inputs) -> None:
+    def begin(self, source: LabeledSplit, target_inputs) -> None:
         """Called by the trainer before the first step (and before a resume loads state).
 
-        `target_inputs`: the unlabeled target train inputs, (N, ...), a tensor or HiddenImages
+        `source`: the labeled source train split (x, y). `target_inputs`: the unlabeled target train inputs, (N, ...), a tensor or HiddenImages
         (decode with ``dabench.data.files.chunks``); position p is the sample that target batches
         call ``idx == p``. Neither the order nor the object reveals a label.
         """

@@ -22,7 +22,7 @@ class FixMatch(Method):
         self.trade_off, self.threshold, self.translate, self.flip = trade_off, threshold, translate, flip
         self.num_ops, self.magnitude = num_ops, magnitude
 
-    def begin(self, target_inputs):
+    def begin(self, source, target_inputs):
         if len(target_inputs.shape) != 4:
             raise DabenchError(f"fixmatch augments images (N, C, H, W); this dataset's inputs have shape "
                                f"{tuple(target_inputs.shape[1:])}; use another method for feature vectors")

@@ -59,7 +59,7 @@ class SHOT(Method):
         super().start_from(source_model)
         self.freeze(self.model.classifier)
 
-    def begin(self, target_inputs):
+    def begin(self, source, target_inputs):
         self.target_inputs = target_inputs
         # Buffers, so that a resumed run continues with the same pseudo-labels.
         self.register_buffer("pseudo_labels", torch.zeros(len(target_inputs), dtype=torch.long,

@@ -37,4 +37,4 @@ def test_vector_inputs_are_refused_with_a_clear_message():
     from dabench.methods.base import METHODS
 
     with pytest.raises(DabenchError, match="fixmatch augments images"):
-        METHODS.build("fixmatch").begin(torch.zeros(5, 800))
+        METHODS.build("fixmatch").begin(None, torch.zeros(5, 800))
