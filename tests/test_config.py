@@ -62,7 +62,8 @@ def test_missing_data_says_where_it_looked_and_how_to_get_it(tmp_path):
 
 def test_resolved_config_fills_constructor_defaults_and_hash_is_stable():
     cfg = toy_config("dann")
-    assert cfg["method"] == {"name": "dann", "trade_off": 1.0, "hidden": 1024, "gamma": 10.0}
+    assert cfg["method"] == {"name": "dann", "trade_off": 1.0, "hidden": 1024, "gamma": 10.0, "warm_start_iters": None,
+                             "discriminator": "dropout"}
     assert cfg["optim"]["schedule"] == "inv" and cfg["trainer"]["precision"] == "auto"
     assert config_hash(cfg) == config_hash(toy_config("dann"))
     assert config_hash(cfg) != config_hash(toy_config({"name": "dann", "trade_off": 0.5}))
