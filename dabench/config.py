@@ -179,6 +179,13 @@ def resolve(cfg: dict, same_domain: bool = False, check_data: bool = True) -> di
     if cfg["trainer"]["threads"] is None:  # results depend on it on CPU: it is part of the hash
         cfg["trainer"]["threads"] = torch.get_num_threads()
     METHODS.build(cfg["method"])  # methods check nested options (align's terms) in __init__
+    backbone = cfg["model"]["backbone"]
+    if (METHODS.get(cfg["method"]["name"]).needs_pretrained_backbone and backbone.get("weights") is None
+            and not cfg["method"].get("allow_random_backbone")):
+        raise DabenchError(f"config: method '{cfg['method']['name']}' freezes the backbone, but backbone "
+                           f"'{backbone['name']}' has no pretrained weights; use one with weights (e.g. "
+                           f"model.backbone={{name: efficientnet_lite0, weights: imagenet}}) or set "
+                           f"method.allow_random_backbone=true")
     dataset = DATASETS.build(cfg["dataset"], root=cfg["data_root"])
     for role in ("source", "target"):
         dataset.check_domain(cfg[role])

@@ -1,12 +1,14 @@
+import pytest
 import torch
 
+from dabench.errors import DabenchError
 from dabench.log import Loggers
 from dabench.testing import build_toy, toy_config
 
 
 def test_backbone_stays_fixed_while_the_head_learns(tmp_path):
-    cfg = toy_config("frozen_features", model={"backbone": {"name": "mlp", "hidden": [16], "dropout": 0.5},
-                                               "bottleneck_dim": 8})
+    cfg = toy_config({"name": "frozen_features", "allow_random_backbone": True},
+                     model={"backbone": {"name": "mlp", "hidden": [16], "dropout": 0.5}, "bottleneck_dim": 8})
     trainer, method, data = build_toy(cfg)
     backbone = {k: v.clone() for k, v in method.model.backbone.state_dict().items()}
     head = method.model.classifier.weight.clone()
@@ -15,3 +17,10 @@ def test_backbone_stays_fixed_while_the_head_learns(tmp_path):
     assert not torch.equal(head, method.model.classifier.weight)
     method.train()
     assert not method.model.backbone.training  # dropout and batch norm stay in eval mode
+
+
+def test_a_random_backbone_is_refused_unless_asked_for():
+    with pytest.raises(DabenchError, match="backbone 'mlp' has no pretrained weights; .* or set "
+                                           "method.allow_random_backbone=true"):
+        toy_config("frozen_features")
+    assert toy_config({"name": "frozen_features", "allow_random_backbone": True})["method"]["allow_random_backbone"]
