@@ -64,7 +64,7 @@ def one_line_error(capsys) -> str:
     (["model=[1]"], "model: Input should be a valid dictionary"),
     (["trainer.threads=0"], "trainer.threads: Input should be greater than or equal to 1"),
     (["seed=-1"], "seed: Input should be greater than or equal to 0"),
-    (["optim.schedule=linear"], "optim.schedule: Input should be 'inv', 'constant', 'cosine' or 'step'"),
+    (["optim.schedule=linear"], "optim.schedule: Input should be 'inv', 'inv_iter', 'constant', 'cosine' or 'step'"),
     (["trainer.stpes=3"], "unknown key 'trainer.stpes'; accepted: steps, batch_size"),
 ])
 def test_bad_train_values_fail_before_training_with_one_line(args, message, tmp_path, capsys, no_training):

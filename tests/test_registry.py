@@ -29,7 +29,7 @@ def test_unknown_parameter_lists_accepted_and_suggests():
 def test_build_passes_kwargs_verbatim():
     method = METHODS.build({"name": "dann", "trade_off": 0.3, "hidden": 64})
     assert (method.trade_off, method.hidden, method.gamma) == (0.3, 64, 10.0)
-    assert METHODS.parameters("dan") == {"trade_off": 1.0, "kernel_mul": 2.0, "num_kernels": 5}
+    assert METHODS.parameters("dan") == {"trade_off": 1.0, "kernel_mul": 2.0, "num_kernels": 5, "estimator": "biased"}
 
 
 def test_issue_method_names_are_registered():

@@ -13,9 +13,12 @@ def smoke_config(name: str) -> dict:
     method = {"name": "align", "terms": {"mmd": 1.0}} if name == "align" else name
     if name == "frozen_features":  # LeNet is trained from scratch: freezing it is asked for explicitly
         method = {"name": name, "allow_random_backbone": True}
+    # The shallow SKADA methods fit on fixed features: the raw pixels, not an untrained LeNet's.
+    model = ({"backbone": {"name": "mlp", "hidden": []}, "bottleneck_dim": 0} if METHODS.get(name).fitted_in_begin
+             else {"backbone": "lenet", "bottleneck_dim": 64})
     return {"dataset": {"name": "mini_digits", "image_size": 28}, "source": "mnist", "target": "optdigits",
             "method": method, "seed": 0, "target_labeled": 3 if name == "mme" else 0,
-            "model": {"backbone": "lenet", "bottleneck_dim": 64},
+            "model": model,
             "trainer": {"steps": STEPS, "batch_size": 32, "eval_every": STEPS, "log_every": 10, "device": "cpu"},
             "optim": {"lr": 0.005 if name == "mme" else 0.02}}
 
