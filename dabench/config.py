@@ -182,7 +182,7 @@ def resolve(cfg: dict, same_domain: bool = False, check_data: bool = True) -> di
     backbone = cfg["model"]["backbone"]
     if (METHODS.get(cfg["method"]["name"]).needs_pretrained_backbone and backbone.get("weights") is None
             and not cfg["method"].get("allow_random_backbone")):
-        raise DabenchError(f"config: method '{cfg['method']['name']}' freezes the backbone, but backbone "
+        raise DabenchError(f"config: method '{cfg['method']['name']}' transfers a pretrained backbone, but backbone "
                            f"'{backbone['name']}' has no pretrained weights; use one with weights (e.g. "
                            f"model.backbone={{name: efficientnet_lite0, weights: imagenet}}) or set "
                            f"method.allow_random_backbone=true")
@@ -192,7 +192,7 @@ def resolve(cfg: dict, same_domain: bool = False, check_data: bool = True) -> di
         missing = dataset.missing_files(cfg[role]) if check_data else []
         if missing:
             raise DabenchError(f"dataset '{dataset.name}' domain '{cfg[role]}': missing {', '.join(missing)} under "
-                               f"data root {dataset.root}; run `dabench data download {dataset.name}` or set "
+                               f"data root {dataset.root}; run {dataset.fetch_command()} or set "
                                f"DABENCH_DATA (or data_root=) to a folder that holds them")
     return cfg
 

@@ -8,6 +8,14 @@ import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # pytest -n N: one torch thread per worker, and in the CLI subprocesses the tests start, so that
+    # N workers share the cores instead of each spreading over all of them.
+    import torch
+
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+
 
 def real_data_root() -> Path | None:
     """DABENCH_DATA if it holds the shared layout, else ../shared/data beside the repo, else None."""

@@ -16,7 +16,7 @@ def test_declared_checksums_agree_with_the_shipped_sha256sums(data_root):
     for line in (data_root / "SHA256SUMS").read_text().splitlines():
         digest, path = line.split(maxsplit=1)
         listed[path.removeprefix("./")] = digest
-    for name in ("digits", "office_caltech10_surf", "amazon_review_400"):
+    for name in ("digits", "office_caltech10_surf", "amazon_review_400", "coil20"):
         for relpath, expected in DATASETS.build(name).files.items():
             if relpath in listed:
                 assert listed[relpath] in ((expected,) if isinstance(expected, str) else expected), relpath
@@ -27,6 +27,7 @@ def test_declared_checksums_agree_with_the_shipped_sha256sums(data_root):
                 ("usps", "test"): 2007, ("mnistm", "train"): 10000, ("mnistm", "test"): 9001}),
     ("office_caltech10_surf", {("amazon", "train"): 958, ("caltech", "train"): 1123, ("dslr", "test"): 157,
                                ("webcam", "test"): 295}),
+    ("coil20", {("coil1", "train"): 720, ("coil1", "test"): 720, ("coil2", "train"): 720}),
     ("amazon_review_400", {("books", "train"): 2000, ("dvd", "train"): 1999, ("electronics", "test"): 1998,
                            ("kitchen", "test"): 1999}),
 ])
@@ -59,6 +60,45 @@ def test_office_caltech_surf_1nn_accuracies_match_the_published_values(data_root
         (xs, ys), (xt, yt) = arrays[source], arrays[target]
         predicted = KNeighborsClassifier(n_neighbors=1).fit(xs, ys).predict(xt)
         assert round(100 * np.mean(predicted == yt), 2) == expected, (source, target)
+
+
+def test_the_published_jda_surf_table_holds_the_1nn_numbers_dabench_reproduces():
+    """paper_results/office_caltech10_surf.json was copied by hand: its 1-NN row must be the one the
+    test above computes, and the table lookup must find its TCA row for dabench's `tca`."""
+    import json
+
+    from dabench.bench.report import PAPER_RESULTS, published
+
+    records = json.loads((PAPER_RESULTS / "office_caltech10_surf.json").read_text())
+    nn = {tuple(r["dabench_pair"]): r["accuracy"] for r in records if r["method"] == "NN (source-only)"}
+    assert nn == OFFICE_1NN
+    found = published("office_caltech10_surf", "mlp", ["tca"], [("caltech", "amazon")])
+    assert found["published"].tolist() == [38.2] and found["published_method"].tolist() == ["TCA+1NN"]
+
+
+def test_coil20_1nn_accuracies_match_the_published_values(data_root):
+    """JDA's preprocessing (each image L2-normalised) + 1-NN: the shared data README's figures."""
+    dataset = DATASETS.build("coil20", root=data_root)
+    pixels = {}
+    for domain in dataset.domains:
+        x, y = dataset.load(domain, "train").tensors
+        x = (x.flatten(1).double() + 1) / 2  # back to the file's [0, 1] values
+        pixels[domain] = ((x / x.norm(dim=1, keepdim=True)).numpy(), y.numpy())
+    for (source, target), expected in {("coil1", "coil2"): 83.61, ("coil2", "coil1"): 82.78}.items():
+        (xs, ys), (xt, yt) = pixels[source], pixels[target]
+        predicted = KNeighborsClassifier(n_neighbors=1).fit(xs, ys).predict(xt)
+        assert round(100 * np.mean(predicted == yt), 2) == expected, (source, target)
+
+
+def test_coil20_images_follow_matlabs_column_order(data_root):
+    """Pixel (row r, column c) of a 32x32 image is element c * 32 + r of its .mat column (MATLAB
+    stores matrices column by column); read row by row the objects would lie on their side."""
+    from scipy.io import loadmat
+
+    raw = loadmat(data_root / "coil20/COIL_1.mat")["X_tar"][:, 5]
+    x = DATASETS.build("coil20", root=data_root).load("coil2", "test").tensors[0][5, 0]
+    expected = np.array([[raw[c * 32 + r] for c in range(32)] for r in range(32)]) * 2 - 1
+    assert np.allclose(x.numpy(), expected, atol=1e-6)
 
 
 def test_a_corrupt_file_is_named_with_its_checksum_and_never_used(data_root, tmp_path):

@@ -12,7 +12,7 @@ from dabench.testing import build_toy, toy_config
 
 def contract_config(name: str) -> dict:
     spec = {"name": "align", "terms": {"mmd": 1.0, "coral": {"weight": 0.5}}} if name == "align" else name
-    if name == "frozen_features":  # the toy MLP has no pretrained weights
+    if METHODS.get(name).needs_pretrained_backbone:  # the toy MLP has no pretrained weights
         spec = {"name": name, "allow_random_backbone": True}
     images = {"dataset": {"name": "toy", "dim": 16, "as_image": True}} if name == "fixmatch" else {}
     return toy_config(spec, trainer={"steps": 3, "eval_every": 3, "log_every": 1}, **images)

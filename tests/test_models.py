@@ -25,6 +25,22 @@ def test_every_registered_backbone_maps_its_example_input_to_feature_dim(name):
         assert features.shape == (2, backbone.feature_dim) and torch.isfinite(features).all()
 
 
+def test_efficientnet_lite0_batch_norm_momentum_is_pytorchs_unless_set():
+    """The port's 0.01 (TF's 0.99 decay) would keep ImageNet statistics through a short fine-tuning."""
+    for options, momentum in (({}, 0.1), ({"bn_momentum": 0.01}, 0.01)):
+        backbone = BACKBONES.build({"name": "efficientnet_lite0", "weights": None, **options}, input_shape=(3, 32, 32))
+        norms = [m for m in backbone.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+        assert len(norms) == 49 and {m.momentum for m in norms} == {momentum}
+
+
+def test_conv4_takes_any_image_size_and_channel_count():
+    for shape in ((1, 32, 32), (3, 64, 64), (3, 40, 56)):
+        backbone = BACKBONES.build("conv4", input_shape=shape).eval()
+        assert backbone(torch.zeros(2, *shape)).shape == (2, 64)
+    with pytest.raises(DabenchError, match=r"backbone 'conv4' expects images \(C, H, W\) with H, W >= 16"):
+        BACKBONES.build("conv4", input_shape=(1, 8, 8))
+
+
 def test_model_outputs_features_after_bottleneck_in_train_and_eval():
     model = build_model("lenet", (1, 28, 28), num_classes=10, bottleneck_dim=64)
     for mode in (True, False):
@@ -129,7 +145,7 @@ def test_efficientnet_lite0_is_a_backbone_for_frozen_and_fine_tuned_transfer():
 
     torch.manual_seed(0)
     batch = Batch(torch.rand(4, 3, 32, 32) * 2 - 1, torch.tensor([0, 1, 2, 1]), torch.arange(4))
-    for name in ("frozen_features", "source_only"):
+    for name in ("frozen_features", "fine_tune"):
         method = METHODS.build(name)
         method.build(build_model({"name": "efficientnet_lite0"}, (3, 32, 32), num_classes=3, bottleneck_dim=16), 3, 100)
         stem = method.model.backbone[0].net._conv_stem.weight.clone()

@@ -118,13 +118,20 @@ class DomainDataset:
         """Files that `domain` needs (default: all declared files)."""
         return list(self.files)
 
+    def fetch_command(self) -> str:
+        """How a user gets the missing files: the download command, or the import of files fetched by
+        hand when the dataset has no direct link."""
+        if self.urls:
+            return f"`dabench data download {self.name}`"
+        return f"`dabench data import {self.name} PATH` on the files obtained by hand (no direct link exists)"
+
     def path(self, relpath: str) -> Path:
         """Absolute path of a declared file after checking that it is present and intact."""
         path = self.root / relpath
         status = file_status(path, self.files[relpath])
         if status == "missing":
             raise DabenchError(f"{self.name}: missing {relpath} under data root {self.root}; run "
-                               f"`dabench data download {self.name}` or set DABENCH_DATA to a folder that holds it")
+                               f"{self.fetch_command()} or set DABENCH_DATA to a folder that holds it")
         if status.startswith("bad:"):
             expected = self.files[relpath]
             expected = expected if isinstance(expected, str) else " or ".join(expected)

@@ -48,7 +48,7 @@ class Method(Freezable):
     # True for a method fitted once in ``begin`` by a non-gradient estimator (methods/shallow.py): it
     # takes no optimiser step, and its fitted state is refitted on restore rather than loaded.
     fitted_in_begin = False
-    # True for a method that only makes sense on pretrained features (frozen_features): a config
+    # True for a method that only makes sense on pretrained weights (fine_tune, frozen_features): a config
     # whose backbone has no `weights` is refused unless the method's `allow_random_backbone` is set.
     needs_pretrained_backbone = False
 

@@ -19,8 +19,9 @@ def test_backbone_stays_fixed_while_the_head_learns(tmp_path):
     assert not method.model.backbone.training  # dropout and batch norm stay in eval mode
 
 
-def test_a_random_backbone_is_refused_unless_asked_for():
-    with pytest.raises(DabenchError, match="backbone 'mlp' has no pretrained weights; .* or set "
-                                           "method.allow_random_backbone=true"):
-        toy_config("frozen_features")
-    assert toy_config({"name": "frozen_features", "allow_random_backbone": True})["method"]["allow_random_backbone"]
+@pytest.mark.parametrize("name", ["frozen_features", "fine_tune"])
+def test_a_random_backbone_is_refused_unless_asked_for(name):
+    with pytest.raises(DabenchError, match=f"method '{name}' transfers a pretrained backbone, but backbone 'mlp' "
+                                           "has no pretrained weights; .* or set method.allow_random_backbone=true"):
+        toy_config(name)
+    assert toy_config({"name": name, "allow_random_backbone": True})["method"]["allow_random_backbone"]

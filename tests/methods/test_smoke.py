@@ -11,7 +11,7 @@ STEPS = 100
 
 def smoke_config(name: str) -> dict:
     method = {"name": "align", "terms": {"mmd": 1.0}} if name == "align" else name
-    if name == "frozen_features":  # LeNet is trained from scratch: freezing it is asked for explicitly
+    if METHODS.get(name).needs_pretrained_backbone:  # LeNet is trained from scratch: asked for explicitly
         method = {"name": name, "allow_random_backbone": True}
     # The shallow SKADA methods fit on fixed features: the raw pixels, not an untrained LeNet's.
     model = ({"backbone": {"name": "mlp", "hidden": []}, "bottleneck_dim": 0} if METHODS.get(name).fitted_in_begin
