@@ -57,7 +57,7 @@ def main() -> None:
     warnings.filterwarnings("ignore", category=ConvergenceWarning)
     torch.manual_seed(0)
     start = time.perf_counter()
-    print(f"EfficientNet-Lite0, ImageNet weights, frozen (eval mode); {device_name('cpu')}\n")
+    print(f"EfficientNet-Lite0, ImageNet weights, frozen (eval mode); {device_name(torch.device('cpu'))}\n")
     print("| input size | final map | mnist->mnistm | mnistm->mnistm |\n|---|---|---|---|")
     for size in (32, 64, 96, 128):
         xs, ys, xt, yt = digits(size)
