@@ -60,6 +60,18 @@ def test_missing_data_says_where_it_looked_and_how_to_get_it(tmp_path):
         resolve(cfg)
 
 
+def test_missing_data_without_a_direct_link_points_to_the_import_command(tmp_path):
+    from dabench.data.base import DATASETS
+
+    cfg = {"dataset": "coil20", "source": "coil1", "target": "coil2", "method": "source_only",
+           "data_root": str(tmp_path)}
+    with pytest.raises(DabenchError, match=r"missing coil20/COIL_1.mat under data root .*; run `dabench data "
+                                           r"import coil20 PATH` on the files obtained by hand"):
+        resolve(cfg)
+    with pytest.raises(DabenchError, match=r"coil20: missing coil20/COIL_1.mat .* `dabench data import coil20 PATH`"):
+        DATASETS.build("coil20", root=tmp_path).load("coil1", "train")
+
+
 def test_resolved_config_fills_constructor_defaults_and_hash_is_stable():
     cfg = toy_config("dann")
     assert cfg["method"] == {"name": "dann", "trade_off": 1.0, "hidden": 1024, "gamma": 10.0, "warm_start_iters": None,
