@@ -155,3 +155,28 @@ def test_efficientnet_lite0_is_a_backbone_for_frozen_and_fine_tuned_transfer():
         optimizer.step()
         assert method.model.feature_dim == 16
         assert torch.equal(stem, method.model.backbone[0].net._conv_stem.weight) == (name == "frozen_features")
+
+
+def test_tllib_bottleneck_and_head_options_build_the_reference_layers():
+    """TLlib's DAN/JAN bottleneck is Linear-ReLU-Dropout(0.5); its MDD main head is two-layer."""
+    model = build_model("lenet", (1, 28, 28), num_classes=10, bottleneck_dim=64, dropout=0.5,
+                        bottleneck_batchnorm=False)
+    assert [type(m).__name__ for m in model.bottleneck] == ["Linear", "ReLU", "Dropout"]
+    assert isinstance(model.classifier, torch.nn.Linear)
+    model = build_model("lenet", (1, 28, 28), num_classes=10, bottleneck_dim=64, dropout=0.5, head_width=32)
+    assert [type(m).__name__ for m in model.bottleneck] == ["Linear", "BatchNorm1d", "ReLU", "Dropout"]
+    assert [type(m).__name__ for m in model.classifier] == ["Linear", "ReLU", "Dropout", "Linear"]
+    assert model.classifier[0].weight.shape == (32, 64) and model.classifier[3].weight.shape == (10, 32)
+    out = model.eval()(torch.zeros(3, 1, 28, 28))
+    assert out.features.shape == (3, 64) and out.logits.shape == (3, 10)
+
+
+def test_mdd_initialisation_draws_the_reference_scales():
+    torch.manual_seed(0)
+    model = build_model("lenet", (1, 28, 28), num_classes=10, bottleneck_dim=1024, head_width=1024, init="mdd")
+    bottleneck, hidden, last = model.bottleneck[0], model.classifier[0], model.classifier[-1]
+    assert torch.all(bottleneck.bias == 0.1) and torch.all(hidden.bias == 0) and torch.all(last.bias == 0)
+    # 500 x 1024 and 1024 x 1024 draws: the sample std is within 1 % of the set one.
+    assert bottleneck.weight.std().item() == pytest.approx(0.005, rel=0.01)
+    assert hidden.weight.std().item() == pytest.approx(0.01, rel=0.01)
+    assert build_model("lenet", (1, 28, 28), 10, bottleneck_dim=1024).bottleneck[0].bias.abs().max() < 0.05

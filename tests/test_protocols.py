@@ -79,7 +79,8 @@ def test_tllib_rules_on_hand_picked_runs():
     assert dann["method"] == {"warm_start_iters": 1000, "gamma": 1.0, "discriminator": "batchnorm"}
     assert dann["trainer"] == {"batch_size": 128, "steps": 50000} and dann["val_fraction"] == 0.0
     mdd = protocols.layer("tllib", {"method": "mdd", "dataset": "digits", "source": "usps", "target": "mnist"})
-    assert mdd["optim"]["lr"] == 0.01 and mdd["model"] == {"bottleneck_dim": 1024}  # the later, narrower rule
+    assert mdd["optim"]["lr"] == 0.01 and mdd["model"] == {
+        "bottleneck_dim": 1024, "head_width": 1024, "dropout": 0.5, "init": "mdd"}  # the later, narrower rule
     mcc = protocols.layer("tllib", {"method": "mcc", "dataset": "office31", "source": "amazon", "target": "webcam"})
     assert mcc["trainer"]["steps"] == 10000 and mcc["model"]["bottleneck_dim"] == 1024
     assert protocols.layer("paper", {"method": "dann", "dataset": "digits"}) == {}

@@ -34,6 +34,7 @@ from dabench.losses.target import (
     minimum_class_confusion,
     stepwise_feature_norm,
 )
+from dabench.models.model import init_linear
 from dabench.registry import Registry
 from dabench.types import Outputs
 
@@ -169,19 +170,23 @@ class MarginDisparity(AlignmentTerm):
     The head (Linear-ReLU-Dropout-Linear, width `width`) minimises
     ``margin_disparity_discrepancy``; the reversal coefficient is grl_max * lambda_p, with
     lambda_p DANN's schedule (0.1 as in the authors' code), or TLlib's warm start with
-    `warm_start_iters` (``reversal_coefficient``).
+    `warm_start_iters` (``reversal_coefficient``). `init`: "pytorch" (PyTorch's default), or
+    "mdd", the MDD code's N(0, 0.01) weights and zero biases.
     """
 
     def __init__(self, margin: float = 4.0, width: int = 1024, grl_max: float = 0.1, gamma: float = 10.0,
-                 warm_start_iters: int | None = None):
+                 warm_start_iters: int | None = None, init: Literal["pytorch", "mdd"] = "pytorch"):
         super().__init__()
         self.margin, self.width, self.grl_max, self.gamma = margin, width, grl_max, gamma
-        self.warm_start_iters = warm_start_iters
+        self.warm_start_iters, self.init = warm_start_iters, init
 
     def build(self, feature_dim, num_classes, steps):
         self.steps = steps
         self.adversarial_head = nn.Sequential(nn.Linear(feature_dim, self.width), nn.ReLU(), nn.Dropout(0.5),
                                               nn.Linear(self.width, num_classes))
+        if self.init == "mdd":
+            init_linear(self.adversarial_head[0], std=0.01)
+            init_linear(self.adversarial_head[3], std=0.01)
 
     def forward(self, out_s, out_t, progress):
         features = torch.cat([out_s.features, out_t.features])

@@ -7,9 +7,11 @@ Two classifiers F1, F2 on the features of G; each iteration makes three updates 
   C. G (F1, F2 fixed) minimises trade_off * d(F1(G(x_t)), F2(G(x_t))), num_k times.
 
 d is the mean absolute difference of the softmax outputs (Eq. 1). Defaults from the paper:
-num_k 4, trade_off 1. Here F1 is the model's classifier and F2 a second linear classifier on
-the same bottleneck features; predictions are the sum of the two classifiers' logits.
+num_k 4, trade_off 1. Here F1 is the model's classifier and F2 a second classifier of the same
+architecture on the same bottleneck features; predictions are the sum of the two classifiers' logits.
 """
+import copy
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -27,7 +29,10 @@ class MCD(Method):
 
     def build(self, model, num_classes, steps):
         super().build(model, num_classes, steps)
-        self.classifier_2 = nn.Linear(model.feature_dim, num_classes)
+        self.classifier_2 = copy.deepcopy(model.classifier)  # same architecture, fresh weights
+        for layer in self.classifier_2.modules():
+            if isinstance(layer, nn.Linear):
+                layer.reset_parameters()
 
     def heads(self, features):
         return self.model.classifier(features), self.classifier_2(features)

@@ -1,5 +1,7 @@
-"""Model = backbone -> optional bottleneck -> linear classifier; returns Outputs in train and eval."""
+"""Model = backbone -> optional bottleneck -> classifier head; returns Outputs in train and eval."""
 from __future__ import annotations
+
+from typing import Literal
 
 from torch import Tensor, nn
 
@@ -32,26 +34,44 @@ class Model(Freezable):
         num_classes: C.
         bottleneck_dim: width of Linear-BN-ReLU(-Dropout) after the backbone (the standard DA
             head, as in DANN/CDAN code); 0 to classify backbone features directly.
-        dropout: dropout probability after the bottleneck (0: none).
+        dropout: dropout probability after the bottleneck and inside a two-layer head (0: none).
         freeze: backbone layers to freeze, by name (``["conv1", "bn1", "layer1"]`` for a ResNet;
             ``["all"]`` for the whole backbone).
+        bottleneck_batchnorm: False drops the BatchNorm (Linear-ReLU(-Dropout): TLlib's DAN and
+            JAN bottleneck).
+        head_width: 0: a linear classifier; > 0: Linear(head_width)-ReLU-Dropout-Linear (MDD's main
+            head in the authors' code and TLlib).
+        init: "pytorch" (PyTorch's default); "mdd": the MDD code's, bottleneck weights N(0, 0.005)
+            with bias 0.1, head weights N(0, 0.01) with bias 0.
     """
 
     def __init__(self, backbone: nn.Module, num_classes: int, bottleneck_dim: int = 256, dropout: float = 0.0,
-                 freeze: list[str] | tuple[str, ...] = ()):
+                 freeze: list[str] | tuple[str, ...] = (), bottleneck_batchnorm: bool = True,
+                 head_width: int = 0, init: Literal["pytorch", "mdd"] = "pytorch"):
         super().__init__()
         self.backbone = backbone
         for name in freeze:
             self.freeze(backbone if name == "all" else _layer(backbone, name))
         if bottleneck_dim > 0:
             self.bottleneck = nn.Sequential(nn.Linear(backbone.feature_dim, bottleneck_dim),
-                                            nn.BatchNorm1d(bottleneck_dim), nn.ReLU(),
-                                            *([nn.Dropout(dropout)] if dropout else []))
+                                            *([nn.BatchNorm1d(bottleneck_dim)] if bottleneck_batchnorm else []),
+                                            nn.ReLU(), *([nn.Dropout(dropout)] if dropout else []))
             self.feature_dim = bottleneck_dim
         else:
             self.bottleneck = nn.Identity()
             self.feature_dim = backbone.feature_dim
-        self.classifier = nn.Linear(self.feature_dim, num_classes)
+        if head_width > 0:
+            self.classifier = nn.Sequential(nn.Linear(self.feature_dim, head_width), nn.ReLU(),
+                                            *([nn.Dropout(dropout)] if dropout else []),
+                                            nn.Linear(head_width, num_classes))
+        else:
+            self.classifier = nn.Linear(self.feature_dim, num_classes)
+        if init == "mdd":
+            if bottleneck_dim > 0:
+                init_linear(self.bottleneck[0], std=0.005, bias=0.1)
+            for layer in self.classifier.modules():
+                if isinstance(layer, nn.Linear):
+                    init_linear(layer, std=0.01)
 
     def features(self, x: Tensor) -> Tensor:
         """(N, ...) -> (N, feature_dim): backbone then bottleneck, without the classifier."""
@@ -65,6 +85,12 @@ class Model(Freezable):
         return [*self.bottleneck.parameters(), *self.classifier.parameters()]
 
 
+def init_linear(layer: nn.Linear, std: float, bias: float = 0.0) -> None:
+    """Weights drawn from N(0, std), biases set to a constant (MDD's initialisation)."""
+    nn.init.normal_(layer.weight, 0.0, std)
+    nn.init.constant_(layer.bias, bias)
+
+
 def _layer(backbone: nn.Module, name: str) -> nn.Module:
     try:
         return backbone.get_submodule(name)
@@ -73,8 +99,7 @@ def _layer(backbone: nn.Module, name: str) -> nn.Module:
                            f"{', '.join(n for n, _ in backbone.named_children())}, or 'all'") from None
 
 
-def build_model(backbone: str | dict, input_shape: tuple[int, ...], num_classes: int, bottleneck_dim: int = 256,
-                dropout: float = 0.0, freeze: list[str] | tuple[str, ...] = ()) -> Model:
-    """Build from the config's ``model`` section: backbone spec ("lenet", "timm:<name>" or {name, **kwargs})."""
-    return Model(BACKBONES.build(backbone, input_shape=tuple(input_shape)), num_classes, bottleneck_dim, dropout,
-                 freeze)
+def build_model(backbone: str | dict, input_shape: tuple[int, ...], num_classes: int, **head) -> Model:
+    """Build from the config's ``model`` section: backbone spec ("lenet", "timm:<name>" or {name, **kwargs})
+    and the keyword arguments of ``Model`` for the bottleneck and head."""
+    return Model(BACKBONES.build(backbone, input_shape=tuple(input_shape)), num_classes, **head)

@@ -3,6 +3,8 @@ import torch
 
 from dabench.log import Loggers
 from dabench.losses.target import classifier_discrepancy
+from dabench.methods.base import METHODS
+from dabench.models.model import build_model
 from dabench.testing import build_toy, toy_config
 from methods.reference import softmax
 
@@ -39,3 +41,12 @@ def test_each_of_the_three_steps_updates_only_its_own_parameters(tmp_path):
     assert phases == ["all", "classifiers", "generator", "generator"]
     updated = [changed(snapshots[i], snapshots[i + 1]) for i in range(len(phases))]
     assert updated == [{"generator", "f1", "f2"}, {"f1", "f2"}, {"generator"}, {"generator"}]
+
+
+def test_second_classifier_copies_the_first_ones_architecture_with_fresh_weights():
+    model = build_model("lenet", (1, 28, 28), num_classes=10, bottleneck_dim=16, head_width=8)
+    method = METHODS.build("mcd")
+    method.build(model, num_classes=10, steps=10)
+    first, second = model.classifier, method.classifier_2
+    assert [type(m) for m in second] == [type(m) for m in first]
+    assert not torch.equal(first[0].weight, second[0].weight)

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from dabench.losses.adversarial import dann_coefficient, margin_disparity_discrepancy
@@ -29,3 +30,12 @@ def test_features_get_the_reversed_head_gradient_scaled_by_at_most_0_1():
     margin_disparity_discrepancy(adv[:6], adv[6:], out_s.logits.argmax(1), out_t.logits.argmax(1)).backward()
     coefficient = 0.1 * dann_coefficient(1.0)
     assert torch.allclose(f_s.grad, -coefficient * g_s.grad, atol=1e-6)
+
+
+def test_mdd_init_draws_the_adversarial_head_as_the_reference_code():
+    torch.manual_seed(0)
+    method = METHODS.build({"name": "mdd", "init": "mdd"})
+    method.build(type("M", (), {"feature_dim": 1024})(), num_classes=10, steps=100)
+    head = method.alignment["mdd"].adversarial_head
+    assert torch.all(head[0].bias == 0) and torch.all(head[3].bias == 0)
+    assert head[0].weight.std().item() == pytest.approx(0.01, rel=0.01)
