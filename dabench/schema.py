@@ -77,7 +77,7 @@ class ModelConfig(Section):
     bottleneck_dim: int = Field(256, ge=0, description="0: no bottleneck")
     dropout: float = Field(0.0, ge=0, lt=1)
     freeze: list[str] = Field(default_factory=list, description="backbone layer names, or 'all'")
-    bottleneck_batchnorm: bool = Field(True, description="False: Linear-ReLU bottleneck (TLlib's DAN, JAN)")
+    bottleneck_batchnorm: bool = Field(True, description="False: Linear-ReLU bottleneck (TLlib's DAN)")
     head_width: int = Field(0, ge=0, description="0: linear classifier; > 0: two-layer head (MDD)")
     init: Literal["pytorch", "mdd"] = Field("pytorch", description="mdd: N(0, 0.005)/N(0, 0.01) weights")
 

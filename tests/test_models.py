@@ -158,7 +158,7 @@ def test_efficientnet_lite0_is_a_backbone_for_frozen_and_fine_tuned_transfer():
 
 
 def test_tllib_bottleneck_and_head_options_build_the_reference_layers():
-    """TLlib's DAN/JAN bottleneck is Linear-ReLU-Dropout(0.5); its MDD main head is two-layer."""
+    """TLlib's DAN bottleneck is Linear-ReLU-Dropout(0.5); its MDD main head is two-layer."""
     model = build_model("lenet", (1, 28, 28), num_classes=10, bottleneck_dim=64, dropout=0.5,
                         bottleneck_batchnorm=False)
     assert [type(m).__name__ for m in model.bottleneck] == ["Linear", "ReLU", "Dropout"]

@@ -81,6 +81,10 @@ def test_tllib_rules_on_hand_picked_runs():
     mdd = protocols.layer("tllib", {"method": "mdd", "dataset": "digits", "source": "usps", "target": "mnist"})
     assert mdd["optim"]["lr"] == 0.01 and mdd["model"] == {
         "bottleneck_dim": 1024, "head_width": 1024, "dropout": 0.5, "init": "mdd"}  # the later, narrower rule
+    dan = protocols.layer("tllib", {"method": "dan", "dataset": "digits", "source": "mnist", "target": "usps"})
+    assert dan["model"] == {"bottleneck_batchnorm": False, "dropout": 0.5} and dan["optim"]["lr"] == 0.01
+    jan = protocols.layer("tllib", {"method": "jan", "dataset": "office31", "source": "amazon", "target": "webcam"})
+    assert jan["model"] == {"dropout": 0.5} and jan["trainer"]["steps"] == 10000
     mcc = protocols.layer("tllib", {"method": "mcc", "dataset": "office31", "source": "amazon", "target": "webcam"})
     assert mcc["trainer"]["steps"] == 10000 and mcc["model"]["bottleneck_dim"] == 1024
     assert protocols.layer("paper", {"method": "dann", "dataset": "digits"}) == {}

@@ -37,8 +37,8 @@ class Model(Freezable):
         dropout: dropout probability after the bottleneck and inside a two-layer head (0: none).
         freeze: backbone layers to freeze, by name (``["conv1", "bn1", "layer1"]`` for a ResNet;
             ``["all"]`` for the whole backbone).
-        bottleneck_batchnorm: False drops the BatchNorm (Linear-ReLU(-Dropout): TLlib's DAN and
-            JAN bottleneck).
+        bottleneck_batchnorm: False drops the BatchNorm (Linear-ReLU(-Dropout): TLlib's DAN
+            bottleneck).
         head_width: 0: a linear classifier; > 0: Linear(head_width)-ReLU-Dropout-Linear (MDD's main
             head in the authors' code and TLlib).
         init: "pytorch" (PyTorch's default); "mdd": the MDD code's, bottleneck weights N(0, 0.005)
