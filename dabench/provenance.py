@@ -49,7 +49,8 @@ def device_name(device: torch.device) -> str:
                 break
     except OSError:
         pass
-    return f"cpu ({cpu}, {torch.get_num_threads()} threads)"
+    # The vector instruction set picks torch's float kernels: runs agree bit for bit only within one.
+    return f"cpu ({cpu}, {torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads)"
 
 
 def provenance(device: torch.device) -> dict:

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 
 from dabench.io import load_checkpoint
 from dabench.log import Loggers
+from dabench.provenance import device_name
 from dabench.testing import build_toy, toy_config
 from dabench.trainer import inv_factor
 
@@ -132,3 +133,9 @@ def test_mean_class_accuracy_is_the_mean_of_per_class_accuracies():
     logits = torch.nn.functional.one_hot(torch.tensor([0, 0, 0, 1, 0, 1]), 2).float()
     assert accuracy(logits, labels) == pytest.approx(100 * 4 / 6)
     assert accuracy(logits, labels, "mean_class_accuracy") == pytest.approx(100 * (3 / 4 + 1 / 2) / 2)
+
+
+def test_cpu_device_name_records_the_instruction_set_and_thread_count():
+    """Runs agree bit for bit only on the same kernels; the row must say which ones ran."""
+    name = device_name(torch.device("cpu"))
+    assert torch.backends.cpu.get_cpu_capability() in name and f"{torch.get_num_threads()} threads" in name
