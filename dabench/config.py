@@ -15,6 +15,7 @@ A run config has these sections (dabench/schema.py gives every type, range and d
     seed: 0
     val_fraction: 0.1                         # source data held out for source_val
     target_labeled: 0                         # k labeled target samples per class (semi-supervised DA)
+    target_classes: null                      # partial DA: the target keeps only these classes (indices or names)
     data_root: null                           # null: $DABENCH_DATA or ~/.cache/dabench
 """
 from __future__ import annotations
@@ -149,6 +150,7 @@ def resolve(cfg: dict, same_domain: bool = False, check_data: bool = True) -> di
 
     from dabench import protocols
     from dabench.data.base import DATASETS
+    from dabench.data.loaders import target_class_indices
     from dabench.methods.base import METHODS
     from dabench.models.backbones import BACKBONES, backbone_spec
 
@@ -187,6 +189,7 @@ def resolve(cfg: dict, same_domain: bool = False, check_data: bool = True) -> di
                            f"model.backbone={{name: efficientnet_lite0, weights: imagenet}}) or set "
                            f"method.allow_random_backbone=true")
     dataset = DATASETS.build(cfg["dataset"], root=cfg["data_root"])
+    cfg["target_classes"] = target_class_indices(cfg["target_classes"], dataset)
     for role in ("source", "target"):
         dataset.check_domain(cfg[role])
         missing = dataset.missing_files(cfg[role]) if check_data else []
@@ -229,14 +232,20 @@ def canonical_json(cfg: dict) -> str:
 # result (a test checks `workers`); they stay out of the hash so that moving the data root or
 # running on a machine with more cores never recomputes a finished run.
 NOT_HASHED = (("data_root",), ("dataset", "workers"), ("logging",))
+# Keys added after runs were stored, with the default that reproduces the runs before them: hashed
+# only when set to something else, so upgrading dabench never renames (and recomputes) a stored cell.
+HASHED_UNLESS_DEFAULT = {("target_classes",): None, ("model", "bottleneck_batchnorm"): True,
+                         ("model", "head_width"): 0, ("model", "init"): "pytorch"}
 
 
 def config_hash(cfg: dict) -> str:
-    """sha256 of the canonical JSON of a resolved config without the NOT_HASHED keys, first 16 hex digits."""
+    """sha256 of the canonical JSON of a resolved config without the NOT_HASHED keys (and the
+    HASHED_UNLESS_DEFAULT ones at their default), first 16 hex digits."""
     hashed = copy.deepcopy(cfg)
-    for *parents, key in NOT_HASHED:
+    for *parents, key in [*NOT_HASHED, *HASHED_UNLESS_DEFAULT]:
         section = hashed
         for parent in parents:
             section = section.get(parent, {})
-        section.pop(key, None)
+        if (*parents, key) not in HASHED_UNLESS_DEFAULT or section.get(key) == HASHED_UNLESS_DEFAULT[(*parents, key)]:
+            section.pop(key, None)
     return hashlib.sha256(canonical_json(hashed).encode()).hexdigest()[:16]

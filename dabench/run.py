@@ -44,7 +44,7 @@ def source_stage_config(cfg: dict, stage: dict) -> dict:
     target labels are used and nothing is logged to wandb; `stage` overrides the rest.
     """
     first = merge({k: v for k, v in cfg.items() if k != "logging"},
-                  {"target": cfg["source"], "target_labeled": 0})
+                  {"target": cfg["source"], "target_labeled": 0, "target_classes": None})
     return resolve(apply_overrides(first, stage), same_domain=True)
 
 
@@ -95,7 +95,7 @@ class Run:
         trainer = Trainer(**cfg["trainer"], optim=Optim(**cfg["optim"]))
         dataset = DATASETS.build(cfg["dataset"], root=cfg["data_root"])
         data = TransferData(dataset, cfg["source"], cfg["target"], cfg["val_fraction"], trainer.device,
-                            cfg["target_labeled"])
+                            cfg["target_labeled"], cfg["target_classes"])
         model = build_model(**cfg["model"], input_shape=data.input_shape, num_classes=data.num_classes)
         method = METHODS.build(cfg["method"])
         method.build(model, data.num_classes, trainer.steps)

@@ -113,6 +113,8 @@ class RunConfig(Section):
     seed: int = Field(0, ge=0)
     val_fraction: float = Field(0.1, ge=0, lt=1, description="source train data held out as source_val")
     target_labeled: int = Field(0, ge=0, description="labeled target samples per class (semi-supervised DA)")
+    target_classes: list[int | str] | None = Field(None, min_length=1, description=(
+        "partial DA: the target domain keeps only these classes (indices, or the dataset's class names); null: all"))
     data_root: str | None = None
 
 
@@ -145,6 +147,7 @@ class GridFile(Section):
     logging: dict[str, Any] | None = None
     val_fraction: Any = None
     target_labeled: Any = None
+    target_classes: Any = None
     data_root: Any = None
 
     @field_validator("pairs")

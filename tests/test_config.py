@@ -1,3 +1,5 @@
+import copy
+
 import pytest
 
 from dabench.config import CONFIG_DIR, apply_overrides, as_spec, config_hash, load_yaml, resolve
@@ -140,3 +142,14 @@ def test_defaults_live_only_in_the_typed_config():
     assert set(inspect.signature(Trainer).parameters) == {*TrainerConfig.model_fields, "optim"}
     assert load_yaml(CONFIG_DIR / "defaults.yaml") == {}  # a recipe's base, holding no default of its own
     assert RunConfig.model_fields["trainer"].default_factory().eval_every == 250
+
+
+def test_keys_added_later_hash_only_when_set_so_stored_cells_keep_their_names():
+    cfg = toy_config("dann")
+    before_the_keys = copy.deepcopy(cfg)  # a config stored before these keys existed
+    del before_the_keys["target_classes"]
+    for key in ("bottleneck_batchnorm", "head_width", "init"):
+        del before_the_keys["model"][key]
+    assert config_hash(before_the_keys) == config_hash(cfg)
+    for override in ("model.head_width=8", "model.bottleneck_batchnorm=false", "model.init=mdd", "target_classes=[0]"):
+        assert config_hash(apply_overrides(cfg, [override])) != config_hash(cfg), override

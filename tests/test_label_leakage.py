@@ -99,3 +99,12 @@ def data_labels(cfg):
     from dabench.data.base import DATASETS
 
     return DATASETS.build(cfg["dataset"]).load(cfg["target"], "train").tensors
+
+
+def test_partial_target_hands_methods_only_unlabeled_kept_samples(probe, tmp_path):
+    """The data module reads target labels to build the partial target; the method never sees one."""
+    cfg = toy_config("test_probe", target_classes=[0, 2], trainer={"steps": 2, "eval_every": 2})
+    trainer, _, data, method = build(cfg)
+    trainer.fit(method, data, tmp_path / "run", Loggers(), seed=0)
+    assert len(probe["decoded"]) == len(data.target_train) == 200
+    assert torch.equal(probe["decoded"], data.target_train[data.target_positions.argsort()])

@@ -38,7 +38,8 @@ from dabench.errors import DabenchError
 from dabench.schema import GridFile, describe
 from dabench.selection import rules
 
-RUN_KEYS = ("protocol", "model", "trainer", "optim", "logging", "val_fraction", "target_labeled", "data_root")
+RUN_KEYS = ("protocol", "model", "trainer", "optim", "logging", "val_fraction", "target_labeled", "target_classes",
+            "data_root")
 
 
 @dataclass(frozen=True, eq=False)

@@ -177,13 +177,13 @@ def _flat(tree: dict, prefix: str = "") -> dict:
 
 def _per_method_settings(rows: list[dict]) -> list[str]:
     """A line naming each table entry's run settings that differ from the first entry's, and first stages."""
-    shared_keys = ("model", "optim", "trainer", "target_labeled", "val_fraction")
+    shared_keys = ("model", "optim", "trainer", "target_labeled", "target_classes", "val_fraction")
     swept = {key for r in rows for key in r.get("sweep", {})}
-    reference = _flat({k: rows[0]["config"][k] for k in shared_keys})
+    reference = _flat({k: rows[0]["config"].get(k) for k in shared_keys})  # .get: rows from before a key existed
     notes = []
     for method in dict.fromkeys(r["method"] for r in rows):
         row = next(r for r in rows if r["method"] == method)
-        own = _flat({k: row["config"][k] for k in shared_keys})
+        own = _flat({k: row["config"].get(k) for k in shared_keys})
         diff = [f"{k}={json.dumps(v)}" for k, v in own.items() if reference.get(k) != v and k not in swept]
         if row.get("source_stage"):
             stage = row["source_stage"]

@@ -76,30 +76,36 @@ class TransferData:
       samples per class drawn from the target train split with the fixed seed 0. On a
       transductive dataset they are removed from ``target_test``, so they are never scored.
     - ``target_test``: read only by evaluation.
+    - ``target_classes``: None, or (partial DA) the classes the target keeps (indices or class
+      names): target train
+      and test hold only samples of those classes, while the source and the model keep the
+      whole label space. The selection reads the target labels here, in the data module, as
+      the benchmark defines the target domain; the trainer still never sees one.
     """
 
     def __init__(self, dataset: DomainDataset, source: str, target: str, val_fraction: float = 0.1,
-                 device: str | torch.device = "cpu", target_labeled: int = 0):
+                 device: str | torch.device = "cpu", target_labeled: int = 0,
+                 target_classes: list[int | str] | None = None):
         dataset.check_domain(source)
         dataset.check_domain(target)
         x_s, y_s = dataset.load(source, "train").tensors
         n_val = int(round(val_fraction * len(x_s)))
         order = torch.randperm(len(x_s), generator=torch.Generator().manual_seed(0))
         val, train = order[:n_val], order[n_val:]
-        test = dataset.load(target, "test")
         self.num_classes, self.input_shape = dataset.num_classes, tuple(x_s.shape[1:])
         self.metric = dataset.metric
         self.source_train = LabeledSplit(take(x_s, train).to(device), y_s[train].to(device))
         self.source_val = LabeledSplit(take(x_s, val).to(device), y_s[val].to(device))
-        x_t, y_t = dataset.load(target, "train").tensors
+        target_classes = target_class_indices(target_classes, dataset)
+        x_t, y_t = keep_classes(*dataset.load(target, "train").tensors, target_classes)
+        x_test, y_test = keep_classes(*dataset.load(target, "test").tensors, target_classes)
         self.target_train = x_t.to(device)
         self.target_positions = torch.randperm(len(x_t), generator=torch.Generator().manual_seed(1))
         in_order = take(x_t, self.target_positions.argsort()).to(device)  # sample i at position positions[i]
         self.target_inputs = HiddenImages(in_order) if isinstance(in_order, ImageFiles) else in_order
         self.target_labeled = None
-        x_test, y_test = test.tensors
         if target_labeled and dataset.transductive:
-            smallest = int(torch.bincount(y_t, minlength=dataset.num_classes).min())
+            smallest = int(torch.bincount(y_t, minlength=dataset.num_classes)[y_t.unique()].min())
             if target_labeled >= smallest:
                 raise DabenchError(f"target_labeled={target_labeled}: a class of target domain '{target}' has only "
                                    f"{smallest} samples, and the labeled ones leave its test set (transductive "
@@ -116,6 +122,31 @@ class TransferData:
         self.sizes = {"source_train": len(train), "source_val": n_val, "target_train": len(self.target_train),
                       "target_labeled": 0 if self.target_labeled is None else len(self.target_labeled.y),
                       "target_test": len(y_test)}
+
+
+def target_class_indices(classes: list[int | str] | None, dataset: DomainDataset) -> list[int] | None:
+    """The sorted class indices of a ``target_classes`` list of indices or class names (None: all)."""
+    if classes is None:
+        return None
+    names = list(getattr(dataset, "class_names", None) or [])
+    indices = []
+    for c in classes:
+        if isinstance(c, str) and c not in names:
+            known = f"its classes: {', '.join(names)}" if names else "it has no class names; give indices"
+            raise DabenchError(f"target_classes: dataset '{dataset.name}' has no class '{c}'; {known}")
+        indices.append(names.index(c) if isinstance(c, str) else c)
+    if len(set(indices)) != len(indices) or min(indices) < 0 or (dataset.num_classes and max(indices) >= dataset.num_classes):
+        raise DabenchError(f"target_classes {classes}: list distinct classes of dataset '{dataset.name}', indices "
+                           f"0..{dataset.num_classes - 1}")
+    return sorted(indices)
+
+
+def keep_classes(x, y: Tensor, classes: list[int] | None) -> tuple:
+    """(x, y) restricted to the samples whose label is in `classes` (None: all), order kept."""
+    if classes is None:
+        return x, y
+    kept = torch.isin(y, torch.tensor(classes)).nonzero().flatten()
+    return take(x, kept), y[kept]
 
 
 def few_per_class(labels: Tensor, k: int, num_classes: int) -> Tensor:

@@ -102,11 +102,13 @@ class DomainAdversarial(AlignmentTerm):
     def coefficient(self, progress: float) -> float:
         return reversal_coefficient(progress, self.steps, self.gamma, self.warm_start_iters)
 
-    def forward(self, out_s, out_t, progress):
+    def forward(self, out_s, out_t, progress, source_weight: Tensor | None = None):
+        """`source_weight`: optional (n,) weights of the source samples (PADA's class weights)."""
         features = torch.cat([out_s.features, out_t.features])
         logits = self.discriminator(grad_reverse(features, self.coefficient(progress)))
         n = len(out_s.features)
-        return domain_adversarial_loss(logits[:n], logits[n:])
+        weight = None if source_weight is None else torch.cat([source_weight, torch.ones_like(logits[n:, 0])])
+        return domain_adversarial_loss(logits[:n], logits[n:], weight)
 
 
 @ALIGNMENTS.register("entropy")

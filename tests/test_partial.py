@@ -1,0 +1,50 @@
+"""Partial DA: `target_classes` keeps a subset of the classes in the target domain only."""
+import pytest
+import torch
+
+from dabench.data.base import DATASETS
+from dabench.data.loaders import TransferData, target_class_indices
+from dabench.errors import DabenchError
+from dabench.testing import toy_config
+
+
+def test_target_keeps_only_the_listed_classes_and_the_source_keeps_all():
+    toy = DATASETS.build({"name": "toy", "num_classes": 3, "samples": 300})  # y = i % 3: 100 per class
+    data = TransferData(toy, "a", "b", val_fraction=0.0, target_classes=[0, 2])
+    assert len(data.target_train) == 200 and torch.bincount(data.target_test.y).tolist() == [100, 0, 100]
+    assert torch.bincount(data.source_train.y).tolist() == [100, 100, 100] and data.num_classes == 3
+    x_test, y_test = toy.load("b", "test").tensors
+    assert torch.equal(data.target_test.x, x_test[y_test != 1])  # order kept
+    x_train, y_train = toy.load("b", "train").tensors
+    assert torch.equal(data.target_train, x_train[y_train != 1])
+    assert data.sizes["target_train"] == 200 and data.sizes["target_test"] == 200
+
+
+def test_transductive_partial_target_with_labeled_samples_counts_only_kept_classes():
+    surf = DATASETS.build("office_caltech10_surf")
+    if surf.missing_files("webcam"):
+        pytest.skip("needs the Office-Caltech10 SURF files under DABENCH_DATA (../shared/data in CI)")
+    data = TransferData(surf, "amazon", "webcam", target_classes=[0, 1, 2, 3, 4], target_labeled=3)
+    _, y = surf.load("webcam", "train").tensors
+    kept = int(torch.isin(y, torch.arange(5)).sum())
+    assert data.sizes["target_test"] == kept - 15 and set(data.target_test.y.tolist()) == {0, 1, 2, 3, 4}
+
+
+def test_bad_class_lists_are_refused_with_the_fix():
+    for bad in ([0, 3], [1, 1], [-1]):
+        with pytest.raises(DabenchError, match=r"target_classes .*: list distinct classes of dataset 'toy', indices 0\.\.2"):
+            toy_config("source_only", target_classes=bad)
+    with pytest.raises(DabenchError, match="dataset 'toy' has no class 'cat'; it has no class names; give indices"):
+        toy_config("source_only", target_classes=["cat"])
+
+
+def test_class_names_resolve_to_indices_in_the_datasets_order():
+    office = DATASETS.build("office31")
+    assert target_class_indices(["mug", "back_pack", "projector"], office) == [0, 17, 22]
+    with pytest.raises(DabenchError, match="office31' has no class 'mugs'; its classes: back_pack, bike,"):
+        target_class_indices(["mugs"], office)
+
+
+def test_the_setting_is_part_of_the_run_and_its_hash():
+    partial = toy_config("source_only", target_classes=[2, 0])
+    assert partial["target_classes"] == [0, 2] and toy_config("source_only")["target_classes"] is None
