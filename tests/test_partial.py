@@ -1,7 +1,10 @@
 """Partial DA: `target_classes` keeps a subset of the classes in the target domain only."""
+import json
+
 import pytest
 import torch
 
+from dabench.bench.benchmark import run_benchmark
 from dabench.data.base import DATASETS
 from dabench.data.loaders import TransferData, target_class_indices
 from dabench.errors import DabenchError
@@ -48,3 +51,15 @@ def test_class_names_resolve_to_indices_in_the_datasets_order():
 def test_the_setting_is_part_of_the_run_and_its_hash():
     partial = toy_config("source_only", target_classes=[2, 0])
     assert partial["target_classes"] == [0, 2] and toy_config("source_only")["target_classes"] is None
+
+
+def test_a_partial_benchmark_runs_and_its_table_names_the_setting(tmp_path):
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("dataset: toy\npairs: [[a, b]]\nmethods: [source_only, pada]\nseeds: [0]\ntarget_classes: [0, 2]\n"
+                    "model: {backbone: {name: mlp, hidden: [16]}, bottleneck_dim: 8}\n"
+                    "overrides: {trainer.steps: 6, trainer.batch_size: 16, trainer.eval_every: 6}\ntsne: false\n")
+    run_benchmark(grid, tmp_path / "out", progress_bar=False)
+    rows = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+    assert {r["data_sizes"]["target_test"] for r in rows} == {200}
+    table = (tmp_path / "out" / "table.md").read_text()
+    assert "- Setting: partial DA: the target domain keeps 2 classes [0, 2] (train and test)" in table

@@ -135,6 +135,7 @@ def protocol_footer(rows: list[dict], select: str) -> list[str]:
         f"- Dataset: {json.dumps(cfg['dataset'])}; protocol: {rows[0]['protocol']}; validation: "
         f"{cfg['val_fraction']:.0%} of source train held out.",
         f"- Model: backbone {json.dumps(backbone)}, bottleneck {cfg['model']['bottleneck_dim']}.",
+        *_setting_footer(cfg),
         f"- Training: {sorted({r['steps'] for r in rows})} steps, batch {cfg['trainer']['batch_size']} source + "
         f"{cfg['trainer']['batch_size']} target; SGD lr {cfg['optim']['lr']} (momentum {cfg['optim']['momentum']}, "
         f"weight decay {cfg['optim']['weight_decay']}, schedule {cfg['optim']['schedule']}).",
@@ -173,6 +174,15 @@ def _flat(tree: dict, prefix: str = "") -> dict:
         else:
             out[f"{prefix}{key}"] = value
     return out
+
+
+def _setting_footer(cfg: dict) -> list[str]:
+    """The line naming a setting beyond closed-set single-source DA, if the runs use one."""
+    classes = cfg.get("target_classes")
+    if classes is None:
+        return []
+    return [f"- Setting: partial DA: the target domain keeps {len(classes)} classes {classes} (train and test); "
+            f"the source and the classifier keep all of them; accuracy over the kept classes."]
 
 
 def _per_method_settings(rows: list[dict]) -> list[str]:
