@@ -315,3 +315,18 @@ def test_mini_digits_reads_its_shipped_split_files(tmp_path):
     dataset = DATASETS.build({"name": "mini_digits", "test_fraction": 0.3}, root=tmp_path)
     assert len(dataset.load("optdigits", "test")) == 540
     assert sorted(tmp_path.rglob("*")) == before  # a new split is drawn into the cache, not the data root
+
+
+def test_decoding_training_views_leaves_every_random_generator_as_it_was(tmp_path, monkeypatch):
+    """Per-image seeds touch the CPU generator only, inside fork_rng; a CUDA generator reseeded there
+    would never be restored (fork_rng(devices=[])), so GPU dropout would depend on the images read."""
+    reseeded = []
+    monkeypatch.setattr(torch.cuda, "manual_seed_all", lambda seed: reseeded.append(seed))
+    monkeypatch.setattr(torch.cuda, "manual_seed", lambda seed: reseeded.append(seed))
+    root = make_folder_domains(tmp_path / "domains")
+    files, _ = DATASETS.build(folder_config(root)["dataset"]).load("photos", "train").tensors
+    torch.manual_seed(5)
+    reseeded.clear()
+    before = torch.get_rng_state()
+    files.training_view().read([0, 1, 2], seed=3)
+    assert torch.equal(torch.get_rng_state(), before) and reseeded == []

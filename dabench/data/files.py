@@ -114,9 +114,11 @@ class ImageFiles:
         positions = range(len(self))[idx] if isinstance(idx, slice) else (
             idx.tolist() if isinstance(idx, Tensor) else list(idx))
         images = []
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]):  # restores the CPU generator, the only one reseeded here
             for i, position in enumerate(positions):
-                torch.manual_seed(seed * 1_000_003 + i)
+                # Not torch.manual_seed: it would also reseed every CUDA generator, which fork_rng(devices=[])
+                # does not restore, so a training step's dropout would depend on which images were read.
+                torch.default_generator.manual_seed(seed * 1_000_003 + i)
                 try:
                     with Image.open(self.paths[position]) as image:
                         images.append(self._transform(image.convert("RGB")))

@@ -63,7 +63,7 @@ def domain_adversarial_loss(logits_s: Tensor, logits_t: Tensor, weight: Tensor |
         scalar: (weighted) mean over the n + m samples; log(2) when all logits are 0.
     """
     logits = upcast(torch.cat([logits_s, logits_t])).squeeze(1)
-    labels = torch.cat([torch.ones(len(logits_s)), torch.zeros(len(logits_t))]).to(logits)
+    labels = torch.cat([torch.ones_like(logits[:len(logits_s)]), torch.zeros_like(logits[len(logits_s):])])  # on device
     return F.binary_cross_entropy_with_logits(logits, labels, weight=weight)
 
 
