@@ -4,6 +4,7 @@ import json
 import pytest
 import torch
 
+from dabench.bench import report
 from dabench.bench.benchmark import run_benchmark
 from dabench.data.base import DATASETS
 from dabench.data.loaders import TransferData, target_class_indices
@@ -53,7 +54,11 @@ def test_the_setting_is_part_of_the_run_and_its_hash():
     assert partial["target_classes"] == [0, 2] and toy_config("source_only")["target_classes"] is None
 
 
-def test_a_partial_benchmark_runs_and_its_table_names_the_setting(tmp_path):
+def test_a_partial_benchmark_runs_and_its_table_names_the_setting(tmp_path, monkeypatch):
+    def closed_set_numbers(*args):
+        raise AssertionError("a partial-DA table looked up paper_results/, whose numbers are closed-set")
+
+    monkeypatch.setattr(report, "published", closed_set_numbers)
     grid = tmp_path / "grid.yaml"
     grid.write_text("dataset: toy\npairs: [[a, b]]\nmethods: [source_only, pada]\nseeds: [0]\ntarget_classes: [0, 2]\n"
                     "model: {backbone: {name: mlp, hidden: [16]}, bottleneck_dim: 8}\n"

@@ -101,8 +101,10 @@ def published(dataset: str, backbone: str, methods: list[str], pairs: list[tuple
                 rows.append({"method": method, "pair": f"{source}→{target}", "published": best["accuracy"],
                              "published_method": best["method"], "kind": best["kind"],
                              "protocol": best.get("protocol", ""), "source": best["source"]})
-    return pd.DataFrame(rows, columns=["method", "pair", "published", "published_method", "kind", "protocol",
-                                       "source"])
+    return pd.DataFrame(rows, columns=PUBLISHED_COLUMNS)
+
+
+PUBLISHED_COLUMNS = ["method", "pair", "published", "published_method", "kind", "protocol", "source"]
 
 
 def _fmt(x: float, spec: str = ".1f") -> str:
@@ -233,8 +235,9 @@ def render(root: str | Path, metric: str = "target_accuracy", methods: list[str]
     baseline = grid.get("baseline", "source_only")
     gain = gains(values, methods, pairs, baseline) if baseline in methods else pd.DataFrame()
     cfg = rows[0]["config"]
-    pub = published(cfg["dataset"]["name"], cfg["model"]["backbone"]["name"], methods,
-                    [tuple(p) for p in grid["pairs"]])
+    # paper_results/ holds closed-set numbers: beside a partial-DA table they would compare two settings.
+    pub = pd.DataFrame(columns=PUBLISHED_COLUMNS) if cfg.get("target_classes") is not None else published(
+        cfg["dataset"]["name"], cfg["model"]["backbone"]["name"], methods, [tuple(p) for p in grid["pairs"]])
 
     what = {"target_accuracy": "target accuracy (%)", "source_accuracy": "source (in-domain) accuracy (%)"}[metric]
     md = [f"# {grid['name']}: {what}, {grid['dataset']}" + (" — ORACLE SELECTION" if select == "oracle" else ""), ""]
