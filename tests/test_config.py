@@ -54,24 +54,21 @@ def test_bad_configs_fail_before_training_with_one_line(change, message):
     assert "\n" not in str(err.value)
 
 
-def test_missing_data_says_where_it_looked_and_how_to_get_it(tmp_path):
-    cfg = {"dataset": "office_caltech10_surf", "source": "amazon", "target": "webcam", "method": "dann",
-           "data_root": str(tmp_path)}
-    with pytest.raises(DabenchError, match=f"missing office_caltech10_surf/amazon_SURF_L10.mat under data root "
-                                           f"{tmp_path}; run `dabench data download office_caltech10_surf`"):
-        resolve(cfg)
-
-
-def test_missing_data_without_a_direct_link_points_to_the_import_command(tmp_path):
+@pytest.mark.parametrize("dataset, source, target, fix", [
+    ("office_caltech10_surf", "amazon", "webcam", r"amazon_SURF_L10.mat under data root .*; run `dabench data "
+                                                  r"download office_caltech10_surf`"),
+    # no direct link: the error points to the import command, in the config check and in the loader
+    ("coil20", "coil1", "coil2", r"COIL_1.mat under data root .*; run `dabench data import coil20 PATH` on the "
+                                 r"files obtained by hand"),
+])
+def test_missing_data_says_where_it_looked_and_how_to_get_it(dataset, source, target, fix, tmp_path):
     from dabench.data.base import DATASETS
 
-    cfg = {"dataset": "coil20", "source": "coil1", "target": "coil2", "method": "source_only",
-           "data_root": str(tmp_path)}
-    with pytest.raises(DabenchError, match=r"missing coil20/COIL_1.mat under data root .*; run `dabench data "
-                                           r"import coil20 PATH` on the files obtained by hand"):
+    cfg = {"dataset": dataset, "source": source, "target": target, "method": "source_only", "data_root": str(tmp_path)}
+    with pytest.raises(DabenchError, match=f"missing {dataset}/{fix}"):
         resolve(cfg)
-    with pytest.raises(DabenchError, match=r"coil20: missing coil20/COIL_1.mat .* `dabench data import coil20 PATH`"):
-        DATASETS.build("coil20", root=tmp_path).load("coil1", "train")
+    with pytest.raises(DabenchError, match=f"{dataset}: missing {dataset}/"):
+        DATASETS.build(dataset, root=tmp_path).load(source, "train")
 
 
 def test_resolved_config_fills_constructor_defaults_and_hash_is_stable():
