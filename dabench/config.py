@@ -16,6 +16,8 @@ A run config has these sections (dabench/schema.py gives every type, range and d
     val_fraction: 0.1                         # source data held out for source_val
     target_labeled: 0                         # k labeled target samples per class (semi-supervised DA)
     target_classes: null                      # partial DA: the target keeps only these classes (indices or names)
+    source_classes: null                      # open-set DA: the source keeps only these (known) classes
+    unknown_threshold: 0.5                    # open-set DA: top softmax probability under which a sample is unknown
     data_root: null                           # null: $DABENCH_DATA or ~/.cache/dabench
 """
 from __future__ import annotations
@@ -150,7 +152,7 @@ def resolve(cfg: dict, same_domain: bool = False, check_data: bool = True) -> di
 
     from dabench import protocols
     from dabench.data.base import DATASETS
-    from dabench.data.loaders import target_class_indices
+    from dabench.data.loaders import class_indices
     from dabench.methods.base import METHODS
     from dabench.models.backbones import BACKBONES, backbone_spec
 
@@ -189,7 +191,15 @@ def resolve(cfg: dict, same_domain: bool = False, check_data: bool = True) -> di
                            f"model.backbone={{name: efficientnet_lite0, weights: imagenet}}) or set "
                            f"method.allow_random_backbone=true")
     dataset = DATASETS.build(cfg["dataset"], root=cfg["data_root"])
-    cfg["target_classes"] = target_class_indices(cfg["target_classes"], dataset)
+    for key in ("source_classes", "target_classes"):
+        cfg[key] = class_indices(cfg[key], dataset, key)
+    if cfg["source_classes"] and cfg["target_classes"] and not set(cfg["source_classes"]) & set(cfg["target_classes"]):
+        raise DabenchError(f"source_classes {cfg['source_classes']} and target_classes {cfg['target_classes']} share "
+                           f"no class, so nothing could transfer; list at least one class in both")
+    if METHODS.get(cfg["method"]["name"]).unknown_output and cfg["source_classes"] is None:
+        raise DabenchError(f"config: method '{cfg['method']['name']}' is an open-set method with an 'unknown' output; "
+                           f"set source_classes to the known classes (e.g. source_classes=[0,1,2,3,4]) so that the "
+                           f"target holds classes the source lacks")
     for role in ("source", "target"):
         dataset.check_domain(cfg[role])
         missing = dataset.missing_files(cfg[role]) if check_data else []
@@ -235,7 +245,8 @@ NOT_HASHED = (("data_root",), ("dataset", "workers"), ("logging",))
 # Keys added after runs were stored, with the default that reproduces the runs before them: hashed
 # only when set to something else, so upgrading dabench never renames (and recomputes) a stored cell.
 HASHED_UNLESS_DEFAULT = {("target_classes",): None, ("model", "bottleneck_batchnorm"): True,
-                         ("model", "head_width"): 0, ("model", "init"): "pytorch"}
+                         ("model", "head_width"): 0, ("model", "init"): "pytorch", ("source_classes",): None,
+                         ("unknown_threshold",): 0.5}
 
 
 def config_hash(cfg: dict) -> str:

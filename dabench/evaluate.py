@@ -1,8 +1,8 @@
 """Evaluation: accuracy on labeled splits and label-free validator scores on unlabeled target data.
 
-Only ``oracle_accuracy`` reads ``target_test`` labels; its value is the run's result at the
-last step and, in per-eval records, ``target_test_acc`` (choosing a checkpoint with it is
-oracle selection). Validators (dabench.selection.validators) see the source validation split
+Only ``oracle_scores`` reads ``target_test`` labels; its ``target_test_acc`` (accuracy, or the
+H-score in open-set DA) at the last step is the run's result, and choosing a checkpoint with
+any ``target_test_*`` value is oracle selection. Validators (dabench.selection.validators) see the source validation split
 and the unlabeled target train split, never the target test split.
 """
 from __future__ import annotations
@@ -44,14 +44,53 @@ def accuracy(logits: Tensor, labels: Tensor, metric: str = "accuracy") -> float:
     return (logits.argmax(dim=1) == labels.to(logits.device)).sum().item() * 100 / len(labels)
 
 
-def oracle_accuracy(method, split: LabeledSplit, metric: str, batch_size: int, autocast) -> float:
-    """Target test accuracy (percent): the one place target labels are read."""
-    return accuracy(predict(method, split.x, batch_size, autocast).logits, split.y, metric)
+def open_set_predictions(logits: Tensor, num_known: int, threshold: float) -> Tensor:
+    """(N,) labels in 0..K, K = `num_known` meaning "unknown": the argmax of (N, K+1) logits (a method
+    with an unknown output, OSBP); for (N, K) logits the argmax, or K where the top softmax
+    probability is below `threshold`."""
+    if logits.shape[1] == num_known + 1:
+        return logits.argmax(dim=1)
+    confidence, predicted = logits.float().softmax(dim=1).max(dim=1)
+    return torch.where(confidence < threshold, num_known, predicted)
+
+
+def open_set_scores(predicted: Tensor, labels: Tensor, num_known: int) -> dict[str, float]:
+    """Open-set metrics (percent) of (N,) predicted and true labels in 0..K (K: unknown), over the
+    classes present in `labels`:
+
+    - ``os_star``: mean per-class accuracy (recall) of the known classes (OS*);
+    - ``unk``: accuracy on the unknown samples (UNK);
+    - ``os``: mean per-class accuracy over the known classes and unknown as one more class (OS,
+      Saito et al., ECCV 2018);
+    - ``h_score``: harmonic mean of OS* and UNK (Fu et al., ECCV 2020), 0 when both are 0.
+    """
+    from sklearn.metrics import recall_score
+
+    present = sorted(set(labels.tolist()))
+    recall = dict(zip(present, (100 * recall_score(labels.cpu().numpy(), predicted.cpu().numpy(), labels=present,
+                                                   average=None, zero_division=0)).tolist()))
+    known = [recall[c] for c in present if c != num_known]
+    os_star, unk = sum(known) / len(known), recall.get(num_known, float("nan"))
+    return {"os": sum(recall.values()) / len(recall), "os_star": os_star, "unk": unk,
+            "h_score": 2 * os_star * unk / (os_star + unk) if os_star + unk > 0 else 0.0}
+
+
+def oracle_scores(method, data: TransferData, batch_size: int, autocast) -> dict[str, float]:
+    """{"target_test_acc": the setting's metric (percent)} and, in open-set DA, target_test_os,
+    target_test_os_star and target_test_unk: the one place target labels are read."""
+    split = data.target_test
+    logits = predict(method, split.x, batch_size, autocast).logits
+    if not data.open_set:
+        return {"target_test_acc": accuracy(logits, split.y, data.metric)}
+    scores = open_set_scores(open_set_predictions(logits, data.num_classes, data.unknown_threshold), split.y,
+                             data.num_classes)
+    return {"target_test_acc": scores.pop("h_score"), **{f"target_test_{k}": v for k, v in scores.items()}}
 
 
 def evaluate(method, data: TransferData, batch_size: int, autocast) -> dict[str, float]:
     """One evaluation record: source_val_acc (percent), source_val_loss (mean cross-entropy, nats),
-    target_test_acc (percent, oracle) and score/<validator> for every label-free validator."""
+    target_test_acc (percent, oracle: accuracy, or the H-score in open-set DA) with, in open-set DA,
+    the other target_test_* metrics, and score/<validator> for every label-free validator."""
     splits = {"target": predict(method, data.target_train, batch_size, autocast)}
     record = {"source_val_acc": float("nan"), "source_val_loss": float("nan")}
     if len(data.source_val.y):
@@ -60,5 +99,4 @@ def evaluate(method, data: TransferData, batch_size: int, autocast) -> dict[str,
         splits["source_val"] = LabeledPredictions(source_val.logits, source_val.features, labels)
         record = {"source_val_acc": accuracy(source_val.logits, labels, data.metric),
                   "source_val_loss": F.cross_entropy(source_val.logits, labels).item()}
-    return {**record, "target_test_acc": oracle_accuracy(method, data.target_test, data.metric, batch_size, autocast),
-            **score_all(splits)}
+    return {**record, **oracle_scores(method, data, batch_size, autocast), **score_all(splits)}

@@ -95,7 +95,8 @@ class Run:
         trainer = Trainer(**cfg["trainer"], optim=Optim(**cfg["optim"]))
         dataset = DATASETS.build(cfg["dataset"], root=cfg["data_root"])
         data = TransferData(dataset, cfg["source"], cfg["target"], cfg["val_fraction"], trainer.device,
-                            cfg["target_labeled"], cfg["target_classes"])
+                            cfg["target_labeled"], cfg["target_classes"], cfg["source_classes"],
+                            cfg["unknown_threshold"])
         model = build_model(**cfg["model"], input_shape=data.input_shape, num_classes=data.num_classes)
         method = METHODS.build(cfg["method"])
         method.build(model, data.num_classes, trainer.steps)
@@ -203,7 +204,7 @@ def train(cfg: dict, out: str | Path, resume: bool = False, progress_bar: bool =
         "method": cfg["method"]["name"], "dataset": cfg["dataset"]["name"],
         "source": cfg["source"], "target": cfg["target"], "seed": cfg["seed"],
         "target_accuracy": last["target_test_acc"], "source_accuracy": last["source_val_acc"],
-        "selection": "last checkpoint", "steps": last["step"],
+        "metric": data.metric, "selection": "last checkpoint", "steps": last["step"],
         "resumed_from_step": resume_from["step"] if resume_from else 0,
         "final_losses": {k[5:]: v for k, v in last.items() if k.startswith("loss/")},
         "target_labeled": cfg["target_labeled"], "source_stage": run.source_stage,

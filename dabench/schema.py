@@ -115,6 +115,12 @@ class RunConfig(Section):
     target_labeled: int = Field(0, ge=0, description="labeled target samples per class (semi-supervised DA)")
     target_classes: list[int | str] | None = Field(None, min_length=1, description=(
         "partial DA: the target domain keeps only these classes (indices, or the dataset's class names); null: all"))
+    source_classes: list[int | str] | None = Field(None, min_length=1, description=(
+        "open-set DA: the source domain keeps only these classes, the known ones; target samples of other classes "
+        "are 'unknown' and the table reports the H-score; null: all"))
+    unknown_threshold: float = Field(0.5, gt=0, lt=1, description=(
+        "open-set DA: a method without an unknown output predicts 'unknown' when its top softmax probability is "
+        "below this"))
     data_root: str | None = None
 
 
@@ -148,6 +154,8 @@ class GridFile(Section):
     val_fraction: Any = None
     target_labeled: Any = None
     target_classes: Any = None
+    source_classes: Any = None
+    unknown_threshold: Any = None
     data_root: Any = None
 
     @field_validator("pairs")

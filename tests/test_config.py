@@ -144,9 +144,11 @@ def test_defaults_live_only_in_the_typed_config():
 def test_keys_added_later_hash_only_when_set_so_stored_cells_keep_their_names():
     cfg = toy_config("dann")
     before_the_keys = copy.deepcopy(cfg)  # a config stored before these keys existed
-    del before_the_keys["target_classes"]
+    for key in ("target_classes", "source_classes", "unknown_threshold"):
+        del before_the_keys[key]
     for key in ("bottleneck_batchnorm", "head_width", "init"):
         del before_the_keys["model"][key]
     assert config_hash(before_the_keys) == config_hash(cfg)
-    for override in ("model.head_width=8", "model.bottleneck_batchnorm=false", "model.init=mdd", "target_classes=[0]"):
+    for override in ("model.head_width=8", "model.bottleneck_batchnorm=false", "model.init=mdd", "target_classes=[0]",
+                     "source_classes=[0,1]", "unknown_threshold=0.7"):
         assert config_hash(apply_overrides(cfg, [override])) != config_hash(cfg), override

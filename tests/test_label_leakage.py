@@ -108,3 +108,17 @@ def test_partial_target_hands_methods_only_unlabeled_kept_samples(probe, tmp_pat
     trainer.fit(method, data, tmp_path / "run", Loggers(), seed=0)
     assert len(probe["decoded"]) == len(data.target_train) == 200
     assert torch.equal(probe["decoded"], data.target_train[data.target_positions.argsort()])
+
+
+def test_open_set_target_hands_methods_no_label_and_source_batches_only_known_ones(probe, tmp_path):
+    """Open-set DA: the data module relabels the classes the source lacks as unknown; methods see
+    unlabeled target inputs, and source labels of the known classes only."""
+    cfg = toy_config("test_probe", source_classes=[0, 2], trainer={"steps": 4, "eval_every": 4})
+    trainer, _, data, method = build(cfg)
+    seen_labels = []
+    original = method.loss
+    method.loss = lambda s, t, progress: (seen_labels.append(s.y), original(s, t, progress))[1]
+    trainer.fit(method, data, tmp_path / "run", Loggers(), seed=0)
+    assert len(probe["decoded"]) == len(data.target_train) == 300  # every target sample, unknown ones too
+    assert set(torch.cat(seen_labels).tolist()) <= {0, 1} and data.num_classes == 2
+    assert all(t_idx.max() < 300 for t_idx in probe["idx"])  # positions, as in closed-set runs

@@ -15,7 +15,8 @@ def contract_config(name: str) -> dict:
     if METHODS.get(name).needs_pretrained_backbone:  # the toy MLP has no pretrained weights
         spec = {"name": name, "allow_random_backbone": True}
     images = {"dataset": {"name": "toy", "dim": 16, "as_image": True}} if name == "fixmatch" else {}
-    return toy_config(spec, trainer={"steps": 3, "eval_every": 3, "log_every": 1}, **images)
+    open_set = {"source_classes": [0, 1]} if METHODS.get(name).unknown_output else {}
+    return toy_config(spec, trainer={"steps": 3, "eval_every": 3, "log_every": 1}, **images, **open_set)
 
 
 @pytest.fixture(params=METHODS.names())
@@ -67,7 +68,7 @@ def test_predict_shape_and_state_dict_round_trip(trained):
     cfg, method, data, *_ = trained
     method.eval()
     logits = method.predict(data.target_test.x[:7])
-    assert logits.shape == (7, data.num_classes)
+    assert logits.shape == (7, data.num_classes + method.unknown_output)  # K + 1 with an unknown output
     _, fresh, _ = build_toy(cfg)
     fresh.begin(data.source_train, data.target_inputs)  # as trainer.start does
     buffer = io.BytesIO()

@@ -7,7 +7,7 @@ import torch
 from dabench.bench import report
 from dabench.bench.benchmark import run_benchmark
 from dabench.data.base import DATASETS
-from dabench.data.loaders import TransferData, target_class_indices
+from dabench.data.loaders import TransferData, class_indices
 from dabench.errors import DabenchError
 from dabench.testing import toy_config
 
@@ -44,9 +44,9 @@ def test_bad_class_lists_are_refused_with_the_fix():
 
 def test_class_names_resolve_to_indices_in_the_datasets_order():
     office = DATASETS.build("office31")
-    assert target_class_indices(["mug", "back_pack", "projector"], office) == [0, 17, 22]
+    assert class_indices(["mug", "back_pack", "projector"], office) == [0, 17, 22]
     with pytest.raises(DabenchError, match="office31' has no class 'mugs'; its classes: back_pack, bike,"):
-        target_class_indices(["mugs"], office)
+        class_indices(["mugs"], office)
 
 
 def test_the_setting_is_part_of_the_run_and_its_hash():
@@ -67,4 +67,4 @@ def test_a_partial_benchmark_runs_and_its_table_names_the_setting(tmp_path, monk
     rows = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
     assert {r["data_sizes"]["target_test"] for r in rows} == {200}
     table = (tmp_path / "out" / "table.md").read_text()
-    assert "- Setting: partial DA: the target domain keeps 2 classes [0, 2] (train and test)" in table
+    assert "- Setting: partial DA: the target keeps 2 classes [0, 2] (train and test); the source keeps all" in table

@@ -48,7 +48,8 @@ class Poison:
 
 
 def test_no_rule_but_the_oracle_reads_target_accuracy():
-    poisoned = [[{**r, "target_test_acc": Poison(), **{f"score/{name}": r["score/entropy"]
+    open_set_scores = {key: Poison() for key in ("target_test_os", "target_test_os_star", "target_test_unk")}
+    poisoned = [[{**r, "target_test_acc": Poison(), **open_set_scores, **{f"score/{name}": r["score/entropy"]
                                                         for name in rules.rule_names() if name not in (
                                                             "last", "source_val", "oracle")}}
                  for r in run] for run in RUNS]
@@ -154,7 +155,7 @@ def test_sweep_and_every_rule_run_with_target_labels_poisoned(tmp_path, monkeypa
             dataset.tensors = (x, y.as_subclass(PoisonedLabels))
         return dataset
 
-    oracle = dabench.evaluate.oracle_accuracy
+    oracle = dabench.evaluate.oracle_scores
 
     def unlocked_oracle(*args, **kwargs):
         PoisonedLabels.oracle_reading = True
@@ -164,7 +165,7 @@ def test_sweep_and_every_rule_run_with_target_labels_poisoned(tmp_path, monkeypa
             PoisonedLabels.oracle_reading = False
 
     monkeypatch.setattr(Toy, "load", poisoned_load)
-    monkeypatch.setattr(dabench.evaluate, "oracle_accuracy", unlocked_oracle)
+    monkeypatch.setattr(dabench.evaluate, "oracle_scores", unlocked_oracle)
     out = tmp_path / "out"
     run_benchmark(write_sweep_grid(tmp_path, "tsne: false\n"), out, progress_bar=False)
     rows = ResultStore(out).rows()

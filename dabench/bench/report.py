@@ -24,12 +24,14 @@ from dabench.selection import rules
 
 PAPER_RESULTS = shipped("paper_results")
 ALPHA = 0.05
+# The open-set metrics besides the H-score (target_test_acc in open-set runs), by table column.
+OPEN_SET_KEYS = {"OS*": "target_test_os_star", "UNK": "target_test_unk", "OS": "target_test_os"}
 
 
 def run_values(rows: list[dict], metric: str = "target_accuracy", select: str = "last") -> pd.DataFrame:
     """Long table: method, source, target, pair, seed, value (percent), step and sweep point: per run
     group (method, pair, seed), the checkpoint and sweep point chosen by the selection rule `select`."""
-    key = {"target_accuracy": rules.ORACLE_KEY, "source_accuracy": "source_val_acc"}[metric]
+    key = {"target_accuracy": rules.ORACLE_KEY, "source_accuracy": "source_val_acc", **OPEN_SET_KEYS}[metric]
     groups: dict[tuple, list[dict]] = {}
     for row in rows:
         groups.setdefault((row["method"], row["source"], row["target"], row["seed"]), []).append(row)
@@ -178,18 +180,37 @@ def _flat(tree: dict, prefix: str = "") -> dict:
     return out
 
 
+def setting(cfg: dict) -> str:
+    """The run's setting by its class lists: closed-set, partial, open-set or universal DA."""
+    known, kept = cfg.get("source_classes"), cfg.get("target_classes")
+    if known is None:
+        return "closed-set" if kept is None else "partial"
+    if kept is None:
+        return "open-set"
+    return "partial" if set(kept) <= set(known) else "open-set" if set(known) <= set(kept) else "universal"
+
+
 def _setting_footer(cfg: dict) -> list[str]:
     """The line naming a setting beyond closed-set single-source DA, if the runs use one."""
-    classes = cfg.get("target_classes")
-    if classes is None:
+    name, known, kept = setting(cfg), cfg.get("source_classes"), cfg.get("target_classes")
+    if name == "closed-set":
         return []
-    return [f"- Setting: partial DA: the target domain keeps {len(classes)} classes {classes} (train and test); "
-            f"the source and the classifier keep all of them; accuracy over the kept classes."]
+    source = "the source keeps all classes" if known is None else f"the source keeps {len(known)} classes {known}"
+    target = "the target keeps all classes" if kept is None else f"the target keeps {len(kept)} classes {kept}"
+    if name == "partial":
+        return [f"- Setting: partial DA: {target} (train and test); {source}, and so does the classifier; "
+                f"accuracy over the target's classes."]
+    return [f"- Setting: {name} DA: {source}, the known ones (the classifier's outputs); {target} (train and test), "
+            f"its samples of other classes labelled unknown. Metric: H-score = harmonic mean of OS* (mean per-class "
+            f"accuracy over the known classes) and UNK (accuracy on unknown samples); OS = mean per-class accuracy "
+            f"with unknown as one more class. A method without an unknown output predicts unknown when its top "
+            f"softmax probability is below {cfg.get('unknown_threshold', 0.5)}."]
 
 
 def _per_method_settings(rows: list[dict]) -> list[str]:
     """A line naming each table entry's run settings that differ from the first entry's, and first stages."""
-    shared_keys = ("model", "optim", "trainer", "target_labeled", "target_classes", "val_fraction")
+    shared_keys = ("model", "optim", "trainer", "target_labeled", "target_classes", "source_classes",
+                   "unknown_threshold", "val_fraction")
     swept = {key for r in rows for key in r.get("sweep", {})}
     reference = _flat({k: rows[0]["config"].get(k) for k in shared_keys})  # .get: rows from before a key existed
     notes = []
@@ -206,6 +227,16 @@ def _per_method_settings(rows: list[dict]) -> list[str]:
         if diff:
             notes.append(f"{method}: {', '.join(diff)}")
     return [f"- Per-method settings: {'; '.join(notes)}."] if notes else []
+
+
+def open_set_rows(rows: list[dict], methods: list[str], pairs: list[str], select: str,
+                  summary: pd.DataFrame) -> list[list[str]]:
+    """[method, H-score, OS*, UNK, OS] per method: averages over pairs of the seed means."""
+    parts = {}
+    for column in OPEN_SET_KEYS:
+        values = run_values([r for r in rows if r["method"] in methods], column, select)
+        parts[column] = accuracy_stats(values, methods, pairs)[1]["avg"]
+    return [[m, _fmt(summary.loc[m, "avg"]), *[_fmt(parts[c][m]) for c in OPEN_SET_KEYS]] for m in methods]
 
 
 def render(root: str | Path, metric: str = "target_accuracy", methods: list[str] | None = None,
@@ -235,11 +266,13 @@ def render(root: str | Path, metric: str = "target_accuracy", methods: list[str]
     baseline = grid.get("baseline", "source_only")
     gain = gains(values, methods, pairs, baseline) if baseline in methods else pd.DataFrame()
     cfg = rows[0]["config"]
-    # paper_results/ holds closed-set numbers: beside a partial-DA table they would compare two settings.
-    pub = pd.DataFrame(columns=PUBLISHED_COLUMNS) if cfg.get("target_classes") is not None else published(
+    # paper_results/ holds closed-set numbers: beside another setting's table they would compare two settings.
+    pub = pd.DataFrame(columns=PUBLISHED_COLUMNS) if setting(cfg) != "closed-set" else published(
         cfg["dataset"]["name"], cfg["model"]["backbone"]["name"], methods, [tuple(p) for p in grid["pairs"]])
+    open_set = setting(cfg) in ("open-set", "universal")
 
-    what = {"target_accuracy": "target accuracy (%)", "source_accuracy": "source (in-domain) accuracy (%)"}[metric]
+    what = {"target_accuracy": "target H-score (%)" if open_set else "target accuracy (%)",
+            "source_accuracy": "source (in-domain) accuracy (%)", **{k: f"target {k} (%)" for k in OPEN_SET_KEYS}}[metric]
     md = [f"# {grid['name']}: {what}, {grid['dataset']}" + (" — ORACLE SELECTION" if select == "oracle" else ""), ""]
     n_failed = pd.Series([(r["method"], f"{r['source']}→{r['target']}") for r in failed], dtype=object).value_counts()
     acc_rows = []
@@ -249,6 +282,11 @@ def render(root: str | Path, metric: str = "target_accuracy", methods: list[str]
                  + (f" ({n_failed[(m, p)]} failed)" if (m, p) in n_failed.index else "") for p in pairs]
         acc_rows.append([m, *cells, _fmt(summary.loc[m, "avg"]), _fmt(summary.loc[m, "rank"], ".2f")])
     md += ["Mean ± std over seeds (number of seeds).", "", _md(["method", *pairs, "Avg", "Avg rank"], acc_rows)]
+    if open_set and metric == "target_accuracy":
+        md += ["## Open-set metrics (average over pairs)", "",
+               "H-score and its parts, each the mean over pairs of the mean over seeds, at the checkpoint the "
+               "selection rule chose.", "", _md(["method", "H-score", *OPEN_SET_KEYS], open_set_rows(
+                   rows, methods, pairs, select, summary))]
     if len(gain):
         md += [f"## Transfer gain over {baseline} (points)", "",
                f"Mean over seeds of (method − {baseline}) on the same pair and seed. ▼ negative transfer; "

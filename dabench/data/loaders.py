@@ -76,29 +76,47 @@ class TransferData:
       samples per class drawn from the target train split with the fixed seed 0. On a
       transductive dataset they are removed from ``target_test``, so they are never scored.
     - ``target_test``: read only by evaluation.
-    - ``target_classes``: None, or (partial DA) the classes the target keeps (indices or class
-      names): target train
-      and test hold only samples of those classes, while the source and the model keep the
-      whole label space. The selection reads the target labels here, in the data module, as
-      the benchmark defines the target domain; the trainer still never sees one.
+    - ``target_classes``: None, or the classes the target domain keeps (indices or class names):
+      target train and test hold only samples of those classes (partial DA when the source
+      keeps all of them).
+    - ``source_classes``: None, or the classes the source domain keeps, the *known* classes
+      (open-set DA; universal DA when ``target_classes`` also drops some). The model then has
+      K = len(source_classes) outputs, labels are renumbered 0..K-1 in the order of the sorted
+      list, and target samples of any other class are labelled K, "unknown"
+      (``unknown_label``); ``metric`` becomes "h_score" (dabench.evaluate.open_set_scores),
+      and a method without an unknown output of its own predicts unknown when its top softmax
+      probability is below ``unknown_threshold``.
+
+    Both selections read the target labels here, in the data module, as the benchmark defines
+    the target domain; the trainer still never sees one.
     """
 
     def __init__(self, dataset: DomainDataset, source: str, target: str, val_fraction: float = 0.1,
                  device: str | torch.device = "cpu", target_labeled: int = 0,
-                 target_classes: list[int | str] | None = None):
+                 target_classes: list[int | str] | None = None, source_classes: list[int | str] | None = None,
+                 unknown_threshold: float = 0.5):
         dataset.check_domain(source)
         dataset.check_domain(target)
-        x_s, y_s = dataset.load(source, "train").tensors
+        source_classes = class_indices(source_classes, dataset, "source_classes")
+        target_classes = class_indices(target_classes, dataset, "target_classes")
+        relabel = known_labels(source_classes)
+        x_s, y_s = keep_classes(*dataset.load(source, "train").tensors, source_classes)
+        y_s = relabel(y_s)
         n_val = int(round(val_fraction * len(x_s)))
         order = torch.randperm(len(x_s), generator=torch.Generator().manual_seed(0))
         val, train = order[:n_val], order[n_val:]
-        self.num_classes, self.input_shape = dataset.num_classes, tuple(x_s.shape[1:])
-        self.metric = dataset.metric
+        self.num_classes = dataset.num_classes if source_classes is None else len(source_classes)
+        self.input_shape = tuple(x_s.shape[1:])
         self.source_train = LabeledSplit(take(x_s, train).to(device), y_s[train].to(device))
         self.source_val = LabeledSplit(take(x_s, val).to(device), y_s[val].to(device))
-        target_classes = target_class_indices(target_classes, dataset)
         x_t, y_t = keep_classes(*dataset.load(target, "train").tensors, target_classes)
         x_test, y_test = keep_classes(*dataset.load(target, "test").tensors, target_classes)
+        y_t, y_test = relabel(y_t), relabel(y_test)
+        self.unknown_label = self.num_classes
+        target_has = set(range(dataset.num_classes) if target_classes is None else target_classes)
+        self.open_set = source_classes is not None and bool(target_has - set(source_classes))
+        self.metric = "h_score" if self.open_set else dataset.metric
+        self.unknown_threshold = unknown_threshold
         self.target_train = x_t.to(device)
         self.target_positions = torch.randperm(len(x_t), generator=torch.Generator().manual_seed(1))
         in_order = take(x_t, self.target_positions.argsort()).to(device)  # sample i at position positions[i]
@@ -112,7 +130,7 @@ class TransferData:
                                    f"protocol), so none of that class would be tested; use target_labeled <= "
                                    f"{max(smallest - 1, 0)}")
         if target_labeled:
-            chosen = few_per_class(y_t, target_labeled, dataset.num_classes)
+            chosen = few_per_class(y_t, target_labeled, self.num_classes)  # known classes only
             self.target_labeled = LabeledSplit(take(x_t, chosen).to(device), y_t[chosen].to(device))
             if dataset.transductive:
                 kept = torch.ones(len(x_test), dtype=torch.bool)
@@ -124,8 +142,10 @@ class TransferData:
                       "target_test": len(y_test)}
 
 
-def target_class_indices(classes: list[int | str] | None, dataset: DomainDataset) -> list[int] | None:
-    """The sorted class indices of a ``target_classes`` list of indices or class names (None: all)."""
+def class_indices(classes: list[int | str] | None, dataset: DomainDataset, key: str = "target_classes"
+                  ) -> list[int] | None:
+    """The sorted class indices of a ``target_classes`` or ``source_classes`` (`key`) list of indices
+    or class names (None: all)."""
     if classes is None:
         return None
     names = list(getattr(dataset, "class_names", None) or [])
@@ -133,12 +153,21 @@ def target_class_indices(classes: list[int | str] | None, dataset: DomainDataset
     for c in classes:
         if isinstance(c, str) and c not in names:
             known = f"its classes: {', '.join(names)}" if names else "it has no class names; give indices"
-            raise DabenchError(f"target_classes: dataset '{dataset.name}' has no class '{c}'; {known}")
+            raise DabenchError(f"{key}: dataset '{dataset.name}' has no class '{c}'; {known}")
         indices.append(names.index(c) if isinstance(c, str) else c)
     if len(set(indices)) != len(indices) or min(indices) < 0 or (dataset.num_classes and max(indices) >= dataset.num_classes):
-        raise DabenchError(f"target_classes {classes}: list distinct classes of dataset '{dataset.name}', indices "
+        raise DabenchError(f"{key} {classes}: list distinct classes of dataset '{dataset.name}', indices "
                            f"0..{dataset.num_classes - 1}")
     return sorted(indices)
+
+
+def known_labels(known: list[int] | None):
+    """The relabelling of open-set DA: y -> its position in the sorted `known` list, or len(known)
+    ("unknown") for any other class; the identity when `known` is None."""
+    if known is None:
+        return lambda y: y
+    known = torch.tensor(known)
+    return lambda y: torch.where(torch.isin(y, known), torch.searchsorted(known, y), len(known))
 
 
 def keep_classes(x, y: Tensor, classes: list[int] | None) -> tuple:

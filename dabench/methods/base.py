@@ -51,6 +51,9 @@ class Method(Freezable):
     # True for a method that only makes sense on pretrained weights (fine_tune, frozen_features): a config
     # whose backbone has no `weights` is refused unless the method's `allow_random_backbone` is set.
     needs_pretrained_backbone = False
+    # True for an open-set method whose classifier has an "unknown" output of its own, K + 1 logits
+    # (OSBP): a config without `source_classes` (so with no unknown target class) is refused.
+    unknown_output = False
 
     def terms(self) -> dict[str, tuple[float, AlignmentTerm]]:
         """Named (weight, term) pairs; built once in ``build``. Default: none (source only)."""

@@ -1,6 +1,7 @@
 """Model = backbone -> optional bottleneck -> classifier head; returns Outputs in train and eval."""
 from __future__ import annotations
 
+from copy import deepcopy
 from typing import Literal
 
 from torch import Tensor, nn
@@ -83,6 +84,22 @@ class Model(Freezable):
 
     def head_parameters(self) -> list[nn.Parameter]:
         return [*self.bottleneck.parameters(), *self.classifier.parameters()]
+
+
+def with_outputs(classifier: nn.Module, num_outputs: int) -> nn.Module:
+    """A fresh copy of `classifier` (a Linear, or a Sequential ending in one) whose last Linear has
+    `num_outputs` outputs; every Linear is re-initialised, the architecture kept."""
+    if isinstance(classifier, nn.Linear):
+        return nn.Linear(classifier.in_features, num_outputs)
+    if not isinstance(classifier[-1], nn.Linear):
+        raise DabenchError(f"the classifier ends in {type(classifier[-1]).__name__}, not a Linear layer; cannot "
+                           f"add outputs")
+    copy = deepcopy(classifier)
+    copy[-1] = nn.Linear(classifier[-1].in_features, num_outputs)
+    for layer in copy.modules():
+        if isinstance(layer, nn.Linear):
+            layer.reset_parameters()
+    return copy
 
 
 def init_linear(layer: nn.Linear, std: float, bias: float = 0.0) -> None:

@@ -18,8 +18,11 @@ def smoke_config(name: str) -> dict:
              else {"backbone": "lenet", "bottleneck_dim": 64})
     # Their kernels grow with the square of the sample count (TCA, KMM): a fifth of the source is enough.
     val_fraction = 0.8 if METHODS.get(name).fitted_in_begin else 0.1
+    # An open-set method needs unknown target classes: digits 0-5 are the known ones.
+    known = list(range(6)) if METHODS.get(name).unknown_output else None
     return {"dataset": {"name": "mini_digits", "image_size": 28}, "source": "mnist", "target": "optdigits",
             "method": method, "seed": 0, "target_labeled": 3 if name == "mme" else 0, "val_fraction": val_fraction,
+            "source_classes": known,
             "model": model,
             "trainer": {"steps": STEPS, "batch_size": 32, "eval_every": STEPS, "log_every": 10, "device": "cpu"},
             "optim": {"lr": 0.005 if name == "mme" else 0.02}}
