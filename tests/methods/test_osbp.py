@@ -9,7 +9,7 @@ from dabench.types import Batch
 
 
 def test_unknown_bce_by_hand():
-    logits = torch.tensor([[0.0, 0.0, 0.0], [1.0, 0.0, math.log(2.0)]])  # p(unknown) = 1/3, 2/5
+    logits = torch.tensor([[0.0, 0.0, 0.0], [math.log(2.0), 0.0, math.log(2.0)]])  # p(unknown) = 1/3, 2/5
     expected = -(0.5 * math.log(1 / 3) + 0.5 * math.log(2 / 3) + 0.5 * math.log(2 / 5) + 0.5 * math.log(3 / 5)) / 2
     assert abs(unknown_bce(logits, 0.5).item() - expected) < 1e-6
     assert abs(unknown_bce(logits, 0.2).item() + (0.2 * math.log(1 / 3) + 0.8 * math.log(2 / 3)
