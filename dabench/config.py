@@ -4,7 +4,7 @@ validation of every key, type, range, name and domain before any training starts
 A run config has these sections (dabench/schema.py gives every type, range and default):
 
     dataset: {name: digits, image_size: 28}   # name + the dataset's keyword arguments
-    source: usps
+    source: usps                              # or several (multi-source DA): [mnist, svhn], or mnist+svhn
     target: mnist
     method: {name: dann, trade_off: 1.0}      # name + the method's keyword arguments
     protocol: paper                           # or tllib: a preset of configs/protocols/ (dabench/protocols.py)
@@ -152,7 +152,7 @@ def resolve(cfg: dict, same_domain: bool = False, check_data: bool = True) -> di
 
     from dabench import protocols
     from dabench.data.base import DATASETS
-    from dabench.data.loaders import class_indices
+    from dabench.data.loaders import class_indices, source_domains
     from dabench.methods.base import METHODS
     from dabench.models.backbones import BACKBONES, backbone_spec
 
@@ -161,13 +161,18 @@ def resolve(cfg: dict, same_domain: bool = False, check_data: bool = True) -> di
     for key in ("dataset", "source", "target"):
         if cfg.get(key) in (None, "", {}):
             raise DabenchError(f"config: '{key}' is not set; give it in the YAML or as --{key}")
+    if isinstance(cfg["source"], list):  # several sources: one name, as in the grid's pair labels
+        cfg = {**cfg, "source": "+".join(map(str, cfg["source"]))}
     try:
         cfg = RunConfig.model_validate(cfg).model_dump()
     except ValidationError as err:
         raise describe(err, RunConfig) from None
-    if cfg["source"] == cfg["target"] and not same_domain:
-        raise DabenchError(f"config: source and target are both '{cfg['source']}'; domain adaptation needs two "
-                           f"different domains")
+    sources = source_domains(cfg["source"])
+    if cfg["target"] in sources and not same_domain:
+        raise DabenchError(f"config: '{cfg['target']}' is both a source and the target; domain adaptation needs a "
+                           f"target domain that is not a source")
+    if len(set(sources)) != len(sources):
+        raise DabenchError(f"config: source '{cfg['source']}' names a domain twice; list each source once")
     cfg["dataset"], cfg["method"] = as_spec(cfg["dataset"]), as_spec(cfg["method"])
     protocols.load(cfg["protocol"])  # an unknown name fails here, with the known ones
     cfg["model"]["backbone"] = backbone_spec(cfg["model"]["backbone"])
@@ -200,11 +205,14 @@ def resolve(cfg: dict, same_domain: bool = False, check_data: bool = True) -> di
         raise DabenchError(f"config: method '{cfg['method']['name']}' is an open-set method with an 'unknown' output; "
                            f"set source_classes to the known classes (e.g. source_classes=[0,1,2,3,4]) so that the "
                            f"target holds classes the source lacks")
-    for role in ("source", "target"):
-        dataset.check_domain(cfg[role])
-        missing = dataset.missing_files(cfg[role]) if check_data else []
+    if METHODS.get(cfg["method"]["name"]).needs_several_sources and len(sources) < 2:
+        raise DabenchError(f"config: method '{cfg['method']['name']}' is a multi-source method; give several source "
+                           f"domains (source: [mnist, usps, svhn], or source=mnist+usps+svhn)")
+    for domain in [*sources, cfg["target"]]:
+        dataset.check_domain(domain)
+        missing = dataset.missing_files(domain) if check_data else []
         if missing:
-            raise DabenchError(f"dataset '{dataset.name}' domain '{cfg[role]}': missing {', '.join(missing)} under "
+            raise DabenchError(f"dataset '{dataset.name}' domain '{domain}': missing {', '.join(missing)} under "
                                f"data root {dataset.root}; run {dataset.fetch_command()} or set "
                                f"DABENCH_DATA (or data_root=) to a folder that holds them")
     return cfg

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from dabench.data.files import chunks
-from dabench.data.loaders import LabeledSplit, TransferData
+from dabench.data.loaders import TransferData
 from dabench.selection.validators import LabeledPredictions, Predictions, score_all
 
 

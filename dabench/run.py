@@ -16,7 +16,7 @@ from filelock import FileLock
 
 from dabench.config import apply_overrides, config_hash, merge, resolve
 from dabench.data.base import DATASETS, DomainDataset, cache_dir
-from dabench.data.loaders import TransferData
+from dabench.data.loaders import TransferData, source_domains
 from dabench.errors import DabenchError
 from dabench.io import DamagedFile, load_checkpoint, make_folder, read_json, set_aside, write_json_atomic
 from dabench.log import make_logger
@@ -38,13 +38,13 @@ def seed_everything(seed: int) -> None:
 
 
 def source_stage_config(cfg: dict, stage: dict) -> dict:
-    """The first-stage run of `cfg`: source only, on the source domain alone, so every target shares it.
+    """The first-stage run of `cfg`: source only, on the source domains alone, so every target shares it.
 
-    The target is set to the source (its test split then scores the source model), no
+    The target is set to the (first) source (its test split then scores the source model), no
     target labels are used and nothing is logged to wandb; `stage` overrides the rest.
     """
     first = merge({k: v for k, v in cfg.items() if k != "logging"},
-                  {"target": cfg["source"], "target_labeled": 0, "target_classes": None})
+                  {"target": source_domains(cfg["source"])[0], "target_labeled": 0, "target_classes": None})
     return resolve(apply_overrides(first, stage), same_domain=True)
 
 
@@ -99,6 +99,7 @@ class Run:
                             cfg["unknown_threshold"])
         model = build_model(**cfg["model"], input_shape=data.input_shape, num_classes=data.num_classes)
         method = METHODS.build(cfg["method"])
+        method.num_sources = len(data.source_domains)
         method.build(model, data.num_classes, trainer.steps)
         summary, stage = None, method.source_stage()
         if stage is not None:

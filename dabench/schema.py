@@ -138,7 +138,7 @@ class GridFile(Section):
     model_config = ConfigDict(**{**STRICT, "strict": False})  # YAML lists for pairs
     name: str | None = None
     dataset: Spec
-    pairs: Literal["all"] | list[list[str]] = Field(min_length=1)
+    pairs: Literal["all", "leave_one_out"] | list[list[str | list[str]]] = Field(min_length=1)
     methods: list[Spec] = Field(min_length=1)
     seeds: list[int] = Field(min_length=1)
     overrides: dict[str, Any] = Field(default_factory=dict)
@@ -161,14 +161,14 @@ class GridFile(Section):
     @field_validator("pairs")
     @classmethod
     def _pairs(cls, pairs):
-        if pairs == "all":
+        if pairs in ("all", "leave_one_out"):
             return pairs
         for pair in pairs:
-            if len(pair) != 2:
-                raise ValueError(f"each pair is [source, target], got {pair}")
-            if pair[0] == pair[1]:
-                raise ValueError(f"pair {pair} adapts a domain to itself; give two different domains")
-        if len({tuple(p) for p in pairs}) != len(pairs):
+            if len(pair) != 2 or isinstance(pair[1], list):
+                raise ValueError(f"each pair is [source, target] (the source may be a list of domains), got {pair}")
+            if pair[1] in (pair[0] if isinstance(pair[0], list) else [pair[0]]):
+                raise ValueError(f"pair {pair} adapts a domain to itself; give a target that is not a source")
+        if len({repr(p) for p in pairs}) != len(pairs):
             raise ValueError("a pair is listed twice; list each pair once")
         return pairs
 

@@ -19,7 +19,7 @@ import torch
 from torch.optim.lr_scheduler import CosineAnnealingLR, LambdaLR, LRScheduler, StepLR
 from tqdm.auto import tqdm
 
-from dabench.data.loaders import InfiniteBatches, TransferData
+from dabench.data.loaders import InfiniteBatches, TransferData, source_batches
 from dabench.errors import DabenchError
 from dabench.evaluate import evaluate
 from dabench.io import save_atomic
@@ -135,7 +135,7 @@ class Trainer:
         optimizers = {name: make_optimizer(groups, self.optim)
                       for name, groups in method.optimizers(self.optim.backbone_lr_mult).items() if groups}
         schedules = {name: make_schedule(optimizer, self.optim, self.steps) for name, optimizer in optimizers.items()}
-        source = InfiniteBatches(data.source_train.x, data.source_train.y, self.batch_size, seed)
+        source = source_batches(data.source_train, self.batch_size, seed)
         target = InfiniteBatches(data.target_train, None, self.batch_size, seed + 7919, data.target_positions)
         labeled = (InfiniteBatches(data.target_labeled.x, data.target_labeled.y, self.batch_size, seed + 104729)
                    if data.target_labeled is not None else None)

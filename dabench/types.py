@@ -14,11 +14,14 @@ class Batch:
     y: class indices, (N,) int64; None for unlabeled target batches, which are
        built from a tensor that never held the labels.
     idx: positions of the samples in their split, (N,) int64 (for memory banks).
+    domain: source index of each sample, (N,) int64, in multi-source runs (each batch holds every
+       source); None otherwise.
     """
 
     x: Tensor
     y: Tensor | None
     idx: Tensor
+    domain: Tensor | None = None
 
 
 @dataclass(frozen=True)

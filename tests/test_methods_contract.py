@@ -15,8 +15,10 @@ def contract_config(name: str) -> dict:
     if METHODS.get(name).needs_pretrained_backbone:  # the toy MLP has no pretrained weights
         spec = {"name": name, "allow_random_backbone": True}
     images = {"dataset": {"name": "toy", "dim": 16, "as_image": True}} if name == "fixmatch" else {}
-    open_set = {"source_classes": [0, 1]} if METHODS.get(name).unknown_output else {}
-    return toy_config(spec, trainer={"steps": 3, "eval_every": 3, "log_every": 1}, **images, **open_set)
+    setting = {"source_classes": [0, 1]} if METHODS.get(name).unknown_output else {}
+    if METHODS.get(name).needs_several_sources:
+        setting = {"source": ["a", "c"]}
+    return toy_config(spec, trainer={"steps": 3, "eval_every": 3, "log_every": 1}, **images, **setting)
 
 
 @pytest.fixture(params=METHODS.names())

@@ -8,6 +8,10 @@ Minimal benchmark file (every other key is optional):
     seeds: [0, 1]
     overrides: {trainer.steps: 200}                # dotted keys applied to every run
 
+A pair's source may be a list of domains (multi-source DA: ``[[mnist, usps, svhn], mnistm]``, a
+source labelled "mnist+usps+svhn"); ``pairs: leave_one_out`` makes every domain the target once,
+with all the others as its sources.
+
 ``sweep`` runs every method at several hyper-parameter points (dabench/bench/sweep.py); the
 table then picks one point per method, pair and seed with the selection rule in use.
 
@@ -160,6 +164,7 @@ def _check_tsne(path: Path, choice, methods: list[str], pairs: list[tuple[str, s
 
 def _pairs(path: Path, pairs, base: dict) -> list[tuple[str, str]]:
     from dabench.data.base import DATASETS
+    from dabench.data.loaders import source_domains
 
     try:
         dataset = DATASETS.build(base["dataset"], root=base.get("data_root"))
@@ -167,11 +172,15 @@ def _pairs(path: Path, pairs, base: dict) -> list[tuple[str, str]]:
         raise _where(path, "dataset", err) from None
     if pairs == "all":
         return [(s, t) for s in dataset.domains for t in dataset.domains if s != t]
+    if pairs == "leave_one_out":
+        return [("+".join(s for s in dataset.domains if s != t), t) for t in dataset.domains]
     if not isinstance(pairs, list) or not all(isinstance(p, list) and len(p) == 2 for p in pairs):
-        raise DabenchError(f"{path}: pairs: expected 'all' or a list of [source, target], got {pairs!r}")
+        raise DabenchError(f"{path}: pairs: expected 'all', 'leave_one_out' or a list of [source, target] (source: a "
+                           f"domain or a list of domains), got {pairs!r}")
+    pairs = [("+".join(source) if isinstance(source, list) else source, target) for source, target in pairs]
     for source, target in pairs:
-        for domain in (source, target):
+        for domain in [*source_domains(source), target]:
             if domain not in dataset.domains:
                 raise DabenchError(f"{path}: pairs: dataset '{dataset.name}' has no domain '{domain}'; its domains: "
                                    f"{', '.join(dataset.domains)}")
-    return [tuple(p) for p in pairs]
+    return pairs

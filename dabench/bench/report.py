@@ -181,8 +181,11 @@ def _flat(tree: dict, prefix: str = "") -> dict:
 
 
 def setting(cfg: dict) -> str:
-    """The run's setting by its class lists: closed-set, partial, open-set or universal DA."""
+    """The run's setting: multi-source DA (several sources), else by its class lists closed-set,
+    partial, open-set or universal DA."""
     known, kept = cfg.get("source_classes"), cfg.get("target_classes")
+    if "+" in cfg["source"]:
+        return "multi-source"
     if known is None:
         return "closed-set" if kept is None else "partial"
     if kept is None:
@@ -195,6 +198,9 @@ def _setting_footer(cfg: dict) -> list[str]:
     name, known, kept = setting(cfg), cfg.get("source_classes"), cfg.get("target_classes")
     if name == "closed-set":
         return []
+    if name == "multi-source":
+        return [f"- Setting: multi-source DA: the sources of each pair (joined by +) are one labeled source train split; "
+                f"every source batch holds each source in equal shares ({cfg['trainer']['batch_size']} samples in all)."]
     source = "the source keeps all classes" if known is None else f"the source keeps {len(known)} classes {known}"
     target = "the target keeps all classes" if kept is None else f"the target keeps {len(kept)} classes {kept}"
     if name == "partial":
@@ -269,7 +275,7 @@ def render(root: str | Path, metric: str = "target_accuracy", methods: list[str]
     # paper_results/ holds closed-set numbers: beside another setting's table they would compare two settings.
     pub = pd.DataFrame(columns=PUBLISHED_COLUMNS) if setting(cfg) != "closed-set" else published(
         cfg["dataset"]["name"], cfg["model"]["backbone"]["name"], methods, [tuple(p) for p in grid["pairs"]])
-    open_set = setting(cfg) in ("open-set", "universal")
+    open_set = rows[0].get("metric") == "h_score"
 
     what = {"target_accuracy": "target H-score (%)" if open_set else "target accuracy (%)",
             "source_accuracy": "source (in-domain) accuracy (%)", **{k: f"target {k} (%)" for k in OPEN_SET_KEYS}}[metric]

@@ -92,6 +92,11 @@ class ImageFiles:
                   "workers": self.workers, **changes}
         return ImageFiles(**fields)
 
+    @staticmethod
+    def concat(parts: list[ImageFiles]) -> ImageFiles:
+        """The files of `parts` one after the other, in the first part's view (one dataset, one policy)."""
+        return parts[0]._view(paths=[path for part in parts for path in part.paths])
+
     def select(self, idx: Tensor) -> ImageFiles:
         return self._view(paths=[self.paths[i] for i in idx.tolist()])
 

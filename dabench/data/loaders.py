@@ -53,19 +53,61 @@ class InfiniteBatches:
                      idx if self.positions is None else self.positions[idx])
 
 
+class MultiSourceBatches:
+    """Batches that hold every source domain: batch k concatenates batch k of one ``InfiniteBatches``
+    per source, each of B // n_sources samples (the first B mod n_sources sources draw one more),
+    and carries ``domain``, each sample's source index.
+
+    Args:
+        x, y: (N, ...) inputs and (N,) labels of all sources; domain: (N,) source index of each sample.
+        batch_size: B; seed: fixes every source's order (source d draws with seed + 15485863 d).
+    """
+
+    def __init__(self, x, y: Tensor, domain: Tensor, batch_size: int, seed: int):
+        n_sources = int(domain.max()) + 1
+        self.streams = []
+        for d in range(n_sources):
+            members = (domain == d).nonzero().flatten()
+            size = batch_size // n_sources + (d < batch_size % n_sources)
+            self.streams.append(InfiniteBatches(take(x, members), y[members], size, seed + 15_485_863 * d,
+                                                positions=members))
+
+    def batch(self, step: int) -> Batch:
+        parts = [stream.batch(step) for stream in self.streams]
+        domain = torch.cat([torch.full_like(part.y, d) for d, part in enumerate(parts)])
+        return Batch(torch.cat([part.x for part in parts]), torch.cat([part.y for part in parts]),
+                     torch.cat([part.idx for part in parts]), domain)
+
+
+def source_batches(split: LabeledSplit, batch_size: int, seed: int):
+    """The source train stream: ``InfiniteBatches``, or ``MultiSourceBatches`` for several sources."""
+    if split.domain is None:
+        return InfiniteBatches(split.x, split.y, batch_size, seed)
+    return MultiSourceBatches(split.x, split.y, split.domain, batch_size, seed)
+
+
+def source_domains(source: str) -> list[str]:
+    """The domains of a run's ``source``: one name, or several joined by "+" (multi-source DA)."""
+    return source.split("+")
+
+
 @dataclass
 class LabeledSplit:
-    """Inputs (N, ...) and labels (N,) of a split."""
+    """Inputs (N, ...) and labels (N,) of a split; with several sources, ``domain`` (N,) is each
+    sample's source index (the position of its domain in the ``source`` list), else None."""
 
     x: Tensor | ImageFiles
     y: Tensor
+    domain: Tensor | None = None
 
 
 class TransferData:
     """What a transfer run reads, built from a dataset and a (source, target) pair.
 
     - ``source_train``: labeled; ``source_val``: a held-out part of the source train data
-      (fraction `val_fraction`, drawn with the fixed seed 0 so all runs share it).
+      (fraction `val_fraction`, drawn with the fixed seed 0 so all runs share it). With several
+      sources (multi-source DA: ``source`` "mnist+usps+svhn"), the sources' train splits one after
+      the other, each sample's source index in ``domain``.
     - ``target_train``: inputs only, (N, ...): the labels are dropped here, before any
       tensor reaches the trainer, so target-train batches carry ``y=None``.
     - ``target_inputs``: what a method is handed (``Method.begin``): the target train inputs in
@@ -95,20 +137,24 @@ class TransferData:
                  device: str | torch.device = "cpu", target_labeled: int = 0,
                  target_classes: list[int | str] | None = None, source_classes: list[int | str] | None = None,
                  unknown_threshold: float = 0.5):
-        dataset.check_domain(source)
-        dataset.check_domain(target)
+        for domain in [*source_domains(source), target]:
+            dataset.check_domain(domain)
         source_classes = class_indices(source_classes, dataset, "source_classes")
         target_classes = class_indices(target_classes, dataset, "target_classes")
         relabel = known_labels(source_classes)
-        x_s, y_s = keep_classes(*dataset.load(source, "train").tensors, source_classes)
-        y_s = relabel(y_s)
+        self.source_domains = source_domains(source)
+        parts = [keep_classes(*dataset.load(domain, "train").tensors, source_classes) for domain in self.source_domains]
+        x_s, y_s = concat([x for x, _ in parts]), relabel(torch.cat([y for _, y in parts]))
+        d_s = torch.cat([torch.full((len(y),), d) for d, (_, y) in enumerate(parts)]) if len(parts) > 1 else None
         n_val = int(round(val_fraction * len(x_s)))
         order = torch.randperm(len(x_s), generator=torch.Generator().manual_seed(0))
         val, train = order[:n_val], order[n_val:]
         self.num_classes = dataset.num_classes if source_classes is None else len(source_classes)
         self.input_shape = tuple(x_s.shape[1:])
-        self.source_train = LabeledSplit(take(x_s, train).to(device), y_s[train].to(device))
-        self.source_val = LabeledSplit(take(x_s, val).to(device), y_s[val].to(device))
+        self.source_train = LabeledSplit(take(x_s, train).to(device), y_s[train].to(device),
+                                         None if d_s is None else d_s[train].to(device))
+        self.source_val = LabeledSplit(take(x_s, val).to(device), y_s[val].to(device),
+                                       None if d_s is None else d_s[val].to(device))
         x_t, y_t = keep_classes(*dataset.load(target, "train").tensors, target_classes)
         x_test, y_test = keep_classes(*dataset.load(target, "test").tensors, target_classes)
         y_t, y_test = relabel(y_t), relabel(y_test)
@@ -182,6 +228,15 @@ def few_per_class(labels: Tensor, k: int, num_classes: int) -> Tensor:
     """Indices of k samples per class (all of a class when it has fewer), drawn with the fixed seed 0."""
     order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))
     return torch.cat([order[labels[order] == c][:k] for c in range(num_classes)]).sort().values
+
+
+def concat(xs: list):
+    """Tensors, or ImageFiles of one dataset (one image policy), one after the other."""
+    if len(xs) == 1:
+        return xs[0]
+    if isinstance(xs[0], ImageFiles):
+        return ImageFiles.concat(xs)
+    return torch.cat(xs)
 
 
 def take(x, idx: Tensor):

@@ -1,7 +1,8 @@
-"""toy: two Gaussian-blob domains with a shift, for tests and smoke runs (seconds on a CPU).
+"""toy: three Gaussian-blob domains with a shift, for tests and smoke runs (seconds on a CPU).
 
 Each class c has a random mean m_c in R^dim; domain ``a`` draws x = m_c + noise, domain
-``b`` the same plus a fixed shift and a rotation of the first two axes. Deterministic.
+``b`` the same rotated by 30 degrees in the first two axes and shifted by +shift, domain ``c``
+(for multi-source runs) rotated by -30 degrees and shifted by -shift. Deterministic.
 With ``as_image`` (dim a square) samples become (1, sqrt(dim), sqrt(dim)) images in
 [-1, 1] (tanh(x / 3)), for methods that augment images.
 """
@@ -17,7 +18,7 @@ from dabench.errors import DabenchError
 
 @DATASETS.register("toy")
 class Toy(DomainDataset):
-    domains = ("a", "b")
+    domains = ("a", "b", "c")
     protocol = "synthetic: independent train and test draws"
 
     def __init__(self, root=None, dim: int = 8, num_classes: int = 3, samples: int = 300, shift: float = 1.5,
@@ -35,11 +36,12 @@ class Toy(DomainDataset):
         g = torch.Generator().manual_seed(10 * (1 + self.domains.index(domain)) + (split == "test"))
         y = torch.arange(self.samples) % self.num_classes
         x = means[y] + torch.randn(self.samples, self.dim, generator=g)
-        if domain == "b":
-            angle = math.pi / 6
+        if domain != "a":
+            sign = 1 if domain == "b" else -1
+            angle = sign * math.pi / 6
             rot = torch.eye(self.dim)
             rot[:2, :2] = torch.tensor([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
-            x = x @ rot.T + self.shift
+            x = x @ rot.T + sign * self.shift
         if self.as_image:
             x = torch.tanh(x / 3).view(len(x), *self.input_shape)
         return tensor_dataset(x, y)

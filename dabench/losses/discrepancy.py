@@ -130,3 +130,22 @@ def batch_spectral_penalty(x: Tensor, y: Tensor, k: int = 1) -> Tensor:
         scalar: sum_{i<=k} sigma_i(x)^2 + sigma_i(y)^2.
     """
     return sum(torch.linalg.svdvals(upcast(f))[:k].square().sum() for f in (x, y))
+
+
+def moment_distance(sources: list[Tensor], target: Tensor, moments: int = 2) -> Tensor:
+    """M3SDA's moment distance MD^2 (Peng et al., ICCV 2019, Eq. 1) between N source feature batches
+    and a target batch, each (n_i, d):
+
+      sum_{k=1..moments} [ 1/N sum_i ||E(X_i^k) - E(X_T^k)||_2 + 1/C(N,2) sum_{i<j} ||E(X_i^k) - E(X_j^k)||_2 ],
+
+    X^k the element-wise k-th power, E the mean over the batch.
+    """
+    total = torch.zeros((), device=target.device)
+    for k in range(1, moments + 1):
+        means = [upcast(x).pow(k).mean(dim=0) for x in sources]
+        target_mean = upcast(target).pow(k).mean(dim=0)
+        total = total + sum(torch.linalg.vector_norm(m - target_mean) for m in means) / len(means)
+        pairs = [(i, j) for i in range(len(means)) for j in range(i + 1, len(means))]
+        if pairs:
+            total = total + sum(torch.linalg.vector_norm(means[i] - means[j]) for i, j in pairs) / len(pairs)
+    return total

@@ -54,6 +54,11 @@ class Method(Freezable):
     # True for an open-set method whose classifier has an "unknown" output of its own, K + 1 logits
     # (OSBP): a config without `source_classes` (so with no unknown target class) is refused.
     unknown_output = False
+    # True for a multi-source method, which reads each source sample's domain (``Batch.domain``): a config
+    # with one source is refused.
+    needs_several_sources = False
+    # The run's number of source domains, set before ``build`` (multi-source methods size their parts by it).
+    num_sources = 1
 
     def terms(self) -> dict[str, tuple[float, AlignmentTerm]]:
         """Named (weight, term) pairs; built once in ``build``. Default: none (source only)."""

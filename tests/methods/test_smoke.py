@@ -1,4 +1,5 @@
-"""Every method, a few dozen steps on a tiny real pair (embedded MNIST -> UCI optdigits, LeNet)."""
+"""Every method, a few dozen steps on a tiny real pair (embedded MNIST -> UCI optdigits, LeNet; multi-source
+methods: Office-Caltech10 SURF amazon + dslr -> webcam, MLP)."""
 import math
 
 import pytest
@@ -28,8 +29,19 @@ def smoke_config(name: str) -> dict:
             "optim": {"lr": 0.005 if name == "mme" else 0.02}}
 
 
+def multi_source_config(name: str) -> dict:
+    """A multi-source method needs three domains: Office-Caltech10 SURF, amazon + dslr -> webcam."""
+    from dabench.data.base import DATASETS
+
+    if DATASETS.build("office_caltech10_surf").missing_files("webcam"):
+        pytest.skip("needs the Office-Caltech10 SURF files under DABENCH_DATA (../shared/data in CI)")
+    return {**smoke_config(name), "dataset": "office_caltech10_surf", "source": ["amazon", "dslr"], "target": "webcam",
+            "model": {"backbone": {"name": "mlp", "hidden": [256]}, "bottleneck_dim": 64}}
+
+
 @pytest.mark.parametrize("name", METHODS.names())
 def test_a_few_dozen_steps_on_real_digits_are_finite_and_beat_chance(name, tmp_path):
-    result = train(smoke_config(name), tmp_path)
+    cfg = multi_source_config(name) if METHODS.get(name).needs_several_sources else smoke_config(name)
+    result = train(cfg, tmp_path)
     assert result["final_losses"] and all(math.isfinite(v) for v in result["final_losses"].values())
     assert result["target_accuracy"] > 20.0  # 10 classes: chance is 10 %
