@@ -18,6 +18,7 @@ A run config has these sections (dabench/schema.py gives every type, range and d
     target_classes: null                      # partial DA: the target keeps only these classes (indices or names)
     source_classes: null                      # open-set DA: the source keeps only these (known) classes
     unknown_threshold: 0.5                    # open-set DA: top softmax probability under which a sample is unknown
+    unseen_target: false                      # domain generalization: no target sample reaches training
     data_root: null                           # null: $DABENCH_DATA or ~/.cache/dabench
 """
 from __future__ import annotations
@@ -205,6 +206,13 @@ def resolve(cfg: dict, same_domain: bool = False, check_data: bool = True) -> di
         raise DabenchError(f"config: method '{cfg['method']['name']}' is an open-set method with an 'unknown' output; "
                            f"set source_classes to the known classes (e.g. source_classes=[0,1,2,3,4]) so that the "
                            f"target holds classes the source lacks")
+    if cfg["unseen_target"] and METHODS.get(cfg["method"]["name"]).uses_target:
+        fits = [name for name in METHODS.names() if not METHODS.get(name).uses_target]
+        raise DabenchError(f"config: method '{cfg['method']['name']}' trains on target batches, and unseen_target "
+                           f"(domain generalization) hands training none; use one of {', '.join(fits)}")
+    if cfg["unseen_target"] and cfg["target_labeled"]:
+        raise DabenchError("config: unseen_target (domain generalization) and target_labeled > 0 contradict each "
+                           "other: no target sample reaches training; set one of them off")
     if METHODS.get(cfg["method"]["name"]).needs_several_sources and len(sources) < 2:
         raise DabenchError(f"config: method '{cfg['method']['name']}' is a multi-source method; give several source "
                            f"domains (source: [mnist, usps, svhn], or source=mnist+usps+svhn)")
@@ -254,7 +262,7 @@ NOT_HASHED = (("data_root",), ("dataset", "workers"), ("logging",))
 # only when set to something else, so upgrading dabench never renames (and recomputes) a stored cell.
 HASHED_UNLESS_DEFAULT = {("target_classes",): None, ("model", "bottleneck_batchnorm"): True,
                          ("model", "head_width"): 0, ("model", "init"): "pytorch", ("source_classes",): None,
-                         ("unknown_threshold",): 0.5}
+                         ("unknown_threshold",): 0.5, ("unseen_target",): False}
 
 
 def config_hash(cfg: dict) -> str:

@@ -91,7 +91,8 @@ def evaluate(method, data: TransferData, batch_size: int, autocast) -> dict[str,
     """One evaluation record: source_val_acc (percent), source_val_loss (mean cross-entropy, nats),
     target_test_acc (percent, oracle: accuracy, or the H-score in open-set DA) with, in open-set DA,
     the other target_test_* metrics, and score/<validator> for every label-free validator."""
-    splits = {"target": predict(method, data.target_train, batch_size, autocast)}
+    # Without target train data (domain generalization) the validators that read it score NaN.
+    splits = {"target": predict(method, data.target_train, batch_size, autocast)} if len(data.target_train) else {}
     record = {"source_val_acc": float("nan"), "source_val_loss": float("nan")}
     if len(data.source_val.y):
         source_val = predict(method, data.source_val.x, batch_size, autocast)

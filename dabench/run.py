@@ -96,7 +96,7 @@ class Run:
         dataset = DATASETS.build(cfg["dataset"], root=cfg["data_root"])
         data = TransferData(dataset, cfg["source"], cfg["target"], cfg["val_fraction"], trainer.device,
                             cfg["target_labeled"], cfg["target_classes"], cfg["source_classes"],
-                            cfg["unknown_threshold"])
+                            cfg["unknown_threshold"], cfg["unseen_target"])
         model = build_model(**cfg["model"], input_shape=data.input_shape, num_classes=data.num_classes)
         method = METHODS.build(cfg["method"])
         method.num_sources = len(data.source_domains)

@@ -118,6 +118,9 @@ class RunConfig(Section):
     source_classes: list[int | str] | None = Field(None, min_length=1, description=(
         "open-set DA: the source domain keeps only these classes, the known ones; target samples of other classes "
         "are 'unknown' and the table reports the H-score; null: all"))
+    unseen_target: bool = Field(False, description=(
+        "domain generalization: no target sample reaches training (the target domain is only tested); methods "
+        "that read target batches are refused"))
     unknown_threshold: float = Field(0.5, gt=0, lt=1, description=(
         "open-set DA: a method without an unknown output predicts 'unknown' when its top softmax probability is "
         "below this"))
@@ -156,6 +159,7 @@ class GridFile(Section):
     target_classes: Any = None
     source_classes: Any = None
     unknown_threshold: Any = None
+    unseen_target: Any = None
     data_root: Any = None
 
     @field_validator("pairs")

@@ -136,7 +136,8 @@ class Trainer:
                       for name, groups in method.optimizers(self.optim.backbone_lr_mult).items() if groups}
         schedules = {name: make_schedule(optimizer, self.optim, self.steps) for name, optimizer in optimizers.items()}
         source = source_batches(data.source_train, self.batch_size, seed)
-        target = InfiniteBatches(data.target_train, None, self.batch_size, seed + 7919, data.target_positions)
+        target = (InfiniteBatches(data.target_train, None, self.batch_size, seed + 7919, data.target_positions)
+                  if len(data.target_train) else None)  # None: domain generalization, no target data
         labeled = (InfiniteBatches(data.target_labeled.x, data.target_labeled.y, self.batch_size, seed + 104729)
                    if data.target_labeled is not None else None)
         state = {"step": 0, "records": [], "sums": {}, "count": 0, "wall_s": 0.0}
@@ -161,7 +162,7 @@ class Trainer:
             first = next(iter(optimizers.values()), None)  # the base lr: a group's lr over its lr_mult
             lr = first.param_groups[0]["lr"] / first.param_groups[0]["lr_mult"] if first else self.optim.lr
             terms = {}
-            updates = method.updates(source.batch(step), target.batch(step), progress,
+            updates = method.updates(source.batch(step), target.batch(step) if target else None, progress,
                                      labeled.batch(step) if labeled else None)
             # Each update is computed after the previous one's optimizer step (MCD, ADDA).
             for name, update_terms in _autocast_each(updates, self.autocast):

@@ -184,6 +184,8 @@ def setting(cfg: dict) -> str:
     """The run's setting: multi-source DA (several sources), else by its class lists closed-set,
     partial, open-set or universal DA."""
     known, kept = cfg.get("source_classes"), cfg.get("target_classes")
+    if cfg.get("unseen_target"):
+        return "domain generalization"
     if "+" in cfg["source"]:
         return "multi-source"
     if known is None:
@@ -198,6 +200,10 @@ def _setting_footer(cfg: dict) -> list[str]:
     name, known, kept = setting(cfg), cfg.get("source_classes"), cfg.get("target_classes")
     if name == "closed-set":
         return []
+    if name == "domain generalization":
+        return ["- Setting: domain generalization: the target domain is unseen in training (no target sample, labeled "
+                "or not, is read; `unseen_target`); the sources of each pair (joined by +) are the training domains, "
+                "each source batch holding them in equal shares. Gains are over ERM (source_only)."]
     if name == "multi-source":
         return [f"- Setting: multi-source DA: the sources of each pair (joined by +) are one labeled source train split; "
                 f"every source batch holds each source in equal shares ({cfg['trainer']['batch_size']} samples in all)."]

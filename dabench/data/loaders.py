@@ -131,12 +131,14 @@ class TransferData:
 
     Both selections read the target labels here, in the data module, as the benchmark defines
     the target domain; the trainer still never sees one.
+    - ``unseen_target`` (domain generalization): the target train split is not read; ``target_train``
+      and ``target_inputs`` are empty, and training draws no target batch.
     """
 
     def __init__(self, dataset: DomainDataset, source: str, target: str, val_fraction: float = 0.1,
                  device: str | torch.device = "cpu", target_labeled: int = 0,
                  target_classes: list[int | str] | None = None, source_classes: list[int | str] | None = None,
-                 unknown_threshold: float = 0.5):
+                 unknown_threshold: float = 0.5, unseen_target: bool = False):
         for domain in [*source_domains(source), target]:
             dataset.check_domain(domain)
         source_classes = class_indices(source_classes, dataset, "source_classes")
@@ -155,8 +157,11 @@ class TransferData:
                                          None if d_s is None else d_s[train].to(device))
         self.source_val = LabeledSplit(take(x_s, val).to(device), y_s[val].to(device),
                                        None if d_s is None else d_s[val].to(device))
-        x_t, y_t = keep_classes(*dataset.load(target, "train").tensors, target_classes)
         x_test, y_test = keep_classes(*dataset.load(target, "test").tensors, target_classes)
+        if unseen_target:  # domain generalization: the target's train split is never even read
+            x_t, y_t = take(x_test, torch.arange(0)), y_test[:0]
+        else:
+            x_t, y_t = keep_classes(*dataset.load(target, "train").tensors, target_classes)
         y_t, y_test = relabel(y_t), relabel(y_test)
         self.unknown_label = self.num_classes
         target_has = set(range(dataset.num_classes) if target_classes is None else target_classes)

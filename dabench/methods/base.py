@@ -59,6 +59,9 @@ class Method(Freezable):
     needs_several_sources = False
     # The run's number of source domains, set before ``build`` (multi-source methods size their parts by it).
     num_sources = 1
+    # False for a method that trains on the sources alone (source_only, the domain-generalization methods):
+    # the only kind an ``unseen_target`` run accepts, whose steps receive t=None.
+    uses_target = True
 
     def terms(self) -> dict[str, tuple[float, AlignmentTerm]]:
         """Named (weight, term) pairs; built once in ``build``. Default: none (source only)."""

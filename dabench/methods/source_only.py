@@ -3,7 +3,8 @@
 L = CE(source), optionally with label smoothing (SHOT's source stage uses 0.1; Szegedy et
 al., CVPR 2016). The target batch is not used, so batch-norm statistics are source-only too.
 With a pretrained backbone this is full fine-tuning; ``optim.backbone_lr_mult: 0.1`` gives
-fine-tuning with a lower backbone learning rate.
+fine-tuning with a lower backbone learning rate. In domain generalization (``unseen_target``)
+this is ERM, DomainBed's baseline.
 """
 import torch.nn.functional as F
 
@@ -12,6 +13,8 @@ from dabench.methods.base import METHODS, Method
 
 @METHODS.register("source_only")
 class SourceOnly(Method):
+    uses_target = False  # also ERM, the domain-generalization baseline
+
     def __init__(self, label_smoothing: float = 0.0):
         super().__init__()
         self.label_smoothing = label_smoothing

@@ -1,0 +1,53 @@
+"""The domain-generalization methods against hand computation: CORAL/MMD across sources, IRM, GroupDRO."""
+import math
+
+import torch
+import torch.nn.functional as F
+
+from dabench.losses.discrepancy import coral, mmd
+from dabench.methods.irm import irm_penalty
+from dabench.testing import build_toy, toy_config
+from dabench.types import Batch
+
+
+def built(method):
+    _, built_method, data = build_toy(toy_config(method, source=["a", "c"], unseen_target=True))
+    built_method.eval()
+    split = data.source_train
+    return built_method, Batch(split.x[:16], split.y[:16], torch.arange(16), split.domain[:16])
+
+
+def test_coral_and_mmd_align_the_two_sources():
+    for name, distance in (("coral_dg", lambda x, y: coral(x, y, "tllib")), ("mmd_dg", mmd)):
+        method, s = built(name)
+        terms = method.loss(s, None, 0.5)
+        out = method.model(s.x)
+        assert torch.allclose(terms["align"], distance(out.features[s.domain == 0], out.features[s.domain == 1]))
+        assert torch.allclose(terms["cls"], F.cross_entropy(out.logits, s.y))
+
+
+def test_irm_penalty_is_the_product_of_the_half_batch_gradients():
+    logits, labels = torch.tensor([[1.0, 0.0], [0.0, 2.0], [0.5, 0.5], [2.0, 1.0]]), torch.tensor([0, 1, 1, 0])
+
+    def grad(rows):  # d/dw CE(w z, y) at w = 1: mean over rows of sum_c p_c z_c - z_y
+        z, y = logits[rows], labels[rows]
+        return ((z.softmax(1) * z).sum(1) - z[torch.arange(len(y)), y]).mean()
+
+    assert torch.allclose(irm_penalty(logits, labels), grad([0, 2]) * grad([1, 3]))
+
+
+def test_irm_weight_jumps_after_the_anneal_steps():
+    method, s = built({"name": "irm", "penalty_weight": 50.0, "anneal_iters": 10})
+    early, late = method.loss(s, None, 5 / 20), method.loss(s, None, 10 / 20)  # the toy run has 20 steps
+    assert torch.allclose(late["irm"], 50 * early["irm"])
+
+
+def test_group_dro_raises_the_weight_of_the_worse_source():
+    method, s = built({"name": "group_dro", "eta": 0.5})
+    out = method.model(s.x)
+    risks = torch.stack([F.cross_entropy(out.logits[s.domain == d], s.y[s.domain == d]) for d in (0, 1)])
+    loss = method.loss(s, None, 0.0)["cls"]
+    q = 0.5 * torch.exp(0.5 * risks)
+    q = q / q.sum()
+    assert torch.allclose(method.group_weight, q) and torch.allclose(loss, (q * risks).sum())
+    assert method.group_weight[risks.argmax()] > 0.5 and math.isclose(method.group_weight.sum().item(), 1.0, rel_tol=1e-6)
