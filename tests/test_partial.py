@@ -55,10 +55,9 @@ def test_the_setting_is_part_of_the_run_and_its_hash():
 
 
 def test_a_partial_benchmark_runs_and_its_table_names_the_setting(tmp_path, monkeypatch):
-    def closed_set_numbers(*args):
-        raise AssertionError("a partial-DA table looked up paper_results/, whose numbers are closed-set")
-
-    monkeypatch.setattr(report, "published", closed_set_numbers)
+    lookups = []
+    lookup = report.published
+    monkeypatch.setattr(report, "published", lambda *args: lookups.append(args[-1]) or lookup(*args))
     grid = tmp_path / "grid.yaml"
     grid.write_text("dataset: toy\npairs: [[a, b]]\nmethods: [source_only, pada]\nseeds: [0]\ntarget_classes: [0, 2]\n"
                     "model: {backbone: {name: mlp, hidden: [16]}, bottleneck_dim: 8}\n"
@@ -68,3 +67,29 @@ def test_a_partial_benchmark_runs_and_its_table_names_the_setting(tmp_path, monk
     assert {r["data_sizes"]["target_test"] for r in rows} == {200}
     table = (tmp_path / "out" / "table.md").read_text()
     assert "- Setting: partial DA: the target keeps 2 classes [0, 2] (train and test); the source keeps all" in table
+    assert lookups and set(lookups) == {"partial"}  # published numbers of the partial setting only
+
+
+def test_published_numbers_are_looked_up_per_setting():
+    from dabench.bench.report import published
+
+    partial = published("office31", "resnet50", ["pada", "dann"], [("amazon", "webcam")], "partial")
+    assert partial.set_index("method").loc["pada", "published"] == 86.4  # TLlib's partial Office-31 table
+    assert partial.set_index("method").loc["dann", "published"] == 60.0  # not DANN's closed-set A->W number
+    closed = published("office31", "resnet50", ["dann"], [("amazon", "webcam")])
+    assert len(closed) == 0 or closed["published"].iloc[0] != 60.0
+    dg = published("office_home", "resnet50", ["source_only", "coral_dg"],
+                   [("Clipart+Product+Real_World", "Art")], "domain generalization")
+    assert dg.set_index("method")["published"].to_dict() == {"source_only": 61.3, "coral_dg": 65.3}  # DomainBed
+
+
+def test_every_settings_record_names_its_setting_metric_and_a_pinned_source():
+    import re
+
+    from dabench.bench.report import PAPER_RESULTS, setting
+
+    records = json.loads((PAPER_RESULTS / "settings.json").read_text())
+    settings = {setting(cfg) for cfg in ({"source": "a", "target_classes": [0]}, {"source": "a", "source_classes": [0]},
+                                          {"source": "a+b"}, {"source": "a+b", "unseen_target": True})}
+    assert {r["setting"] for r in records} <= settings and {r["metric"] for r in records} <= {"accuracy", "h_score"}
+    assert all(re.fullmatch(r"[\w-]+/[\w-]+@[0-9a-f]{40}:\S+", r["source"]) for r in records)

@@ -86,13 +86,15 @@ def gains(values: pd.DataFrame, methods: list[str], pairs: list[str], baseline: 
     return out
 
 
-def published(dataset: str, backbone: str, methods: list[str], pairs: list[tuple[str, str]]) -> pd.DataFrame:
-    """Published numbers from paper_results/ for this dataset and backbone; reproductions under a named
-    protocol first, then the papers' own numbers."""
+def published(dataset: str, backbone: str, methods: list[str], pairs: list[tuple[str, str]],
+              setting_name: str = "closed-set") -> pd.DataFrame:
+    """Published numbers from paper_results/ for this dataset, backbone and setting (a record without
+    ``setting`` is closed-set); reproductions under a named protocol first, then the papers' own numbers."""
     records = []
     for path in sorted(PAPER_RESULTS.glob("*.json")):
         records += [r for r in json.loads(path.read_text()) if r.get("dabench_dataset") == dataset
-                    and r.get("dabench_backbone") == backbone and r.get("accuracy") is not None]
+                    and r.get("dabench_backbone") == backbone and r.get("accuracy") is not None
+                    and r.get("setting", "closed-set") == setting_name]
     rows = []
     for method in methods:
         for source, target in pairs:
@@ -278,9 +280,9 @@ def render(root: str | Path, metric: str = "target_accuracy", methods: list[str]
     baseline = grid.get("baseline", "source_only")
     gain = gains(values, methods, pairs, baseline) if baseline in methods else pd.DataFrame()
     cfg = rows[0]["config"]
-    # paper_results/ holds closed-set numbers: beside another setting's table they would compare two settings.
-    pub = pd.DataFrame(columns=PUBLISHED_COLUMNS) if setting(cfg) != "closed-set" else published(
-        cfg["dataset"]["name"], cfg["model"]["backbone"]["name"], methods, [tuple(p) for p in grid["pairs"]])
+    # Only numbers of the same setting: a closed-set number beside a partial-DA one would compare two settings.
+    pub = published(cfg["dataset"]["name"], cfg["model"]["backbone"]["name"], methods,
+                    [tuple(p) for p in grid["pairs"]], setting(cfg))
     open_set = rows[0].get("metric") == "h_score"
 
     what = {"target_accuracy": "target H-score (%)" if open_set else "target accuracy (%)",
@@ -315,7 +317,7 @@ def render(root: str | Path, metric: str = "target_accuracy", methods: list[str]
         md += [_md(["method", *pairs, "Avg"], gain_rows)]
     if len(pub):
         md += ["## Published numbers (paper_results/)", "",
-               "Published accuracy under its own protocol; Δ = dabench − published.", ""]
+               "Published numbers of the same setting and metric, under their own protocol; Δ = dabench − published.", ""]
         pub_rows = []
         for _, r in pub.iterrows():
             ours = table.loc[(r["method"], r["pair"]), "mean"]
