@@ -131,13 +131,14 @@ def margin_disparity_discrepancy(adv_logits_s: Tensor, adv_logits_t: Tensor, pre
 
 
 class DomainDiscriminator(nn.Module):
-    """The DANN domain classifier: in_dim -> hidden -> hidden -> 1 logit.
+    """The DANN domain classifier: in_dim -> hidden -> hidden -> `outputs` logits (1: source vs target;
+    one per training domain for domain generalization).
 
     ``norm="dropout"``: Linear-ReLU-Dropout(0.5) blocks, as in the DANN paper (Sec. 5.2.2).
     ``norm="batchnorm"``: Linear-BatchNorm-ReLU blocks without dropout, TLlib's default.
     """
 
-    def __init__(self, in_dim: int, hidden: int = 1024, norm: str = "dropout"):
+    def __init__(self, in_dim: int, hidden: int = 1024, norm: str = "dropout", outputs: int = 1):
         super().__init__()
         if norm not in ("dropout", "batchnorm"):
             raise ValueError(f"discriminator norm is 'dropout' or 'batchnorm', got {norm!r}")
@@ -147,7 +148,7 @@ class DomainDiscriminator(nn.Module):
                 return [nn.Linear(width_in, hidden), nn.BatchNorm1d(hidden), nn.ReLU()]
             return [nn.Linear(width_in, hidden), nn.ReLU(), nn.Dropout(0.5)]
 
-        self.net = nn.Sequential(*block(in_dim), *block(hidden), nn.Linear(hidden, 1))
+        self.net = nn.Sequential(*block(in_dim), *block(hidden), nn.Linear(hidden, outputs))
 
     def forward(self, features: Tensor) -> Tensor:
         return self.net(features)

@@ -51,3 +51,18 @@ def test_group_dro_raises_the_weight_of_the_worse_source():
     q = q / q.sum()
     assert torch.allclose(method.group_weight, q) and torch.allclose(loss, (q * risks).sum())
     assert method.group_weight[risks.argmax()] > 0.5 and math.isclose(method.group_weight.sum().item(), 1.0, rel_tol=1e-6)
+
+
+def test_dann_dg_classifies_the_training_domain_behind_the_reversal():
+    method, s = built({"name": "dann_dg", "trade_off": 0.5})
+    assert method.discriminator.net[-1].out_features == 2  # one output per training domain
+    terms = method.loss(s, None, 0.5)
+    out = method.model(s.x)
+    assert torch.allclose(terms["adv"], 0.5 * F.cross_entropy(method.discriminator(out.features), s.domain))
+    layer = method.model.bottleneck[0].weight
+    reversed_grad = torch.autograd.grad(terms["adv"], layer)[0]
+    plain = torch.autograd.grad(0.5 * F.cross_entropy(method.discriminator(method.model(s.x).features), s.domain),
+                                layer)[0]
+    from dabench.losses.adversarial import reversal_coefficient
+
+    assert torch.allclose(reversed_grad, -reversal_coefficient(0.5, 20) * plain, atol=1e-6)
