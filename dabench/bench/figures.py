@@ -26,6 +26,11 @@ def save_figure(fig: Figure, path: Path) -> None:
         write_bytes_atomic(buffer.getvalue(), path.with_suffix(suffix))
 
 
+def metric_name(rows: list[dict]) -> str:
+    """What the runs' target score is: "H-score" for open-set runs, else "accuracy"."""
+    return "H-score" if rows and rows[0].get("metric") == "h_score" else "accuracy"
+
+
 def gain_heatmap(root: Path, path: Path) -> None:
     store = ResultStore(root)
     grid, rows = store.grid(), store.rows()
@@ -46,7 +51,7 @@ def gain_heatmap(root: Path, path: Path) -> None:
     ax.set_xticks(range(len(pairs)), pairs, rotation=45, ha="right")
     ax.set_yticks(range(len(methods)), methods)
     ax.set_xlabel("source → target")
-    ax.set_title(f"{grid['name']}\ntarget-accuracy gain over {baseline} (points)")
+    ax.set_title(f"{grid['name']}\ntarget-{metric_name(rows)} gain over {baseline} (points)")
     fig.colorbar(image, ax=ax, label="gain (points)")
     fig.tight_layout()
     save_figure(fig, path)
@@ -57,8 +62,8 @@ def accuracy_bars(root: Path, path: Path) -> None:
     for any number of methods); error bars: std over seeds of the per-seed average; the baseline's
     bar and a dashed line at its value in grey."""
     store = ResultStore(root)
-    grid = store.grid()
-    values = run_values(store.rows(), select=grid_rule(grid))
+    grid, rows = store.grid(), store.rows()
+    values = run_values(rows, select=grid_rule(grid))
     baseline = grid.get("baseline", "source_only")
     per_seed = values.groupby(["method", "seed"])["value"].mean()
     stats = pd.DataFrame({"mean": per_seed.groupby("method").mean(),
@@ -71,8 +76,8 @@ def accuracy_bars(root: Path, path: Path) -> None:
         ax.text(mean + std + 0.5, i, f"{mean:.1f}", va="center", fontsize=8)
     if baseline in stats.index:
         ax.axvline(stats.loc[baseline, "mean"], color="tab:gray", linestyle="--", linewidth=1)
-    ax.set_xlabel("target accuracy (%), mean over pairs (± std over seeds)")
-    ax.set_title(f"{grid['name']}: average accuracy over {values.pair.nunique()} pair(s)")
+    ax.set_xlabel(f"target {metric_name(rows)} (%), mean over pairs (± std over seeds)")
+    ax.set_title(f"{grid['name']}: average {metric_name(rows)} over {values.pair.nunique()} pair(s)")
     ax.set_xlim(0, min(100.0, float((stats["mean"] + stats["std"]).max()) + 8))
     ax.margins(y=0.01)
     fig.tight_layout()
