@@ -4,11 +4,12 @@
 ``outputs()`` gives fixed random Outputs for loss tests; ``build_toy()`` builds the
 trainer, the method with its model, and the data, ready for ``trainer.fit``;
 ``make_folder_domains()`` writes a tiny image dataset in the ``folder`` layout and
-``folder_config()`` a run config on it.
+``folder_config()`` a run config on it; ``toy_benchmark()`` runs a small benchmark file on toy.
 """
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import torch
@@ -64,3 +65,17 @@ def folder_config(root, method="dann", workers=0, steps=6) -> dict:
                                        "normalization": "unit", "workers": workers},
                       source="photos", target="sketches", model={"backbone": "dtn", "bottleneck_dim": 8},
                       trainer={"steps": steps, "batch_size": 4, "eval_every": 3, "log_every": 3})
+
+
+def toy_benchmark(folder: Path, grid: str, steps: int = 6) -> tuple[list[dict], str]:
+    """Run a benchmark file on toy in `folder`: `grid` holds its own keys (dataset, pairs, methods, seeds,
+    setting keys); an MLP, `steps` steps at batch 16 and no t-SNE are added. Returns (result rows, table.md)."""
+    from dabench.bench.benchmark import run_benchmark
+
+    path = Path(folder) / "grid.yaml"
+    path.write_text(grid + "model: {backbone: {name: mlp, hidden: [16]}, bottleneck_dim: 8}\n"
+                    f"overrides: {{trainer.steps: {steps}, trainer.batch_size: 16, trainer.eval_every: {steps}}}\n"
+                    "tsne: false\n")
+    run_benchmark(path, Path(folder) / "out", progress_bar=False)
+    rows = [json.loads(line) for line in (Path(folder) / "out" / "results.jsonl").read_text().splitlines()]
+    return rows, (Path(folder) / "out" / "table.md").read_text()

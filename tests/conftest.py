@@ -79,3 +79,13 @@ def server(tmp_path):
     thread.start()
     yield served, f"http://127.0.0.1:{httpd.server_address[1]}/"
     httpd.shutdown()
+
+
+@pytest.fixture
+def published_lookups(monkeypatch) -> list[str]:
+    """The setting of every paper_results/ lookup a table makes (report.published is spied on)."""
+    from dabench.bench import report
+
+    lookups, lookup = [], report.published
+    monkeypatch.setattr(report, "published", lambda *args: lookups.append(args[-1]) or lookup(*args))
+    return lookups

@@ -1,5 +1,4 @@
 """Domain generalization: `unseen_target` keeps every target sample out of training."""
-import json
 
 import pytest
 import torch
@@ -8,7 +7,7 @@ from dabench.data.toy import Toy
 from dabench.errors import DabenchError
 from dabench.log import Loggers
 from dabench.run import build, train
-from dabench.testing import toy_config
+from dabench.testing import toy_benchmark, toy_config
 
 
 def test_training_never_reads_the_held_out_domain(tmp_path, monkeypatch):
@@ -48,16 +47,10 @@ def test_erm_is_source_only_on_the_pooled_sources(tmp_path):
     assert erm["data_sizes"]["target_train"] == 0 and erm["source"] == "a+c"
 
 
-def test_a_leave_one_out_benchmark_names_the_setting(tmp_path):
-    from dabench.bench.benchmark import run_benchmark
-
-    grid = tmp_path / "grid.yaml"
-    grid.write_text("dataset: toy\npairs: leave_one_out\nmethods: [source_only, group_dro]\nseeds: [0]\n"
-                    "unseen_target: true\nmodel: {backbone: {name: mlp, hidden: [16]}, bottleneck_dim: 8}\n"
-                    "overrides: {trainer.steps: 6, trainer.batch_size: 16, trainer.eval_every: 6}\ntsne: false\n")
-    run_benchmark(grid, tmp_path / "out", progress_bar=False)
-    rows = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+def test_a_leave_one_out_benchmark_names_the_setting(tmp_path, published_lookups):
+    rows, table = toy_benchmark(tmp_path, "dataset: toy\npairs: leave_one_out\nmethods: [source_only, group_dro]\n"
+                                          "seeds: [0]\nunseen_target: true\n")
     assert sorted({(r["source"], r["target"]) for r in rows}) == [("a+b", "c"), ("a+c", "b"), ("b+c", "a")]
-    table = (tmp_path / "out" / "table.md").read_text()
+    assert published_lookups and set(published_lookups) == {"domain generalization"}
     assert "- Setting: domain generalization: the target domain is unseen in training" in table
     assert "## Transfer gain over source_only" in table

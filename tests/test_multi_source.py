@@ -6,7 +6,7 @@ from dabench.bench.grid import load_grid
 from dabench.data.base import DATASETS
 from dabench.data.loaders import MultiSourceBatches, TransferData
 from dabench.errors import DabenchError
-from dabench.testing import toy_config
+from dabench.testing import toy_benchmark, toy_config
 
 
 def test_sources_are_concatenated_with_their_domain_index():
@@ -65,22 +65,9 @@ def test_a_source_stage_trains_on_every_source(tmp_path):
     assert first["source"] == "a+c" and first["target"] == "a"
 
 
-def test_a_multi_source_benchmark_names_the_setting_and_prints_no_single_source_numbers(tmp_path, monkeypatch):
-    import json
-
-    from dabench.bench import report
-    from dabench.bench.benchmark import run_benchmark
-
-    lookups = []
-    lookup = report.published
-    monkeypatch.setattr(report, "published", lambda *args: lookups.append(args[-1]) or lookup(*args))
-    grid = tmp_path / "grid.yaml"
-    grid.write_text("dataset: toy\npairs: [[[a, c], b]]\nmethods: [source_only, m3sda, mdan]\nseeds: [0]\n"
-                    "model: {backbone: {name: mlp, hidden: [16]}, bottleneck_dim: 8}\n"
-                    "overrides: {trainer.steps: 6, trainer.batch_size: 16, trainer.eval_every: 6}\ntsne: false\n")
-    run_benchmark(grid, tmp_path / "out", progress_bar=False)
-    rows = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+def test_a_multi_source_benchmark_names_the_setting_and_looks_up_its_own_numbers(tmp_path, published_lookups):
+    rows, table = toy_benchmark(tmp_path, "dataset: toy\npairs: [[[a, c], b]]\nmethods: [source_only, m3sda, mdan]\n"
+                                          "seeds: [0]\n")
     assert {r["source"] for r in rows} == {"a+c"} and {r["data_sizes"]["source_train"] for r in rows} == {540}
-    table = (tmp_path / "out" / "table.md").read_text()
     assert "| a+c→b |" in table and "- Setting: multi-source DA: the sources of each pair (joined by +)" in table
-    assert lookups and set(lookups) == {"multi-source"}
+    assert published_lookups and set(published_lookups) == {"multi-source"}

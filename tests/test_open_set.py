@@ -1,17 +1,14 @@
 """Open-set and universal DA: `source_classes` keeps the known classes in the source; target samples
 of other classes are labelled unknown and scored by the H-score."""
-import json
 
 import pytest
 import torch
 
-from dabench.bench import report
-from dabench.bench.benchmark import run_benchmark
 from dabench.data.base import DATASETS
 from dabench.data.loaders import TransferData, known_labels
 from dabench.errors import DabenchError
 from dabench.evaluate import open_set_predictions, open_set_scores
-from dabench.testing import toy_config
+from dabench.testing import toy_benchmark, toy_config
 
 TOY = {"name": "toy", "num_classes": 3, "samples": 300}  # y = i % 3: 100 per class
 
@@ -72,21 +69,13 @@ def test_bad_open_set_configs_are_refused_with_the_fix():
         toy_config("source_only", unknown_threshold=1.5)
 
 
-def test_an_open_set_benchmark_reports_the_h_score_and_its_parts(tmp_path, monkeypatch):
-    lookups = []
-    lookup = report.published
-    monkeypatch.setattr(report, "published", lambda *args: lookups.append(args[-1]) or lookup(*args))
-    grid = tmp_path / "grid.yaml"
-    grid.write_text("dataset: {name: toy, shift: 0.5}\npairs: [[a, b]]\nmethods: [source_only, osbp]\nseeds: [0, 1]\n"
-                    "source_classes: [0, 1]\nmodel: {backbone: {name: mlp, hidden: [16]}, bottleneck_dim: 8}\n"
-                    "overrides: {trainer.steps: 30, trainer.batch_size: 16, trainer.eval_every: 30}\ntsne: false\n")
-    run_benchmark(grid, tmp_path / "out", progress_bar=False)
-    rows = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+def test_an_open_set_benchmark_reports_the_h_score_and_its_parts(tmp_path, published_lookups):
+    rows, table = toy_benchmark(tmp_path, "dataset: {name: toy, shift: 0.5}\npairs: [[a, b]]\n"
+                                          "methods: [source_only, osbp]\nseeds: [0, 1]\nsource_classes: [0, 1]\n", steps=30)
     assert {r["metric"] for r in rows} == {"h_score"}
-    table = (tmp_path / "out" / "table.md").read_text()
     assert "target H-score (%)" in table.splitlines()[0]
     assert "- Setting: open-set DA: the source keeps 2 classes [0, 1], the known ones" in table
-    assert lookups and set(lookups) == {"open-set"}
+    assert published_lookups and set(published_lookups) == {"open-set"}
     osbp = [r["records"][-1] for r in rows if r["method"] == "osbp"]
     h, os_star = (sum(r[k] for r in osbp) / 2 for k in ("target_test_acc", "target_test_os_star"))
     assert f"| osbp | {h:.1f} | {os_star:.1f} |" in table  # the open-set metrics section

@@ -4,12 +4,10 @@ import json
 import pytest
 import torch
 
-from dabench.bench import report
-from dabench.bench.benchmark import run_benchmark
 from dabench.data.base import DATASETS
 from dabench.data.loaders import TransferData, class_indices
 from dabench.errors import DabenchError
-from dabench.testing import toy_config
+from dabench.testing import toy_benchmark, toy_config
 
 
 def test_target_keeps_only_the_listed_classes_and_the_source_keeps_all():
@@ -54,20 +52,12 @@ def test_the_setting_is_part_of_the_run_and_its_hash():
     assert partial["target_classes"] == [0, 2] and toy_config("source_only")["target_classes"] is None
 
 
-def test_a_partial_benchmark_runs_and_its_table_names_the_setting(tmp_path, monkeypatch):
-    lookups = []
-    lookup = report.published
-    monkeypatch.setattr(report, "published", lambda *args: lookups.append(args[-1]) or lookup(*args))
-    grid = tmp_path / "grid.yaml"
-    grid.write_text("dataset: toy\npairs: [[a, b]]\nmethods: [source_only, pada]\nseeds: [0]\ntarget_classes: [0, 2]\n"
-                    "model: {backbone: {name: mlp, hidden: [16]}, bottleneck_dim: 8}\n"
-                    "overrides: {trainer.steps: 6, trainer.batch_size: 16, trainer.eval_every: 6}\ntsne: false\n")
-    run_benchmark(grid, tmp_path / "out", progress_bar=False)
-    rows = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+def test_a_partial_benchmark_runs_and_its_table_names_the_setting(tmp_path, published_lookups):
+    rows, table = toy_benchmark(tmp_path, "dataset: toy\npairs: [[a, b]]\nmethods: [source_only, pada]\nseeds: [0]\n"
+                                          "target_classes: [0, 2]\n")
     assert {r["data_sizes"]["target_test"] for r in rows} == {200}
-    table = (tmp_path / "out" / "table.md").read_text()
     assert "- Setting: partial DA: the target keeps 2 classes [0, 2] (train and test); the source keeps all" in table
-    assert lookups and set(lookups) == {"partial"}  # published numbers of the partial setting only
+    assert published_lookups and set(published_lookups) == {"partial"}  # published numbers of the partial setting only
 
 
 def test_published_numbers_are_looked_up_per_setting():
