@@ -45,4 +45,7 @@ def test_a_few_dozen_steps_on_real_digits_are_finite_and_beat_chance(name, tmp_p
     cfg = multi_source_config(name) if METHODS.get(name).needs_several_sources else smoke_config(name)
     result = train(cfg, tmp_path)
     assert result["final_losses"] and all(math.isfinite(v) for v in result["final_losses"].values())
-    assert result["target_accuracy"] > 20.0  # 10 classes: chance is 10 %
+    if METHODS.get(name).unknown_output:  # open-set: known-class accuracy over 6 known classes
+        assert result["records"][-1]["target_test_os_star"] > 30.0
+    else:
+        assert result["target_accuracy"] > 20.0  # 10 classes: chance is 10 %
