@@ -52,7 +52,7 @@ class Model(Freezable):
         super().__init__()
         self.backbone = backbone
         for name in freeze:
-            self.freeze(backbone if name == "all" else _layer(backbone, name))
+            self.freeze(backbone if name == "all" else backbone_layer(backbone, name))
         if bottleneck_dim > 0:
             self.bottleneck = nn.Sequential(nn.Linear(backbone.feature_dim, bottleneck_dim),
                                             *([nn.BatchNorm1d(bottleneck_dim)] if bottleneck_batchnorm else []),
@@ -108,12 +108,15 @@ def init_linear(layer: nn.Linear, std: float, bias: float = 0.0) -> None:
     nn.init.constant_(layer.bias, bias)
 
 
-def _layer(backbone: nn.Module, name: str) -> nn.Module:
+def backbone_layer(backbone: nn.Module, name: str, key: str = "model.freeze") -> nn.Module:
+    """The backbone's layer `name` (a dotted submodule path); a one-line error naming the config `key` and
+    the backbone's layers otherwise."""
     try:
         return backbone.get_submodule(name)
     except AttributeError:
-        raise DabenchError(f"model.freeze: the backbone has no layer '{name}'; its layers: "
-                           f"{', '.join(n for n, _ in backbone.named_children())}, or 'all'") from None
+        raise DabenchError(f"{key}: the backbone has no layer '{name}'; its layers: "
+                           f"{', '.join(n for n, _ in backbone.named_children())}"
+                           + (", or 'all'" if key == "model.freeze" else "")) from None
 
 
 def build_model(backbone: str | dict, input_shape: tuple[int, ...], num_classes: int, **head) -> Model:

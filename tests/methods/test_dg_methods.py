@@ -1,6 +1,7 @@
 """The domain-generalization methods against hand computation: CORAL/MMD across sources, IRM, GroupDRO."""
 import math
 
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -66,3 +67,34 @@ def test_dann_dg_classifies_the_training_domain_behind_the_reversal():
     from dabench.losses.adversarial import reversal_coefficient
 
     assert torch.allclose(reversed_grad, -reversal_coefficient(0.5, 20) * plain, atol=1e-6)
+
+
+def test_mix_styles_swaps_channel_statistics_by_hand():
+    from dabench.methods.mixstyle import mix_styles
+
+    x = torch.randn(2, 3, 4, 4) * torch.tensor([1.0, 2.0])[:, None, None, None] + torch.tensor([0.0, 5.0])[:, None, None, None]
+    swapped = mix_styles(x, torch.zeros(2), torch.tensor([1, 0]))  # lam 0: each sample takes its partner's style
+    assert torch.allclose(swapped.mean(dim=(2, 3)), x.mean(dim=(2, 3))[[1, 0]], atol=1e-5)
+    assert torch.allclose(swapped.std(dim=(2, 3), unbiased=False), x.std(dim=(2, 3), unbiased=False)[[1, 0]], atol=1e-3)
+    assert torch.allclose(mix_styles(x, torch.ones(2), torch.tensor([1, 0])), x, atol=1e-5)  # lam 1: unchanged
+
+
+def test_mixstyle_mixes_only_in_training_after_the_named_layers():
+    from dabench.errors import DabenchError
+    from dabench.methods.mixstyle import MixStyle
+    from dabench.models.model import build_model
+
+    model = build_model({"name": "lenet"}, (1, 28, 28), num_classes=3, bottleneck_dim=8)
+    method = MixStyle(p=1.0, layers=["2"])
+    method.build(model, 3, steps=10)
+    x = torch.randn(6, 1, 28, 28)
+    method.eval()
+    assert torch.equal(method.model.backbone(x), method.model.backbone(x))
+    method.train()
+    model.backbone[4].p = 0.0  # no dropout, so that only MixStyle differs from eval mode
+    torch.manual_seed(0)
+    mixed = method.model.backbone(x)
+    method.eval()
+    assert not torch.allclose(mixed, method.model.backbone(x))
+    with pytest.raises(DabenchError, match="method.layers: the backbone has no layer 'layer1'; its layers: 0, 1, 2"):
+        MixStyle().build(build_model({"name": "lenet"}, (1, 28, 28), num_classes=3), 3, steps=10)

@@ -14,6 +14,8 @@ def smoke_config(name: str) -> dict:
     method = {"name": "align", "terms": {"mmd": 1.0}} if name == "align" else name
     if METHODS.get(name).needs_pretrained_backbone:  # LeNet is trained from scratch: asked for explicitly
         method = {"name": name, "allow_random_backbone": True}
+    if name == "mixstyle":  # after LeNet's first conv block (its default names ResNet's layers)
+        method = {"name": name, "layers": ["2"]}
     # The shallow SKADA methods fit on fixed features: the raw pixels, not an untrained LeNet's.
     model = ({"backbone": {"name": "mlp", "hidden": []}, "bottleneck_dim": 0} if METHODS.get(name).fitted_in_begin
              else {"backbone": "lenet", "bottleneck_dim": 64})
