@@ -16,6 +16,10 @@ def batch_norm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]
 
 @METHODS.register("adabn")
 class AdaBN(Method):
+    def build(self, model, num_classes, steps):
+        super().build(model, num_classes, steps)
+        self.steps = steps
+
     def source_stage(self):
         return {"method": "source_only"}
 
@@ -28,9 +32,14 @@ class AdaBN(Method):
         for norm in norms:
             norm.requires_grad_(False)
             norm.reset_running_stats()
-            norm.momentum = None  # cumulative moving average over all target batches
 
     def loss(self, s, t, progress):
+        # The cumulative average over target batches: the n-th batch enters with momentum 1 / n. Set
+        # from the step number on the host; momentum=None would read num_batches_tracked with
+        # float(), one device sync per layer per step.
+        batches = round(progress * self.steps) + 1
+        for norm in batch_norm_layers(self.model):
+            norm.momentum = 1.0 / batches
         with torch.no_grad():
             self.model(t.x)  # train-mode batch norm updates its running statistics
         return {}
