@@ -330,3 +330,22 @@ def test_decoding_training_views_leaves_every_random_generator_as_it_was(tmp_pat
     before = torch.get_rng_state()
     files.training_view().read([0, 1, 2], seed=3)
     assert torch.equal(torch.get_rng_state(), before) and reseeded == []
+
+
+def test_evaluation_chunks_reach_spawned_loader_workers(tmp_path):
+    """Loader workers started with spawn or forkserver receive the read function pickled: it must not be a lambda."""
+    import pickle
+
+    from dabench.data import files
+
+    root = make_folder_domains(tmp_path / "domains", per_class=2)
+    images, _ = DATASETS.build({"name": "folder", "path": str(root), "image_size": 32, "resize_size": 36,
+                                "workers": 0}).load("photos", "train").tensors
+    readers = []
+    prefetched = files.prefetched
+    files.prefetched = lambda x, read_batch, keys: readers.append(read_batch) or prefetched(x, read_batch, keys)
+    try:
+        first = next(files.chunks(images, 4))
+    finally:
+        files.prefetched = prefetched
+    assert torch.equal(pickle.loads(pickle.dumps(readers[0]))(0), first)

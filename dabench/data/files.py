@@ -9,6 +9,7 @@ a batch depends on the step number only and resumed runs stay bit-identical.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import weakref
 from dataclasses import dataclass
@@ -190,8 +191,14 @@ def chunks(x, batch_size: int):
         yield from x.split(batch_size)
         return
     starts = range(0, len(x), batch_size)
-    for batch in prefetched(x, lambda start: x.read(slice(start, start + batch_size)), starts):
+    for batch in prefetched(x, functools.partial(read_chunk, x, batch_size), starts):
         yield batch.to(x.device, non_blocking=True)
+
+
+def read_chunk(files: ImageFiles, batch_size: int, start: int) -> Tensor:
+    """Images start..start + batch_size - 1 in the test view: a module-level function, so that loader
+    workers started with spawn or forkserver (which pickle it; a lambda cannot be) can run it."""
+    return files.read(slice(start, start + batch_size))
 
 
 class StepReader:
