@@ -55,11 +55,20 @@ def make_schedule(optimizer: torch.optim.Optimizer, optim: Optim, steps: int) ->
 
 
 def resolve_device(device: str) -> torch.device:
+    """The torch device of trainer.device; a CUDA device is made the current one, so that kernels, streams
+    and the allocator of libraries that use "the current device" (cuDNN, autocast) match it."""
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise DabenchError(f"trainer.device={device} but CUDA is not available; use trainer.device=auto or cpu")
-    return torch.device(device)
+    resolved = torch.device(device)
+    if resolved.type == "cuda" and resolved.index is not None:
+        count = torch.cuda.device_count()
+        if resolved.index >= count:
+            raise DabenchError(f"trainer.device={device} but this machine has {count} CUDA device(s), cuda:0.."
+                               f"cuda:{count - 1}; pick one of them")
+        torch.cuda.set_device(resolved)
+    return resolved
 
 
 @dataclass(frozen=True)

@@ -139,3 +139,20 @@ def test_cpu_device_name_records_the_instruction_set_and_thread_count():
     """Runs agree bit for bit only on the same kernels; the row must say which ones ran."""
     name = device_name(torch.device("cpu"))
     assert torch.backends.cpu.get_cpu_capability() in name and f"{torch.get_num_threads()} threads" in name
+
+
+def test_a_numbered_cuda_device_becomes_the_current_one_and_a_missing_one_is_named(monkeypatch):
+    import pytest
+    import torch
+
+    from dabench.errors import DabenchError
+    from dabench.trainer import resolve_device
+
+    current = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "set_device", current.append)
+    assert resolve_device("cuda:1") == torch.device("cuda:1") and current == [torch.device("cuda:1")]
+    assert resolve_device("cuda") == torch.device("cuda") and len(current) == 1  # no index: the current one stays
+    with pytest.raises(DabenchError, match=r"trainer.device=cuda:2 but this machine has 2 CUDA device\(s\), cuda:0..cuda:1"):
+        resolve_device("cuda:2")
