@@ -126,8 +126,11 @@ def cmd_bench(args) -> None:
     for item in args.slurm:
         key, _, value = item.partition("=")
         slurm[key] = yaml.safe_load(value)
+    if args.runs_per_gpu > 1 and args.executor != "gpus":
+        raise DabenchError(f"--runs-per-gpu {args.runs_per_gpu} packs runs on GPUs; add --executor gpus (with "
+                           f"--executor {args.executor}, use --workers)")
     outcome = run_benchmark(args.grid, args.out, args.overrides, args.executor, args.workers, slurm,
-                            progress_bar=not args.quiet)
+                            progress_bar=not args.quiet, runs_per_gpu=args.runs_per_gpu)
     print(outcome["table"])
     ran = [cell_id for cell_id, s in outcome["status"].items() if s == "ran"]
     print(f"ran {len(ran)} run(s), {len(outcome['status']) - len(ran)} already finished or run elsewhere; "
@@ -269,6 +272,8 @@ def parser() -> argparse.ArgumentParser:
     bench.add_argument("--executor", default="local", choices=["local", "gpus", "slurm", "submitit_local"])
     bench.add_argument("--workers", type=_positive_int, default=1,
                        help="local worker processes; each run gets cores / workers threads")
+    bench.add_argument("--runs-per-gpu", type=_positive_int, default=1,
+                       help="with --executor gpus: runs sharing each visible GPU (small models leave a large GPU idle)")
     bench.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE",
                        help="submitit parameter, e.g. timeout_min=60 slurm_partition=gpu gpus_per_node=1")
     bench.add_argument("--quiet", action="store_true", help="no progress bars")

@@ -318,3 +318,22 @@ def test_the_accuracy_chart_stays_readable_with_many_methods(tmp_path):
     width, height = Image.open(root / "accuracy.png").size
     assert height > width  # one horizontal bar per method: it grows down, labels never overlap
     assert (root / "accuracy.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_gpu_workers_are_pinned_to_the_gpus_the_parent_sees_and_can_share_them():
+    from dabench.bench.runner import gpu_slots
+
+    assert gpu_slots(2, 1, None) == ["0", "1"]
+    assert gpu_slots(2, 1, "2,3") == ["2", "3"]  # a job given GPUs 2 and 3 stays on them
+    assert gpu_slots(2, 3, "5, 7") == ["5", "5", "5", "7", "7", "7"]  # three runs per GPU
+    assert gpu_slots(0, 2, None) == []
+
+
+def test_runs_per_gpu_without_the_gpus_executor_is_refused(tmp_path, capsys):
+    from dabench.cli import main
+
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("dataset: toy\npairs: [[a, b]]\nmethods: [source_only]\nseeds: [0]\n")
+    assert main(["bench", str(grid), "--out", str(tmp_path / "out"), "--runs-per-gpu", "4"]) == 2
+    assert "--runs-per-gpu 4 packs runs on GPUs; add --executor gpus" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

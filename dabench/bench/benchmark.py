@@ -59,7 +59,7 @@ def log_table_to_wandb(grid: Grid, root: Path) -> None:
 
 
 def run_benchmark(path: str | Path, out: str | Path, overrides: list[str] | None = None, executor: str = "local",
-                  workers: int = 1, slurm: dict | None = None, progress_bar: bool = True) -> dict:
+                  workers: int = 1, slurm: dict | None = None, progress_bar: bool = True, runs_per_gpu: int = 1) -> dict:
     """Run every missing cell of the benchmark file at `path` into `out`, then write tables and figures.
 
     Local worker processes share the CPU cores: each run gets cores // workers threads, recorded in
@@ -72,7 +72,7 @@ def run_benchmark(path: str | Path, out: str | Path, overrides: list[str] | None
     root = Path(out)
     store = ResultStore(root)
     store.write_grid(grid)
-    status = run_cells(grid.cells, root, executor, workers, slurm, progress_bar)
+    status = run_cells(grid.cells, root, executor, workers, slurm, progress_bar, runs_per_gpu)
     with store.lock:
         store.write_results()
     tables = write_tables(root)

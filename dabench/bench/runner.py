@@ -2,7 +2,8 @@
 
 Executors (no home-made scheduler beyond a local process pool):
 - ``local``: in this process (workers=1) or a pool of `workers` processes (CPU).
-- ``gpus``: one process per visible GPU, each pinned with CUDA_VISIBLE_DEVICES.
+- ``gpus``: one process per visible GPU (``--runs-per-gpu N``: N per GPU), each pinned with
+  CUDA_VISIBLE_DEVICES to one of the GPUs the parent process sees.
 - ``slurm``: a SLURM job array through submitit (``slurm`` options go to
   ``AutoExecutor.update_parameters``, e.g. timeout_min, slurm_partition, gpus_per_node).
 - ``submitit_local``: submitit's LocalExecutor, the same path as slurm on one machine.
@@ -52,9 +53,18 @@ def _pin_gpu(queue) -> None:
     os.environ["CUDA_VISIBLE_DEVICES"] = str(queue.get())
 
 
+def gpu_slots(count: int, runs_per_gpu: int, visible: str | None) -> list[str]:
+    """The CUDA_VISIBLE_DEVICES value of each ``gpus`` worker: every visible GPU `runs_per_gpu` times.
+    The GPUs are the parent's own CUDA_VISIBLE_DEVICES entries when it has them (a job given GPUs 2,3
+    must not run on 0,1), else 0..count-1."""
+    ids = [v.strip() for v in visible.split(",") if v.strip()][:count] if visible else [str(i) for i in range(count)]
+    return [gpu for gpu in ids for _ in range(runs_per_gpu)]
+
+
 def run_cells(cells: list[Cell], root: str | Path, executor: str = "local", workers: int = 1,
-              slurm: dict | None = None, progress_bar: bool = True) -> dict[str, str]:
-    """Run every unfinished cell; returns {cell_id: 'ran' | 'failed' | 'done'}."""
+              slurm: dict | None = None, progress_bar: bool = True, runs_per_gpu: int = 1) -> dict[str, str]:
+    """Run every unfinished cell; returns {cell_id: 'ran' | 'failed' | 'done'}. With the ``gpus`` executor,
+    `runs_per_gpu` runs share each GPU (small models leave most of a large GPU idle)."""
     if executor not in EXECUTORS:
         raise DabenchError(f"unknown executor '{executor}'; known: {', '.join(EXECUTORS)}")
     root = str(root)
@@ -77,11 +87,11 @@ def run_cells(cells: list[Cell], root: str | Path, executor: str = "local", work
     elif executor in ("local", "gpus"):
         context = multiprocessing.get_context("spawn")
         if executor == "gpus":
-            workers = torch.cuda.device_count()
-            if workers == 0:
+            slots = gpu_slots(torch.cuda.device_count(), runs_per_gpu, os.environ.get("CUDA_VISIBLE_DEVICES"))
+            if not slots:
                 raise DabenchError("executor 'gpus' found no visible GPU; use --executor local")
-            queue = context.Queue()
-            for gpu in range(workers):
+            workers, queue = len(slots), context.Queue()
+            for gpu in slots:
                 queue.put(gpu)
             pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_pin_gpu, initargs=(queue,))
         else:
