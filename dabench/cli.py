@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import collections
 import inspect
 import json
 import sys
@@ -130,11 +131,12 @@ def cmd_bench(args) -> None:
         raise DabenchError(f"--runs-per-gpu {args.runs_per_gpu} packs runs on GPUs; add --executor gpus (with "
                            f"--executor {args.executor}, use --workers)")
     outcome = run_benchmark(args.grid, args.out, args.overrides, args.executor, args.workers, slurm,
-                            progress_bar=not args.quiet, runs_per_gpu=args.runs_per_gpu)
+                            progress_bar=not args.quiet, runs_per_gpu=args.runs_per_gpu, detach=args.detach)
     print(outcome["table"])
     ran = [cell_id for cell_id, s in outcome["status"].items() if s == "ran"]
-    print(f"ran {len(ran)} run(s), {len(outcome['status']) - len(ran)} already finished or run elsewhere; "
-          f"results in {args.out}")
+    counts = collections.Counter(outcome["status"].values())
+    others = "".join(f", {counts[s]} {s}" for s in ("failed", "lost", "submitted") if counts[s])
+    print(f"ran {len(ran)} run(s), {counts['done']} already finished or run elsewhere{others}; results in {args.out}")
     print("ran: " + ",".join(ran))
 
 
@@ -276,6 +278,8 @@ def parser() -> argparse.ArgumentParser:
                        help="with --executor gpus: runs sharing each visible GPU (small models leave a large GPU idle)")
     bench.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE",
                        help="submitit parameter, e.g. timeout_min=60 slurm_partition=gpu gpus_per_node=1")
+    bench.add_argument("--detach", action="store_true",
+                       help="with --executor slurm: return once the jobs are submitted; `dabench table OUT --write` later")
     bench.add_argument("--quiet", action="store_true", help="no progress bars")
     bench.add_argument("overrides", nargs="*", metavar="key=value", help="applied to every run")
     bench.set_defaults(func=cmd_bench)

@@ -337,3 +337,43 @@ def test_runs_per_gpu_without_the_gpus_executor_is_refused(tmp_path, capsys):
     assert main(["bench", str(grid), "--out", str(tmp_path / "out"), "--runs-per-gpu", "4"]) == 2
     assert "--runs-per-gpu 4 packs runs on GPUs; add --executor gpus" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture
+def vanishing_method():
+    """A method only this process knows: a submitit job (a fresh process) cannot build it and dies, as a
+    killed cluster task would."""
+    from dabench.methods.base import METHODS, Method
+
+    METHODS.register("test_vanishing")(type("Vanishing", (Method,), {}))
+    yield "test_vanishing"
+    del METHODS._entries["test_vanishing"]
+
+
+def test_a_lost_cluster_job_leaves_the_others_and_their_table(tmp_path, vanishing_method):
+    pytest.importorskip("submitit", reason="submitit is the cluster extra (pip install -e '.[slurm]')")
+    grid = write_grid(tmp_path, text=GRID.replace("[[a, b], [b, a]]", "[[a, b]]").replace(
+        "deep_coral", vanishing_method).replace("[0, 1]", "[0]"))
+    outcome = run_benchmark(grid, tmp_path / "out", executor="submitit_local", progress_bar=False)
+    assert sorted(outcome["status"].values()) == ["lost", "ran"]
+    rows = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+    assert [r["method"] for r in rows] == ["source_only"] and "| source_only |" in outcome["table"]
+
+
+def test_detach_returns_at_submission_and_the_table_reads_what_the_jobs_wrote(tmp_path):
+    pytest.importorskip("submitit", reason="submitit is the cluster extra (pip install -e '.[slurm]')")
+    from dabench.bench.report import write_tables
+    from dabench.bench.store import ResultStore
+
+    grid = write_grid(tmp_path, text=GRID.replace("[[a, b], [b, a]]", "[[a, b]]").replace("[0, 1]", "[0]"))
+    outcome = run_benchmark(grid, tmp_path / "out", executor="submitit_local", progress_bar=False, detach=True)
+    assert sorted(outcome["status"].values()) == ["submitted", "submitted"] and "dabench table" in outcome["table"]
+    store = ResultStore(tmp_path / "out")
+    deadline = time.time() + 300
+    while len(store.rows()) < 2 and time.time() < deadline:
+        time.sleep(1)
+        with store.lock:
+            store.write_results()
+    assert "| deep_coral |" in write_tables(tmp_path / "out")["md"]
+    with pytest.raises(DabenchError, match="--detach .* needs --executor slurm or submitit_local, not local"):
+        run_benchmark(grid, tmp_path / "other", detach=True)

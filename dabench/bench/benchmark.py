@@ -59,12 +59,17 @@ def log_table_to_wandb(grid: Grid, root: Path) -> None:
 
 
 def run_benchmark(path: str | Path, out: str | Path, overrides: list[str] | None = None, executor: str = "local",
-                  workers: int = 1, slurm: dict | None = None, progress_bar: bool = True, runs_per_gpu: int = 1) -> dict:
+                  workers: int = 1, slurm: dict | None = None, progress_bar: bool = True, runs_per_gpu: int = 1,
+                  detach: bool = False) -> dict:
     """Run every missing cell of the benchmark file at `path` into `out`, then write tables and figures.
 
     Local worker processes share the CPU cores: each run gets cores // workers threads, recorded in
-    its config (and so in its hash: the result bits depend on it).
+    its config (and so in its hash: the result bits depend on it). `detach` (submitit executors)
+    returns once the jobs are submitted, before any table: ``dabench table OUT --write`` later.
     """
+    if detach and executor not in ("slurm", "submitit_local"):
+        raise DabenchError(f"--detach leaves cluster jobs running after this process exits; it needs --executor "
+                           f"slurm or submitit_local, not {executor}")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise DabenchError(f"--workers must be a positive integer, got {workers!r}")
     threads = max(1, (os.cpu_count() or 1) // workers) if executor == "local" else None
@@ -72,7 +77,12 @@ def run_benchmark(path: str | Path, out: str | Path, overrides: list[str] | None
     root = Path(out)
     store = ResultStore(root)
     store.write_grid(grid)
-    status = run_cells(grid.cells, root, executor, workers, slurm, progress_bar, runs_per_gpu)
+    status = run_cells(grid.cells, root, executor, workers, slurm, progress_bar, runs_per_gpu, detach)
+    if detach:
+        submitted = sum(s == "submitted" for s in status.values())
+        return {"status": status, "table": f"submitted {submitted} run(s) to {executor}; when they finish, run "
+                                           f"`dabench table {root} --write` (or this command again: finished runs "
+                                           f"are kept, lost ones retried)"}
     with store.lock:
         store.write_results()
     tables = write_tables(root)

@@ -62,9 +62,15 @@ def gpu_slots(count: int, runs_per_gpu: int, visible: str | None) -> list[str]:
 
 
 def run_cells(cells: list[Cell], root: str | Path, executor: str = "local", workers: int = 1,
-              slurm: dict | None = None, progress_bar: bool = True, runs_per_gpu: int = 1) -> dict[str, str]:
-    """Run every unfinished cell; returns {cell_id: 'ran' | 'failed' | 'done'}. With the ``gpus`` executor,
-    `runs_per_gpu` runs share each GPU (small models leave most of a large GPU idle)."""
+              slurm: dict | None = None, progress_bar: bool = True, runs_per_gpu: int = 1,
+              detach: bool = False) -> dict[str, str]:
+    """Run every unfinished cell; returns {cell_id: 'ran' | 'failed' | 'done' | 'lost' | 'submitted'}.
+
+    With the ``gpus`` executor, `runs_per_gpu` runs share each GPU (small models leave most of a large
+    GPU idle). With submitit (``slurm``, ``submitit_local``), a job that dies without a result (killed,
+    preempted, out of memory) is 'lost' and the others still count: rerunning the benchmark retries
+    it. `detach` returns once the jobs are submitted ('submitted'); ``dabench table`` reads what they write.
+    """
     if executor not in EXECUTORS:
         raise DabenchError(f"unknown executor '{executor}'; known: {', '.join(EXECUTORS)}")
     root = str(root)
@@ -107,8 +113,18 @@ def run_cells(cells: list[Cell], root: str | Path, executor: str = "local", work
         engine = submitit.AutoExecutor(folder=folder) if executor == "slurm" else submitit.LocalExecutor(folder=folder)
         engine.update_parameters(**(slurm or {}))
         jobs = engine.map_array(execute, pending, [root] * len(pending))
+        if detach:
+            bar.close()
+            return {**status, **{cell.cell_id: "submitted" for cell in pending}}
         for job, cell in zip(jobs, pending):
-            finished(cell, job.result(), sum(not j.done() for j in jobs))
+            try:
+                outcome = job.result()
+            except Exception as err:  # the task died: its claim's lease ends and a rerun retries it
+                tqdm.write(f"dabench: {cell.method} {cell.source}->{cell.target} seed {cell.seed}: job {job.job_id} "
+                           f"ended without a result ({type(err).__name__}: {str(err).strip().splitlines()[-1][:200]}); "
+                           f"rerun the benchmark to retry it", file=sys.stderr)
+                outcome = "lost"
+            finished(cell, outcome, sum(not j.done() for j in jobs))
     bar.close()
     _finish_busy(cells, root, status, progress_bar)
     return status
