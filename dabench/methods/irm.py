@@ -8,8 +8,10 @@ DomainBed does:
   L = mean_e CE_e + lambda * mean_e (d CE_e(odd) / dw) * (d CE_e(even) / dw),
 
 lambda = 1 for the first `anneal_iters` steps, then `penalty_weight` (DomainBed's defaults: 100
-after 500 steps). DomainBed also resets its Adam state when lambda jumps; with SGD there is no
-such state, so nothing is reset here.
+after 500 steps). Once lambda > 1 the whole loss is divided by lambda, as in the IRM authors'
+Colored MNIST code, so that the gradient keeps its scale when lambda jumps: with SGD at the
+recipes' learning rates the undivided loss diverges within steps (DomainBed instead resets its
+Adam state at the jump).
 """
 import torch
 import torch.nn.functional as F
@@ -43,4 +45,5 @@ class IRM(Method):
         risk = sum(F.cross_entropy(logits[mine], s.y[mine]) for mine in domains) / len(domains)
         penalty = sum(irm_penalty(logits[mine], s.y[mine]) for mine in domains) / len(domains)
         weight = self.penalty_weight if round(progress * self.steps) >= self.anneal_iters else 1.0
-        return {"cls": risk, "irm": weight * penalty}
+        scale = max(weight, 1.0)
+        return {"cls": risk / scale, "irm": weight * penalty / scale}

@@ -37,10 +37,11 @@ def test_irm_penalty_is_the_product_of_the_half_batch_gradients():
     assert torch.allclose(irm_penalty(logits, labels), grad([0, 2]) * grad([1, 3]))
 
 
-def test_irm_weight_jumps_after_the_anneal_steps():
+def test_irm_weight_jumps_after_the_anneal_steps_and_the_loss_is_rescaled():
     method, s = built({"name": "irm", "penalty_weight": 50.0, "anneal_iters": 10})
     early, late = method.loss(s, None, 5 / 20), method.loss(s, None, 10 / 20)  # the toy run has 20 steps
-    assert torch.allclose(late["irm"], 50 * early["irm"])
+    # after the jump: (risk + 50 penalty) / 50, the IRM authors' rescaling
+    assert torch.allclose(late["irm"], early["irm"]) and torch.allclose(late["cls"], early["cls"] / 50)
 
 
 def test_group_dro_raises_the_weight_of_the_worse_source():
