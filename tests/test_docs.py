@@ -65,3 +65,19 @@ def test_the_public_api_names(name):
     import dabench
 
     assert name in dabench.__all__ and getattr(dabench, name)
+
+
+def test_every_benchmark_file_in_the_readme_loads(data_root, tmp_path):
+    """The README's benchmark YAML blocks (those with `pairs:`) are valid benchmark files as written."""
+    import re
+    from pathlib import Path
+
+    from dabench.bench.grid import load_grid
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    blocks = [b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "\npairs:" in "\n" + b]
+    assert len(blocks) >= 5
+    for i, block in enumerate(blocks):
+        path = tmp_path / f"grid{i}.yaml"
+        path.write_text(block)
+        assert load_grid(path).cells, block
