@@ -193,10 +193,20 @@ def _datasets(names, root, folder_path: str | None = None):
 
 def cmd_data(args) -> None:
     from dabench.data.base import DATASETS, data_root
+    from dabench.data.speech_synth import write_corpus
 
     root = data_root(args.root)
     if args.action == "where":
         print(root)
+        return
+    if args.action == "synth-speech":
+        from dabench.data.spoken_digits import SpokenDigitsSynth
+
+        out = Path(args.out) if args.out else SpokenDigitsSynth().corpus
+        manifest = write_corpus(out)
+        print(f"spoken_digits_synth: wrote {len(manifest['files'])} WAV files ({manifest['synthesizer']}) and "
+              f"{out / 'manifest.json'}; read it with dataset={{name: spoken_digits_synth, path: {out}}}"
+              if args.out else f"spoken_digits_synth: wrote {len(manifest['files'])} WAV files under {out}")
         return
     if args.action in ("download", "import") and not args.names:
         raise DabenchError(f"name the dataset to {args.action}; known: {', '.join(DATASETS.names())}")
@@ -310,12 +320,15 @@ def parser() -> argparse.ArgumentParser:
 
     data = sub.add_parser("data", help="datasets on disk: where, verify, download, import",
                           description="download NAME...: fetch, check and extract; import NAME PATH: the same from "
-                                      "files obtained by hand; verify [NAME...]: recheck checksums and image counts.")
-    data.add_argument("action", choices=["where", "verify", "download", "import"])
+                                      "files obtained by hand; verify [NAME...]: recheck checksums and image counts; "
+                                      "synth-speech: write the synthetic spoken-digits corpus (eSpeak NG).")
+    data.add_argument("action", choices=["where", "verify", "download", "import", "synth-speech"])
     data.add_argument("names", nargs="*")
     data.add_argument("--domains", help="comma-separated domains to download (image datasets; default: all)")
     data.add_argument("--root", help="data root (default: $DABENCH_DATA or ~/.cache/dabench)")
     data.add_argument("--path", help="the folder of your domains, for `dabench data verify folder`")
+    data.add_argument("--out", help="synth-speech: the folder to write the spoken-digits corpus to (default: "
+                                    "where dataset spoken_digits_synth reads it, under $DABENCH_CACHE)")
     data.set_defaults(func=cmd_data)
     return p
 

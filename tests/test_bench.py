@@ -59,7 +59,7 @@ def test_minimal_file_expands_to_every_cell_with_stable_ids(tmp_path):
     assert {c.config["trainer"]["steps"] for c in grid.cells} == {20}
     assert [c.cell_id for c in load_grid(write_grid(tmp_path)).cells] == [c.cell_id for c in grid.cells]
     all_pairs = load_grid(write_grid(tmp_path, text=GRID.replace("[[a, b], [b, a]]", "all")))
-    assert all_pairs.pairs == [("a", "b"), ("b", "a")]
+    assert all_pairs.pairs == [("a", "b"), ("a", "c"), ("b", "a"), ("b", "c"), ("c", "a"), ("c", "b")]
 
 
 def test_labelled_entries_run_one_method_twice_with_their_own_overrides(tmp_path):
@@ -84,7 +84,7 @@ def test_labelled_entries_run_one_method_twice_with_their_own_overrides(tmp_path
 @pytest.mark.parametrize("change, message", [
     (("methods: [source_only, deep_coral]", "methods: [source_only, dnn]"),
      r"grid.yaml: methods\[1\] dnn: unknown method 'dnn'.*did you mean 'dann'"),
-    (("[[a, b], [b, a]]", "[[a, c]]"), r"grid.yaml: pairs: dataset 'toy' has no domain 'c'; its domains: a, b"),
+    (("[[a, b], [b, a]]", "[[a, d]]"), r"grid.yaml: pairs: dataset 'toy' has no domain 'd'; its domains: a, b, c"),
     (("seeds: [0, 1]", "seeds: [0, 1]\nsteps: 3"), r"grid.yaml: unknown key 'steps'"),
     (("seeds: [0, 1]", "seeds: [0, 1"), r"grid.yaml line \d+: malformed YAML"),
     (("trainer.steps: {steps}", "trainer.stepz: 3"), r"unknown key 'trainer.stepz'"),

@@ -40,7 +40,7 @@ def test_malformed_yaml_names_file_and_line(tmp_path):
     ({"optim": {"learning_rate": 3}}, "unknown key 'optim.learning_rate'"),
     ({"method": "dnn"}, "unknown method 'dnn'.*did you mean 'dann'"),
     ({"method": {"name": "dann", "tradeoff": 1}}, "unknown parameter 'tradeoff'"),
-    ({"target": "c"}, "dataset 'toy' has no domain 'c'; its domains: a, b"),
+    ({"target": "d"}, "dataset 'toy' has no domain 'd'; its domains: a, b, c"),
     ({"model": {"backbone": {"name": "mlp", "width": 3}}}, "backbone 'mlp': unknown parameter 'width'"),
     ({"trainer": {"steps": 0}}, "trainer.steps: Input should be greater than 0"),
     ({"method": {"name": "align", "terms": {"mmdd": 1.0}}}, "unknown alignment term 'mmdd'.*did you mean 'mmd'"),
