@@ -46,7 +46,7 @@ def one_line_error(capsys) -> str:
     (["optim.lr=.inf"], "optim.lr: Input should be a finite number"),
     (["optim.backbone_lr_mult=-1"], "optim.backbone_lr_mult: Input should be greater than or equal to 0"),
     (["model.bottleneck_dim=-3"], "model.bottleneck_dim: Input should be greater than or equal to 0"),
-    (["--target", "a"], "source and target are both 'a'"),
+    (["--target", "a"], "'a' is both a source and the target"),
     (["trainer.steps=2.5"], "trainer.steps: Input should be a valid integer"),
     (["trainer.batch_size=1"], "trainer.batch_size: Input should be greater than or equal to 2"),
     (["trainer.batch_size=3.7"], "trainer.batch_size: Input should be a valid integer"),
