@@ -53,4 +53,5 @@ def test_a_leave_one_out_benchmark_names_the_setting(tmp_path, published_lookups
     assert sorted({(r["source"], r["target"]) for r in rows}) == [("a+b", "c"), ("a+c", "b"), ("b+c", "a")]
     assert published_lookups and set(published_lookups) == {"domain generalization"}
     assert "- Setting: domain generalization: the target domain is unseen in training" in table
+    assert "batch 16 source + no target batch;" in table
     assert "## Transfer gain over source_only" in table

@@ -143,7 +143,8 @@ def protocol_footer(rows: list[dict], select: str) -> list[str]:
         f"- Model: backbone {json.dumps(backbone)}, bottleneck {cfg['model']['bottleneck_dim']}.",
         *_setting_footer(cfg),
         f"- Training: {sorted({r['steps'] for r in rows})} steps, batch {cfg['trainer']['batch_size']} source + "
-        f"{cfg['trainer']['batch_size']} target; SGD lr {cfg['optim']['lr']} (momentum {cfg['optim']['momentum']}, "
+        f"{'no target batch' if cfg.get('unseen_target') else str(cfg['trainer']['batch_size']) + ' target'}; "
+        f"SGD lr {cfg['optim']['lr']} (momentum {cfg['optim']['momentum']}, "
         f"weight decay {cfg['optim']['weight_decay']}, schedule {cfg['optim']['schedule']}).",
         f"- dabench {rows[0]['versions'].get('dabench')}, commit {', '.join(commits)}; torch "
         f"{rows[0]['versions'].get('torch')}; device {'; '.join(devices)}.",
