@@ -18,6 +18,7 @@ from dabench import protocols
 from dabench.bench import ranking
 from dabench.bench.store import ResultStore
 from dabench.config import shipped
+from dabench.data.loaders import source_domains
 from dabench.errors import DabenchError
 from dabench.io import write_bytes_atomic
 from dabench.selection import rules
@@ -189,7 +190,7 @@ def setting(cfg: dict) -> str:
     known, kept = cfg.get("source_classes"), cfg.get("target_classes")
     if cfg.get("unseen_target"):
         return "domain generalization"
-    if "+" in cfg["source"]:
+    if len(source_domains(cfg["source"])) > 1:
         return "multi-source"
     if known is None:
         return "closed-set" if kept is None else "partial"

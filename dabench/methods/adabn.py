@@ -19,17 +19,17 @@ class AdaBN(Method):
     def build(self, model, num_classes, steps):
         super().build(model, num_classes, steps)
         self.steps = steps
+        self.norms = batch_norm_layers(model)  # found once: the step only sets their momentum
 
     def source_stage(self):
         return {"method": "source_only"}
 
     def start_from(self, source_model):
         super().start_from(source_model)
-        norms = batch_norm_layers(self.model)
         for module in self.model.modules():
-            if next(module.children(), None) is None and module not in norms:
+            if next(module.children(), None) is None and module not in self.norms:
                 self.freeze(module)  # dropout off, weights fixed
-        for norm in norms:
+        for norm in self.norms:
             norm.requires_grad_(False)
             norm.reset_running_stats()
 
@@ -38,7 +38,7 @@ class AdaBN(Method):
         # from the step number on the host; momentum=None would read num_batches_tracked with
         # float(), one device sync per layer per step.
         batches = round(progress * self.steps) + 1
-        for norm in batch_norm_layers(self.model):
+        for norm in self.norms:
             norm.momentum = 1.0 / batches
         with torch.no_grad():
             self.model(t.x)  # train-mode batch norm updates its running statistics
