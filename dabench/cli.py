@@ -42,6 +42,7 @@ def cmd_list(args) -> None:
                 print(f"  {'':22s} cite: {dataset.citation}; licence: {dataset.licence}")
         print(f"  {'folder':22s} your own images: {{name: folder, path: DIR}}, DIR/<domain>/<class>/* or "
               f"DIR/<domain>.txt image lists")
+        print(f"  {'audio_folder':22s} your own audio: {{name: audio_folder, path: DIR}}, DIR/<domain>/<class>/*.wav")
     if args.what in ("all", "backbones"):
         print("backbones:")
         for name in BACKBONES.names():
@@ -180,15 +181,19 @@ def _positive_int(text: str) -> int:
     return value
 
 
+LOCAL_FOLDERS = ("folder", "audio_folder")  # datasets with no files of their own: the user's folder
+
+
 def _datasets(names, root, folder_path: str | None = None):
-    """Build each named dataset (all when none). `folder` has no files of its own: it is built from
-    `folder_path` when named, and left out of "all"."""
+    """Build each named dataset (all when none). `folder` and `audio_folder` have no files of their
+    own: they are built from `folder_path` when named, and left out of "all"."""
     from dabench.data.base import DATASETS
 
-    if names and "folder" in names and not folder_path:
-        raise DabenchError("dataset 'folder' needs --path DIR (the folder of your domains)")
-    return [DATASETS.build({"name": name, "path": folder_path} if name == "folder" else name, root=root)
-            for name in names or DATASETS.names() if name != "folder" or names]
+    for name in set(names or ()) & set(LOCAL_FOLDERS):
+        if not folder_path:
+            raise DabenchError(f"dataset '{name}' needs --path DIR (the folder of your domains)")
+    return [DATASETS.build({"name": name, "path": folder_path} if name in LOCAL_FOLDERS else name, root=root)
+            for name in names or DATASETS.names() if name not in LOCAL_FOLDERS or names]
 
 
 def cmd_data(args) -> None:
@@ -326,7 +331,7 @@ def parser() -> argparse.ArgumentParser:
     data.add_argument("names", nargs="*")
     data.add_argument("--domains", help="comma-separated domains to download (image datasets; default: all)")
     data.add_argument("--root", help="data root (default: $DABENCH_DATA or ~/.cache/dabench)")
-    data.add_argument("--path", help="the folder of your domains, for `dabench data verify folder`")
+    data.add_argument("--path", help="the folder of your domains, for `dabench data verify folder` (or audio_folder)")
     data.add_argument("--out", help="synth-speech: the folder to write the spoken-digits corpus to (default: "
                                     "where dataset spoken_digits_synth reads it, under $DABENCH_CACHE)")
     data.set_defaults(func=cmd_data)

@@ -4,7 +4,8 @@
 ``outputs()`` gives fixed random Outputs for loss tests; ``build_toy()`` builds the
 trainer, the method with its model, and the data, ready for ``trainer.fit``;
 ``make_folder_domains()`` writes a tiny image dataset in the ``folder`` layout and
-``folder_config()`` a run config on it; ``toy_benchmark()`` runs a small benchmark file on toy.
+``folder_config()`` a run config on it; ``make_audio_folder_domains()`` writes tone clips in the
+``audio_folder`` layout; ``toy_benchmark()`` runs a small benchmark file on toy.
 """
 from __future__ import annotations
 
@@ -56,6 +57,29 @@ def make_folder_domains(root: Path, classes=("cat", "dog", "fox"), per_class: in
                 buffer = io.BytesIO()
                 Image.fromarray(pixels.astype(np.uint8)).save(buffer, "PNG")
                 path.write_bytes(buffer.getvalue())
+    return root
+
+
+def tone(frequency: float, seconds: float, rate: int, amplitude: float = 0.5) -> "np.ndarray":
+    """A sine tone, (rate * seconds,) float32."""
+    import numpy as np
+
+    t = np.arange(round(rate * seconds)) / rate
+    return (amplitude * np.sin(2 * np.pi * frequency * t)).astype(np.float32)
+
+
+def make_audio_folder_domains(root: Path, classes=("low", "high"), per_class: int = 3, rate: int = 16_000) -> Path:
+    """Two domains (quiet, loud) of 16-bit WAV tones in class folders: root/<domain>/<class>/<i>.wav;
+    class k is a tone at 300 * (k + 1) Hz, 0.5 to 1.2 seconds long."""
+    import soundfile
+
+    for domain, amplitude in (("quiet", 0.1), ("loud", 0.6)):
+        for label, c in enumerate(classes):
+            for i in range(per_class):
+                path = root / domain / c / f"{i}.wav"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                soundfile.write(path, tone(300 * (label + 1) + 10 * i, 0.5 + 0.35 * i, rate, amplitude), rate,
+                                subtype="PCM_16")
     return root
 
 

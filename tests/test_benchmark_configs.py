@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 
 from dabench.bench.grid import load_grid
+from dabench.data.archives import MARKER
 from dabench.data.base import DATASETS
-from dabench.data.image_lists import MARKER, ImageListDataset
+from dabench.data.image_lists import ImageListDataset
 
 CONFIGS = sorted((Path(__file__).parents[1] / "configs" / "benchmarks").glob("*.yaml"))
 

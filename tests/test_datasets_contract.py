@@ -6,7 +6,7 @@ import torch
 
 from dabench.data.base import DATASETS
 from dabench.errors import DabenchError
-from dabench.testing import make_folder_domains
+from dabench.testing import make_audio_folder_domains, make_folder_domains
 
 
 @pytest.fixture(params=DATASETS.names())
@@ -15,6 +15,9 @@ def dataset(request, tmp_path, monkeypatch):
     if request.param == "folder":
         return DATASETS.build({"name": "folder", "path": str(make_folder_domains(tmp_path / "mine", per_class=2)),
                                "image_size": 16, "workers": 0}, root=tmp_path / "data")
+    if request.param == "audio_folder":
+        return DATASETS.build({"name": "audio_folder", "path": str(make_audio_folder_domains(tmp_path / "clips"))},
+                              root=tmp_path / "data")
     return DATASETS.build(request.param, root=tmp_path / "data")  # an empty data root
 
 
@@ -22,7 +25,7 @@ def test_declares_domains_classes_and_protocol(dataset):
     assert len(dataset.domains) >= 2 and len(set(dataset.domains)) == len(dataset.domains)
     assert isinstance(dataset.num_classes, int) and dataset.num_classes >= 2
     assert dataset.protocol
-    if dataset.name not in ("toy", "folder"):  # real data: say whom to cite and under which terms
+    if dataset.name not in ("toy", "folder", "audio_folder"):  # real data: say whom to cite and under which terms
         assert dataset.citation and dataset.licence
 
 

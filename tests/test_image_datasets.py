@@ -11,9 +11,9 @@ import pytest
 import torch
 from PIL import Image
 
+from dabench.data.archives import MARKER, prepare, verify
 from dabench.data.base import DATASETS
 from dabench.data.files import ImageFiles
-from dabench.data.image_lists import MARKER, prepare, verify
 from dabench.errors import DabenchError
 from dabench.testing import folder_config, make_folder_domains
 
@@ -192,7 +192,7 @@ def test_a_count_mismatch_is_an_error_and_nothing_is_marked_verified(server, tmp
     served, url = server
     serve("office_home", served, url, monkeypatch, counts=7)
     dataset = DATASETS.build({"name": "office_home", "workers": 0}, root=tmp_path)
-    with pytest.raises(DabenchError, match=r"office_home: Art has 6 images, expected 7"):
+    with pytest.raises(DabenchError, match=r"office_home: Art has 6 files, expected 7"):
         prepare(dataset, progress=False)
     assert not (dataset.directory / MARKER).exists()
 
@@ -225,7 +225,7 @@ def test_import_a_file_obtained_by_hand_then_verify_notices_changes(server, tmp_
     next(dataset.directory.glob("dslr/images/*/*.jpg")).unlink()
     (dataset.directory / "domain_adaptation_images.tar.gz").write_bytes(b"changed")
     problems = verify(dataset)
-    assert len(problems) == 2 and "recorded" in problems[0] and "dslr: 5 images listed" in problems[1]
+    assert len(problems) == 2 and "recorded" in problems[0] and "dslr: 5 files listed" in problems[1]
     with pytest.raises(DabenchError, match=r"archive .* is corrupt or truncated \(file could not be opened[^\n]*$"):
         prepare(dataset, source=dataset.directory)
     (tmp_path / "empty").mkdir()

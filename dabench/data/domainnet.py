@@ -6,8 +6,9 @@ One zip per domain, so a domain can be fetched alone (``dabench data download do
 --domains clipart,sketch``). The checksums are the sha512 prefixes published with kwcoco's
 DomainNet downloader (the authors publish none). Class names in the official label order.
 """
+from dabench.data.archives import Archive
 from dabench.data.base import DATASETS
-from dabench.data.image_lists import Archive, ImageListDataset
+from dabench.data.image_lists import ImageListDataset
 
 HOST = "http://csr.bu.edu/ftp/visda/2019/multi-source/"
 CLASSES = tuple("""

@@ -258,8 +258,10 @@ def read_image_list(list_file: Path, image_root: Path) -> tuple[list[str], list[
     return paths, labels
 
 
-def scan_class_folders(folder: Path, class_names: tuple[str, ...]) -> tuple[list[str], list[int]]:
-    """Images under folder/<class name>/ (torchvision's ImageFolder layout), labels by class_names order."""
+def scan_class_folders(folder: Path, class_names: tuple[str, ...], extensions: tuple[str, ...] | None = None
+                       ) -> tuple[list[str], list[int]]:
+    """Files under folder/<class name>/ (torchvision's ImageFolder layout) with one of `extensions`
+    (default: the image ones), labels by class_names order."""
     from torchvision.datasets.folder import IMG_EXTENSIONS, make_dataset
 
     present = sorted(p.name for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
@@ -268,5 +270,5 @@ def scan_class_folders(folder: Path, class_names: tuple[str, ...]) -> tuple[list
         raise DabenchError(f"{folder} has class folders {', '.join(unknown[:5])} that the dataset does not declare; "
                            f"declared: {', '.join(class_names[:10])}...")
     class_to_idx = {name: i for i, name in enumerate(class_names) if name in present}
-    samples = make_dataset(str(folder), class_to_idx, extensions=IMG_EXTENSIONS, allow_empty=True)
+    samples = make_dataset(str(folder), class_to_idx, extensions=extensions or IMG_EXTENSIONS, allow_empty=True)
     return [path for path, _ in samples], [label for _, label in samples]

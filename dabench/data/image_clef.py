@@ -6,8 +6,9 @@ Distributed as ``image_CLEF.zip`` (``image_CLEF/<domain>/*.jpg`` and
 ``image_CLEF/list/<domain>List.txt`` with ``<domain>/<file> <label>`` lines). No mirror with
 a stable URL is known: get the zip from the link in the JAN repository and import it.
 """
+from dabench.data.archives import Archive
 from dabench.data.base import DATASETS
-from dabench.data.image_lists import Archive, ImageListDataset
+from dabench.data.image_lists import ImageListDataset
 
 
 @DATASETS.register("image_clef")

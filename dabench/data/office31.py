@@ -4,9 +4,10 @@ amazon (product photos, 2,817), dslr (498) and webcam (795).
 The original archive ``domain_adaptation_images.tar.gz`` extracts to
 ``<domain>/images/<class>/*.jpg``; labels follow the sorted class names (ImageFolder order).
 """
+from dabench.data.archives import Archive
 from dabench.data.base import DATASETS
 from dabench.data.download import google_drive
-from dabench.data.image_lists import Archive, ImageListDataset
+from dabench.data.image_lists import ImageListDataset
 
 CLASSES = ("back_pack", "bike", "bike_helmet", "bookcase", "bottle", "calculator", "desk_chair", "desk_lamp",
            "desktop_computer", "file_cabinet", "headphones", "keyboard", "laptop_computer", "letter_tray",

@@ -4,8 +4,9 @@ The SURF features of the same images are the ``office_caltech10_surf`` dataset.
 
 The archive ``officecaltech.tgz`` (TLlib's copy) extracts to ``<domain>/<class>/*.jpg``.
 """
+from dabench.data.archives import Archive
 from dabench.data.base import DATASETS
-from dabench.data.image_lists import Archive, ImageListDataset
+from dabench.data.image_lists import ImageListDataset
 
 
 @DATASETS.register("office_caltech10")

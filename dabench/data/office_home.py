@@ -4,9 +4,10 @@ domains: Art (2,427), Clipart (4,365), Product (4,439) and Real_World (4,357).
 The archive ``OfficeHomeDataset_10072016.zip`` extracts to
 ``OfficeHomeDataset_10072016/<Art|Clipart|Product|Real World>/<class>/*.jpg``.
 """
+from dabench.data.archives import Archive
 from dabench.data.base import DATASETS
 from dabench.data.download import google_drive
-from dabench.data.image_lists import Archive, ImageListDataset
+from dabench.data.image_lists import ImageListDataset
 
 CLASSES = ("Alarm_Clock", "Backpack", "Batteries", "Bed", "Bike", "Bottle", "Bucket", "Calculator", "Calendar",
            "Candles", "Chair", "Clipboards", "Computer", "Couch", "Curtains", "Desk_Lamp", "Drill", "Eraser",

@@ -5,8 +5,9 @@ Its metric is the mean of the per-class accuracies (``metric``), which results r
 target accuracy. The archives ``train.tar`` and ``validation.tar`` extract to
 ``train/<class>/*`` and ``validation/<class>/*``, each with an ``image_list.txt``.
 """
+from dabench.data.archives import Archive
 from dabench.data.base import DATASETS
-from dabench.data.image_lists import Archive, ImageListDataset
+from dabench.data.image_lists import ImageListDataset
 
 HOST = "http://csr.bu.edu/ftp/visda17/clf/"
 
