@@ -13,6 +13,7 @@ import io
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from dabench.config import merge, resolve
@@ -44,7 +45,6 @@ def build_toy(cfg: dict):
 
 def make_folder_domains(root: Path, classes=("cat", "dog", "fox"), per_class: int = 6) -> Path:
     """Two domains (photos, sketches) of small noise PNGs in class folders: root/<domain>/<class>/<i>.png."""
-    import numpy as np
     from PIL import Image
 
     for domain, shift in (("photos", 0), ("sketches", 60)):
@@ -60,10 +60,8 @@ def make_folder_domains(root: Path, classes=("cat", "dog", "fox"), per_class: in
     return root
 
 
-def tone(frequency: float, seconds: float, rate: int, amplitude: float = 0.5) -> "np.ndarray":
+def tone(frequency: float, seconds: float, rate: int, amplitude: float = 0.5) -> np.ndarray:
     """A sine tone, (rate * seconds,) float32."""
-    import numpy as np
-
     t = np.arange(round(rate * seconds)) / rate
     return (amplitude * np.sin(2 * np.pi * frequency * t)).astype(np.float32)
 
