@@ -19,9 +19,11 @@ def test_every_registered_backbone_maps_its_example_input_to_feature_dim(name):
         options["model_name"] = "resnet18"
     backbone = BACKBONES.build({"name": name, **options}, input_shape=shape)
     assert isinstance(backbone.feature_dim, int) and backbone.feature_dim > 0
+    example_batch = getattr(BACKBONES.get(name), "example_batch", None)  # inputs that are not any floats (tokens)
+    x = example_batch(2, shape) if example_batch else torch.randn(2, *shape, generator=torch.Generator().manual_seed(0))
     for mode in (True, False):
         backbone.train(mode)
-        features = backbone(torch.randn(2, *shape, generator=torch.Generator().manual_seed(0)))
+        features = backbone(x)
         assert features.shape == (2, backbone.feature_dim) and torch.isfinite(features).all()
 
 

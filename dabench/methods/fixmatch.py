@@ -3,12 +3,14 @@
 L = CE(weak(x_s)) + trade_off * mean_i 1[max p_weak_i >= threshold] CE(strong(x_t)_i, argmax p_weak_i):
 confident predictions on a weakly augmented target view (translation) become hard labels for
 a strongly augmented view (RandAugment + Cutout). Defaults from the paper: threshold 0.95,
-trade_off 1. Image datasets only (inputs (N, C, H, W) in [-1, 1]).
+trade_off 1. Images (N, C, H, W) in [-1, 1]; for speech waveforms (N, 1, samples) the weak
+view is a random time shift and the strong one SpecAugment-style masks on top of it
+(dabench.data.augment).
 """
 import torch
 import torch.nn.functional as F
 
-from dabench.data.augment import strong_augment, weak_augment
+from dabench.data.augment import spec_augment, strong_augment, time_shift, weak_augment
 from dabench.errors import DabenchError
 from dabench.losses.target import confident_pseudo_label_loss
 from dabench.methods.base import METHODS, Method
@@ -23,13 +25,20 @@ class FixMatch(Method):
         self.num_ops, self.magnitude = num_ops, magnitude
 
     def begin(self, source, target_inputs):
-        if len(target_inputs.shape) != 4:
-            raise DabenchError(f"fixmatch augments images (N, C, H, W); this dataset's inputs have shape "
-                               f"{tuple(target_inputs.shape[1:])}; use another method for feature vectors")
+        shape = tuple(target_inputs.shape[1:])
+        self.speech = len(shape) == 2 and shape[0] == 1
+        if len(shape) != 3 and not self.speech:
+            raise DabenchError(f"fixmatch augments images (C, H, W) or waveforms (1, samples); this dataset's inputs "
+                               f"have shape {shape}; use another method for feature vectors")
+
+    def weak(self, x):
+        return time_shift(x) if self.speech else weak_augment(x, self.translate, self.flip)
+
+    def strong(self, x):
+        return spec_augment(time_shift(x)) if self.speech else strong_augment(x, self.num_ops, self.magnitude)
 
     def loss(self, s, t, progress):
-        x = torch.cat([weak_augment(s.x, self.translate, self.flip), weak_augment(t.x, self.translate, self.flip),
-                       strong_augment(t.x, self.num_ops, self.magnitude)])
+        x = torch.cat([self.weak(s.x), self.weak(t.x), self.strong(t.x)])
         logits = self.model(x).logits
         n, m = len(s.x), len(t.x)
         pseudo, _ = confident_pseudo_label_loss(logits[n:n + m], logits[n + m:], self.threshold)
