@@ -80,6 +80,8 @@ class Registry:
         params = {}
         # A class whose __init__ passes **kwargs up also accepts its parent's parameters.
         for owner in (obj.__mro__ if inspect.isclass(obj) else (obj,)):
+            if inspect.isclass(owner) and "__init__" not in vars(owner):  # a mixin: its parameters are the next class's
+                continue
             signature = inspect.signature(owner)
             params.update({p.name: p.default for p in signature.parameters.values()
                            if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD) and p.name not in params})

@@ -37,6 +37,29 @@ def toy_config(method: str | dict = "source_only", **sections) -> dict:
     return resolve(merge(cfg, sections))
 
 
+def method_sections(name: str, sources: list[str], known_classes: list[int]) -> dict:
+    """The config sections that let method `name` run on any data, for tests that run every method:
+    its spec (a random backbone allowed where it wants a pretrained one; MixStyle after the
+    backbone's first layer), `source_classes` for a method with an unknown-class output, and
+    several `sources` (without target data where it reads none) for multi-source and DG methods."""
+    from dabench.methods.base import METHODS
+
+    cls = METHODS.get(name)
+    spec: str | dict = name
+    if name == "align":
+        spec = {"name": "align", "terms": {"mmd": 1.0, "coral": {"weight": 0.5}}}
+    if cls.needs_pretrained_backbone:
+        spec = {"name": name, "allow_random_backbone": True}
+    if name == "mixstyle":  # it names the backbone layers it mixes after
+        spec = {"name": name, "layers": ["0"]}
+    sections = {"method": spec}
+    if cls.unknown_output:
+        sections["source_classes"] = list(known_classes)
+    if cls.needs_several_sources:
+        sections.update(source=list(sources), unseen_target=not cls.uses_target)
+    return sections
+
+
 def build_toy(cfg: dict):
     """(trainer, method, data) for a resolved config, seeded by cfg['seed']."""
     trainer, _, data, method = build(cfg)

@@ -7,20 +7,14 @@ import torch
 
 from dabench.log import Loggers
 from dabench.methods.base import METHODS
-from dabench.testing import build_toy, toy_config
+from dabench.testing import build_toy, method_sections, toy_config
 
 
 def contract_config(name: str) -> dict:
-    spec = {"name": "align", "terms": {"mmd": 1.0, "coral": {"weight": 0.5}}} if name == "align" else name
-    if METHODS.get(name).needs_pretrained_backbone:  # the toy MLP has no pretrained weights
-        spec = {"name": name, "allow_random_backbone": True}
-    if name == "mixstyle":  # it names the backbone layers it mixes after; the MLP's are 2-D, so it only plugs in
-        spec = {"name": name, "layers": ["0"]}
     images = {"dataset": {"name": "toy", "dim": 16, "as_image": True}} if name == "fixmatch" else {}
-    setting = {"source_classes": [0, 1]} if METHODS.get(name).unknown_output else {}
-    if METHODS.get(name).needs_several_sources:  # domain generalization methods: no target data
-        setting = {"source": ["a", "c"], "unseen_target": not METHODS.get(name).uses_target}
-    return toy_config(spec, trainer={"steps": 3, "eval_every": 3, "log_every": 1}, **images, **setting)
+    sections = method_sections(name, sources=["a", "c"], known_classes=[0, 1])
+    return toy_config(sections.pop("method"), trainer={"steps": 3, "eval_every": 3, "log_every": 1}, **images,
+                      **sections)
 
 
 @pytest.fixture(params=METHODS.names())

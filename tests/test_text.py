@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from dabench.data.base import DATASETS
+from dabench.methods.base import METHODS
 from dabench.models.backbones import BACKBONES
 
 pytestmark = pytest.mark.data
@@ -62,3 +63,44 @@ def test_a_wrong_input_or_layer_count_is_named():
         BACKBONES.build("minilm", input_shape=(384,))
     with pytest.raises(DabenchError, match=r"trainable_layers=7, it has 6 layers"):
         BACKBONES.build({"name": "minilm", "trainable_layers": 7}, input_shape=(2, 16))
+
+
+def text_config(method: str, features: dict, backbone: dict) -> dict:
+    from dabench.config import resolve
+    from dabench.testing import method_sections
+
+    sections = method_sections(method, sources=["books", "dvd"], known_classes=[1])  # negative is then unknown
+    return resolve({"dataset": {"name": "amazon_reviews", **features}, "source": "books", "target": "kitchen",
+                    **sections, "model": {"backbone": backbone, "bottleneck_dim": 16},
+                    "trainer": {"steps": 24, "batch_size": 8, "eval_every": 24, "log_every": 8, "device": "cpu"}})
+
+
+def finite_run(cfg: dict, out) -> None:
+    import math
+
+    from dabench.run import train
+
+    result = train(cfg, out)
+    assert result["final_losses"] and all(math.isfinite(v) for v in result["final_losses"].values())
+
+
+@pytest.mark.parametrize("method", [m for m in METHODS.names() if m != "fixmatch"])
+def test_every_method_runs_on_text_features_and_stays_finite(method, data_root, tmp_path):
+    """TF-IDF review features and an MLP, books -> kitchen, a couple dozen steps."""
+    finite_run(text_config(method, {"features": "tfidf", "max_features": 300}, {"name": "mlp", "hidden": [32]}),
+               tmp_path)
+
+
+@pytest.mark.parametrize("method", ["source_only", "dan", "dann", "deep_coral", "cdan", "mcc"])
+def test_the_table_methods_fine_tune_minilm_and_stay_finite(method, data_root, tmp_path):
+    """MiniLM's last layer fine-tuned on review tokens (the end-to-end text path)."""
+    finite_run(text_config(method, {"features": "tokens", "max_length": 32}, {"name": "minilm", "trainable_layers": 1}),
+               tmp_path)
+
+
+def test_fixmatch_refuses_text_with_the_reason(data_root, tmp_path):
+    from dabench.errors import DabenchError
+
+    cfg = text_config("fixmatch", {"features": "tfidf", "max_features": 300}, {"name": "mlp", "hidden": [32]})
+    with pytest.raises(DabenchError, match=r"fixmatch augments images \(C, H, W\) or waveforms \(1, samples\)"):
+        finite_run(cfg, tmp_path)

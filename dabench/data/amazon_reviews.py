@@ -17,6 +17,7 @@ Protocol: transductive, like the 400-feature release (``amazon_review_400``).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import os
@@ -127,10 +128,16 @@ class AmazonReviews(DomainDataset):
 
 
 def tokenize(texts: list[str], max_length: int) -> np.ndarray:
-    """(n, 2, max_length) float32: MiniLM's token ids (truncated, padded with 0) and attention mask."""
+    """(n, 2, max_length) float32: MiniLM's token ids (truncated, padded with 0) and attention mask.
+    Kept in memory per (texts, max_length): a benchmark worker loads the same domains run after run."""
+    return _tokenize(tuple(texts), max_length).copy()
+
+
+@functools.lru_cache(maxsize=8)
+def _tokenize(texts: tuple[str, ...], max_length: int) -> np.ndarray:
     from dabench.models.text import minilm_tokenizer
 
-    encoded = minilm_tokenizer()(texts, max_length=max_length, truncation=True, padding="max_length",
+    encoded = minilm_tokenizer()(list(texts), max_length=max_length, truncation=True, padding="max_length",
                                  return_tensors="np")
     return np.stack([encoded["input_ids"], encoded["attention_mask"]], axis=1).astype(np.float32)
 

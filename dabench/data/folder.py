@@ -35,11 +35,24 @@ def class_folders_of(path: Path, domains) -> tuple[str, ...]:
     return tuple(sorted({c.name for d in domains for c in (path / d).iterdir() if c.is_dir()}))
 
 
-def local_split_folders(path: Path) -> list[Path]:
-    """A `.splits` folder beside the data is read if present; new split files go to the cache, in a
-    folder named after the data folder's path."""
-    digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
-    return [path / ".splits", cache_dir() / "splits" / f"folder-{path.name}-{digest}"]
+class LocalFolder:
+    """What the user's own folders share: the data is ``self.path`` itself, with nothing to download."""
+
+    path: Path
+
+    @property
+    def directory(self) -> Path:
+        return self.path
+
+    @property
+    def split_folders(self) -> list[Path]:
+        """A `.splits` folder beside the data is read if present; new split files go to the cache, in a
+        folder named after the data folder's path."""
+        digest = hashlib.sha256(str(self.path.resolve()).encode()).hexdigest()[:12]
+        return [self.path / ".splits", cache_dir() / "splits" / f"folder-{self.path.name}-{digest}"]
+
+    def missing_files(self, domain):
+        return []
 
 
 def decode_all(paths: list[str], decode, errors: tuple[type[Exception], ...], kind: str, folder: Path) -> list[str]:
@@ -59,7 +72,7 @@ def decode_all(paths: list[str], decode, errors: tuple[type[Exception], ...], ki
 
 
 @DATASETS.register("folder")
-class Folder(ImageListDataset):
+class Folder(LocalFolder, ImageListDataset):
     def __init__(self, root=None, path: str = "", class_names: list[str] | None = None, **policy):
         super().__init__(root, **policy)
         self.path = data_folder(path, "folder")
@@ -79,17 +92,6 @@ class Folder(ImageListDataset):
             self.class_names = tuple(str(i) for i in range(max(labels) + 1))
         self.num_classes = len(self.class_names)
 
-    @property
-    def directory(self) -> Path:
-        return self.path
-
-    @property
-    def split_folders(self) -> list[Path]:
-        return local_split_folders(self.path)
-
-    def missing_files(self, domain):
-        return []
-
     def verify(self) -> list[str]:
         """Decode every image of every domain once; one line per image that cannot be read."""
         from PIL import Image
@@ -103,7 +105,7 @@ class Folder(ImageListDataset):
 
 
 @DATASETS.register("audio_folder")
-class AudioFolder(AudioListDataset):
+class AudioFolder(LocalFolder, AudioListDataset):
     """Audio clips in ``<path>/<domain>/<class>/*.wav`` (or .flac, .ogg), resampled to
     ``sample_rate`` and centred in ``seconds``: inputs (1, sample_rate * seconds) for ``kws_cnn``."""
 
@@ -116,17 +118,6 @@ class AudioFolder(AudioListDataset):
         self.class_names = tuple(class_names or class_folders_of(self.path, self.domains))
         super().__init__(root, sample_rate, seconds, test_fraction, split_seed)
         self.num_classes = len(self.class_names)
-
-    @property
-    def directory(self) -> Path:
-        return self.path
-
-    @property
-    def split_folders(self) -> list[Path]:
-        return local_split_folders(self.path)
-
-    def missing_files(self, domain):
-        return []
 
     def samples(self, key):
         return scan_class_folders(self.path / key.split("/")[0], self.class_names, AUDIO_EXTENSIONS)
