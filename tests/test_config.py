@@ -1,4 +1,5 @@
 import copy
+import re
 
 import pytest
 
@@ -69,6 +70,17 @@ def test_missing_data_says_where_it_looked_and_how_to_get_it(dataset, source, ta
         resolve(cfg)
     with pytest.raises(DabenchError, match=f"{dataset}: missing {dataset}/"):
         DATASETS.build(dataset, root=tmp_path).load(source, "train")
+
+
+@pytest.mark.parametrize("dataset, source, target, fix", [
+    ("fsdd", "jackson", "theo", "run `dabench data download fsdd`"),
+    ("image_clef", "b", "c", "run `dabench data import image_clef PATH` on the files obtained by hand"),
+])
+def test_missing_archives_name_the_download_or_the_import(dataset, source, target, fix, tmp_path):
+    cfg = {"dataset": dataset, "source": source, "target": target, "method": "source_only", "data_root": str(tmp_path)}
+    with pytest.raises(DabenchError, match=rf"missing {dataset}/ \({source} not verified\) under data root .*; "
+                                           rf"{re.escape(fix)}"):
+        resolve(cfg)
 
 
 def test_resolved_config_fills_constructor_defaults_and_hash_is_stable():

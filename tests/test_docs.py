@@ -68,11 +68,13 @@ def test_the_public_api_names(name):
 
 
 def test_every_benchmark_file_in_the_readme_loads(data_root, tmp_path):
-    """The README's benchmark YAML blocks (those with `pairs:`) are valid benchmark files as written."""
+    """The README's benchmark YAML blocks (those with `pairs:`) are valid benchmark files as written;
+    only the data of a dataset that cannot be downloaded here may be absent (that check comes last)."""
     import re
     from pathlib import Path
 
     from dabench.bench.grid import load_grid
+    from dabench.errors import DabenchError
 
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     blocks = [b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "\npairs:" in "\n" + b]
@@ -80,4 +82,7 @@ def test_every_benchmark_file_in_the_readme_loads(data_root, tmp_path):
     for i, block in enumerate(blocks):
         path = tmp_path / f"grid{i}.yaml"
         path.write_text(block)
-        assert load_grid(path).cells, block
+        try:
+            assert load_grid(path).cells, block
+        except DabenchError as err:
+            assert "speech_commands" in block and "not verified) under data root" in str(err), block

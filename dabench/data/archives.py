@@ -129,6 +129,9 @@ class FileListDataset(DomainDataset):
         self.used_files[f"{self.folder or self.directory}/{key} (listing)"] = hashlib.sha256(listing.encode()).hexdigest()
         return paths, labels
 
+    def downloadable(self) -> bool:
+        return any(a.mirrors for a in self.archives)
+
     def archives_for(self, domains) -> list[Archive]:
         return [a for a in self.archives if not a.domains or set(a.domains) & set(domains)]
 

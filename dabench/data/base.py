@@ -118,10 +118,14 @@ class DomainDataset:
         """Files that `domain` needs (default: all declared files)."""
         return list(self.files)
 
+    def downloadable(self) -> bool:
+        """Whether `dabench data download` can fetch the files: some file has a URL."""
+        return bool(self.urls)
+
     def fetch_command(self) -> str:
         """How a user gets the missing files: the download command, or the import of files fetched by
         hand when the dataset has no direct link."""
-        if self.urls:
+        if self.downloadable():
             return f"`dabench data download {self.name}`"
         return f"`dabench data import {self.name} PATH` on the files obtained by hand (no direct link exists)"
 
