@@ -48,10 +48,14 @@ CONFIG_DIR = shipped("configs")
 
 
 def merge(base: dict, update: dict) -> dict:
-    """Recursive dict merge; values of `update` win, mappings merge key by key."""
+    """Recursive dict merge; values of `update` win, mappings merge key by key, except that a spec
+    naming another component (``{name: minilm}`` over ``{name: mlp, hidden: [50]}``) replaces the
+    old one: the options of one backbone, method or dataset mean nothing to another."""
     out = copy.deepcopy(base)
     for key, value in update.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
+        old = out.get(key)
+        renamed = isinstance(old, dict) and isinstance(value, dict) and "name" in value and value["name"] != old.get("name")
+        if isinstance(value, dict) and isinstance(old, dict) and not renamed:
             out[key] = merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)

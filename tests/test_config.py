@@ -3,7 +3,7 @@ import re
 
 import pytest
 
-from dabench.config import CONFIG_DIR, apply_overrides, as_spec, config_hash, load_yaml, resolve
+from dabench.config import CONFIG_DIR, apply_overrides, as_spec, config_hash, load_yaml, merge, resolve
 from dabench.data.base import DATASETS
 from dabench.errors import DabenchError
 from dabench.testing import toy_config
@@ -14,6 +14,14 @@ def test_base_chain_and_override_merge(tmp_path):
     (tmp_path / "run.yaml").write_text("_base_: base.yaml\ntrainer: {steps: 20}\n")
     cfg = load_yaml(tmp_path / "run.yaml")
     assert cfg == {"trainer": {"steps": 20, "batch_size": 4}, "seed": 1}
+
+
+def test_a_spec_that_names_another_component_replaces_the_old_one_instead_of_merging():
+    base = {"model": {"backbone": {"name": "mlp", "hidden": [50]}, "bottleneck_dim": 0}}
+    assert merge(base, {"model": {"backbone": {"name": "minilm"}}})["model"] == {"backbone": {"name": "minilm"},
+                                                                               "bottleneck_dim": 0}
+    assert merge(base, {"model": {"backbone": {"name": "mlp", "dropout": 0.1}}})["model"]["backbone"] == {
+        "name": "mlp", "hidden": [50], "dropout": 0.1}  # the same component: its options merge
 
 
 def test_overrides_are_parsed_as_yaml():

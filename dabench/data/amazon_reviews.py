@@ -107,6 +107,9 @@ class AmazonReviews(DomainDataset):
             self.input_shape = (len(self._vectorizer.vocabulary_),)
         return self._vectorizer
 
+    def downloadable(self) -> bool:
+        return True  # the release tarball (MIRRORS), from which download() extracts the files
+
     def download(self, domains=None, progress=True):
         """Fetch the release tarball and extract its sorted_data_acl/<domain>/*.review files."""
         missing = [f for f in self.files if not (self.root / f).is_file()]
