@@ -85,5 +85,5 @@ def minilm(input_shape: tuple[int, ...], trainable_layers: int = 2) -> FeatureEx
     from transformers.utils import logging
 
     logging.disable_progress_bar()
-    transformer = AutoModel.from_pretrained(minilm_path(), add_pooling_layer=False)
+    transformer = AutoModel.from_pretrained(minilm_path())  # with BERT's pooler, unused: no "unexpected keys" report
     return FeatureExtractor(transformer.config.hidden_size, SentenceEncoder(transformer, trainable_layers))
