@@ -54,8 +54,8 @@ def merge(base: dict, update: dict) -> dict:
     out = copy.deepcopy(base)
     for key, value in update.items():
         old = out.get(key)
-        renamed = isinstance(old, dict) and isinstance(value, dict) and "name" in value and value["name"] != old.get("name")
-        if isinstance(value, dict) and isinstance(old, dict) and not renamed:
+        both_mappings = isinstance(old, dict) and isinstance(value, dict)
+        if both_mappings and not ("name" in value and value["name"] != old.get("name")):
             out[key] = merge(out[key], value)
         else:
             out[key] = copy.deepcopy(value)

@@ -91,9 +91,10 @@ def test_every_method_runs_on_text_features_and_stays_finite(method, data_root, 
                tmp_path)
 
 
-@pytest.mark.parametrize("method", ["source_only", "dan", "dann", "deep_coral", "cdan", "mcc"])
-def test_the_table_methods_fine_tune_minilm_and_stay_finite(method, data_root, tmp_path):
-    """MiniLM's last layer fine-tuned on review tokens (the end-to-end text path)."""
+@pytest.mark.parametrize("method", ["source_only", "dann"])
+def test_minilm_fine_tunes_end_to_end_and_stays_finite(method, data_root, tmp_path):
+    """MiniLM's last layer fine-tuned on review tokens (the end-to-end text path), as in the fine-tuned
+    table; about 40 s each on one CPU thread, so the other methods are run on the TF-IDF features."""
     finite_run(text_config(method, {"features": "tokens", "max_length": 32}, {"name": "minilm", "trainable_layers": 1}),
                tmp_path)
 

@@ -53,8 +53,8 @@ def read_clips(paths: list[str], sample_rate: int, length: int) -> torch.Tensor:
     ``read_wave``, ``fixed_length``)."""
     from tqdm.auto import tqdm
 
-    waves = [fixed_length(read_wave(p, sample_rate), length) for p in tqdm(paths, desc="reading audio", unit="clip",
-                                                             disable=len(paths) < 5000, leave=False)]
+    progress = tqdm(paths, desc="reading audio", unit="clip", disable=len(paths) < 5000, leave=False)
+    waves = [fixed_length(read_wave(p, sample_rate), length) for p in progress]
     return torch.from_numpy(np.stack(waves)[:, None]) if waves else torch.zeros(0, 1, length)
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -82,7 +83,7 @@ class SpeechCommands(AudioListDataset):
         paths, labels = self.split_samples(domain, split)
         waves = read_clips(paths, self.sample_rate, self.length)
         if domain.endswith("_noisy"):
-            names = [str(p)[len(str(self.directory)) + 1:] for p in paths]
+            names = [Path(p).relative_to(self.directory).as_posix() for p in paths]
             waves = mix_noise(waves, names, self.noises(), self.snr_db, self.noise_seed)
         return tensor_dataset(waves, labels)
 
