@@ -332,20 +332,21 @@ def test_decoding_training_views_leaves_every_random_generator_as_it_was(tmp_pat
     assert torch.equal(torch.get_rng_state(), before) and reseeded == []
 
 
-def test_evaluation_chunks_reach_spawned_loader_workers(tmp_path):
-    """Loader workers started with spawn or forkserver receive the read function pickled: it must not be a lambda."""
+def test_evaluation_chunks_reach_spawned_loader_workers(tmp_path, monkeypatch):
+    """Loader workers started with spawn or forkserver receive the read function pickled: it must not be a lambda.
+    They ship uint8, normalised on the device."""
     import pickle
 
     from dabench.data import files
 
     root = make_folder_domains(tmp_path / "domains", per_class=2)
     images, _ = DATASETS.build({"name": "folder", "path": str(root), "image_size": 32, "resize_size": 36,
-                                "workers": 0}).load("photos", "train").tensors
+                                "workers": 1}).load("photos", "train").tensors
     readers = []
     prefetched = files.prefetched
-    files.prefetched = lambda x, read_batch, keys: readers.append(read_batch) or prefetched(x, read_batch, keys)
-    try:
-        first = next(files.chunks(images, 4))
-    finally:
-        files.prefetched = prefetched
-    assert torch.equal(pickle.loads(pickle.dumps(readers[0]))(0), first)
+    monkeypatch.setattr(files, "prefetched", lambda read_batch, *args, **kwargs: readers.append(read_batch) or
+                        prefetched(read_batch, *args, **kwargs))
+    first = next(files.chunks(images, 4))
+    shipped = pickle.loads(pickle.dumps(readers[0]))(0)
+    assert shipped.dtype == torch.uint8 and torch.equal(images.policy.normalize(shipped), first)
+    assert torch.equal(first, images[:4])

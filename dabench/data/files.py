@@ -23,6 +23,8 @@ from dabench.errors import DabenchError
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 NORMALIZATIONS = ("imagenet", "unit")
 TRAIN_RESIZINGS = ("ran.crop", "cen.crop", "res.")
+DECODES = ("auto", "per_batch", "once")
+AUTO_ONCE_MAX_IMAGES = 40_000  # decode: auto decodes a split once on CUDA up to this size (~10 GB of uint8)
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,10 @@ class ImagePolicy:
       ``res.`` = the test view; then a random horizontal flip if ``flip``.
     - ``normalization``: "imagenet" (torchvision weights' mean/std) or "unit" ([-1, 1], what
       EfficientNet-Lite and the digit backbones expect).
+    - ``decode``: "per_batch" decodes every batch's files with PIL (in loader workers) and ships
+      uint8; "once" decodes a split once and augments batches on the device
+      (dabench.data.decoded); "auto" is "once" on CUDA for splits of up to AUTO_ONCE_MAX_IMAGES
+      images (Office-31, Office-Home, ImageCLEF) and "per_batch" otherwise (the CPU, VisDA, DomainNet).
     """
 
     image_size: int = 224
@@ -43,43 +49,79 @@ class ImagePolicy:
     train_resizing: str = "ran.crop"
     flip: bool = True
     normalization: str = "imagenet"
+    decode: str = "auto"
 
     def __post_init__(self):
         if self.train_resizing not in TRAIN_RESIZINGS:
             raise DabenchError(f"unknown train_resizing '{self.train_resizing}'; known: {', '.join(TRAIN_RESIZINGS)}")
         if self.normalization not in NORMALIZATIONS:
             raise DabenchError(f"unknown normalization '{self.normalization}'; known: {', '.join(NORMALIZATIONS)}")
+        if self.decode not in DECODES:
+            raise DabenchError(f"unknown decode '{self.decode}'; known: {', '.join(DECODES)}")
+        if self.train_resizing != "res." and self.resize_size < self.image_size:
+            raise DabenchError(f"resize_size {self.resize_size} < image_size {self.image_size}: the centre crop "
+                               f"would pad; use resize_size >= image_size")
 
-    def transform(self, train: bool):
+    def geometry(self) -> tuple[int, int, bool]:
+        """What a decoded-once image depends on: (resize_size, image_size, resized straight to the square)."""
+        return self.resize_size, self.image_size, self.train_resizing == "res."
+
+    def resizing(self):
+        """The deterministic first step of both views: the shorter side to resize_size (res.: the square)."""
         from torchvision.transforms import v2
 
         size = self.image_size
-        if self.train_resizing == "res.":
-            steps = [v2.Resize((size, size), antialias=True)]
-        else:
-            steps = [v2.Resize(self.resize_size, antialias=True)]
+        return v2.Resize((size, size) if self.train_resizing == "res." else self.resize_size, antialias=True)
+
+    def transform(self, train: bool):
+        """PIL image -> (3, image_size, image_size) uint8 in the train or test view (``normalize`` follows)."""
+        from torchvision.transforms import v2
+
+        steps = [v2.PILToTensor(), self.resizing()]
+        if self.train_resizing != "res.":
             random_crop = train and self.train_resizing == "ran.crop"
+            size = self.image_size
             steps.append(v2.RandomResizedCrop(size, antialias=True) if random_crop else v2.CenterCrop(size))
         if train and self.flip:
             steps.append(v2.RandomHorizontalFlip())
+        return v2.Compose(steps)
+
+    def normalize(self, images: Tensor) -> Tensor:
+        """(..., 3, H, W) uint8 (or float in [0, 1]) -> float32 normalised by ``normalization``, on their device."""
+        from torchvision.transforms.v2 import functional
+
         mean, std = (IMAGENET_MEAN, IMAGENET_STD) if self.normalization == "imagenet" else ((0.5,) * 3, (0.5,) * 3)
-        return v2.Compose([v2.PILToTensor(), *steps, v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)])
+        return functional.normalize(functional.to_dtype(images, torch.float32, scale=True), mean, std)
+
+    def decode_resized(self, path: str) -> Tensor:
+        """(3, h, w) uint8: the file at `path` after ``resizing``, the part both views share."""
+        from PIL import Image
+        from torchvision.transforms.v2 import functional
+
+        try:
+            with Image.open(path) as image:
+                return self.resizing()(functional.pil_to_tensor(image.convert("RGB")))
+        except OSError as err:
+            raise DabenchError(f"cannot read image {path} ({err}); re-extract the dataset or run "
+                               f"`dabench data verify`") from None
 
 
 class ImageFiles:
     """A lazy (N, 3, size, size) image tensor backed by files.
 
-    ``files[idx]`` (indices, a list or a slice) decodes those images in the test view;
+    ``files[idx]`` (indices, a list or a slice) reads those images in the test view;
     ``read(idx, seed)`` in this object's view (``training_view()`` gives the augmented one).
     ``select``/``to`` return new views; ``workers`` > 0 decodes in background processes
-    when the loaders iterate (``InfiniteBatches``, ``chunks``).
+    when the loaders iterate (``InfiniteBatches``, ``chunks``), which ship uint8 to the device
+    and normalise there. With ``decodes_once`` the images come from a store decoded once on
+    the device instead (dabench.data.decoded).
     """
 
     def __init__(self, paths: list[str], policy: ImagePolicy, train: bool = False,
                  device: str | torch.device = "cpu", workers: int = 0):
         self.paths, self.policy, self.train = paths, policy, train
         self.device, self.workers = torch.device(device), workers
-        self._transform = None
+        self._transform, self._rows = None, None  # rows: each image's row in its decoded-once store
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -107,8 +149,14 @@ class ImageFiles:
     def training_view(self) -> ImageFiles:
         return self._view(train=True)
 
-    def read(self, idx, seed: int = 0) -> Tensor:
-        """Decode images `idx` (on the CPU) into a float32 (n, 3, size, size) batch.
+    @property
+    def decodes_once(self) -> bool:
+        """Whether this view reads from images decoded once on its device (``ImagePolicy.decode``)."""
+        auto = self.device.type == "cuda" and len(self) <= AUTO_ONCE_MAX_IMAGES
+        return self.policy.decode == "once" or (self.policy.decode == "auto" and auto)
+
+    def decode(self, idx, seed: int = 0) -> Tensor:
+        """Decode images `idx` one by one on the CPU into a uint8 (n, 3, size, size) batch in this view.
 
         The random training view of position i uses torch seed (seed, i), so the same
         (idx, seed) always gives the same batch, in any process.
@@ -133,11 +181,32 @@ class ImageFiles:
                                        f"or run `dabench data verify`") from None
         return torch.stack(images)
 
+    def read(self, idx, seed: int = 0) -> Tensor:
+        """Images `idx` (indices, a list or a slice) as a normalised float32 (n, 3, size, size) batch on this
+        view's device, in this view (train or test), either decoded now or from the decoded-once store."""
+        if not self.decodes_once:
+            return self.policy.normalize(self.decode(idx, seed).to(self.device))
+        from dabench.data.decoded import decoded
+
+        store = decoded(self.paths, self.policy, self.device, self.workers)
+        if self._rows is None:
+            self._rows = torch.tensor([store.row[path] for path in self.paths], device=self.device)
+        positions = torch.arange(len(self))[idx] if isinstance(idx, slice) else torch.as_tensor(idx)
+        rows = self._rows[positions.to(self.device, non_blocking=True)]
+        size = self.policy.image_size
+        if not self.train:
+            return self.policy.normalize(store.test_view(rows, size))
+        generator = torch.Generator(self.device).manual_seed(seed)
+        flip = torch.rand(len(rows), device=self.device, generator=generator) < (0.5 if self.policy.flip else 0.0)
+        if self.policy.train_resizing == "ran.crop":
+            return self.policy.normalize(store.random_resized_crop(rows, size, flip, generator))
+        return self.policy.normalize(store.test_view(rows, size, flip))
+
     def __getitem__(self, idx) -> Tensor:
-        return self.read(idx).to(self.device)
+        return self.read(idx)
 
     def __getstate__(self):  # the transform is rebuilt in worker processes
-        return {**self.__dict__, "_transform": None}
+        return {**self.__dict__, "_transform": None, "_rows": None}
 
 
 class _Reads(torch.utils.data.Dataset):
@@ -150,13 +219,12 @@ class _Reads(torch.utils.data.Dataset):
         return self.read_batch(k)
 
 
-def prefetched(files: ImageFiles, read_batch, keys) -> torch.utils.data.DataLoader:
-    """Batches read_batch(k) for k in `keys`, decoded ahead of time by `files.workers` processes."""
+def prefetched(read_batch, keys, workers: int, pin_memory: bool) -> torch.utils.data.DataLoader:
+    """Batches read_batch(k) for k in `keys`, decoded ahead of time by `workers` processes."""
     # Its own generator: a DataLoader otherwise draws its workers' seeds from the global RNG, and
     # training (dropout...) would then depend on the number of workers.
-    return torch.utils.data.DataLoader(_Reads(read_batch), sampler=keys, batch_size=None,
-                                       num_workers=files.workers, pin_memory=files.device.type == "cuda",
-                                       generator=torch.Generator().manual_seed(0))
+    return torch.utils.data.DataLoader(_Reads(read_batch), sampler=keys, batch_size=None, num_workers=workers,
+                                       pin_memory=pin_memory, generator=torch.Generator().manual_seed(0))
 
 
 # The ImageFiles behind each HiddenImages, kept out of the object a method is handed.
@@ -191,38 +259,46 @@ def chunks(x, batch_size: int):
         yield from x.split(batch_size)
         return
     starts = range(0, len(x), batch_size)
-    for batch in prefetched(x, functools.partial(read_chunk, x, batch_size), starts):
-        yield batch.to(x.device, non_blocking=True)
+    if x.decodes_once or x.workers == 0:
+        yield from (x.read(slice(start, start + batch_size)) for start in starts)
+        return
+    decode = functools.partial(decode_chunk, x, batch_size)
+    for batch in prefetched(decode, starts, x.workers, pin_memory=x.device.type == "cuda"):
+        yield x.policy.normalize(batch.to(x.device, non_blocking=True))
 
 
-def read_chunk(files: ImageFiles, batch_size: int, start: int) -> Tensor:
-    """Images start..start + batch_size - 1 in the test view: a module-level function, so that loader
+def decode_chunk(files: ImageFiles, batch_size: int, start: int) -> Tensor:
+    """Images start..start + batch_size - 1 in the test view, uint8: a module-level function, so that loader
     workers started with spawn or forkserver (which pickle it; a lambda cannot be) can run it."""
-    return files.read(slice(start, start + batch_size))
+    return files.decode(slice(start, start + batch_size))
 
 
 class StepReader:
-    """The batch at step k of an image stream, prefetched in order by DataLoader workers.
+    """The batch at step k of an image stream: normalised float32 on the files' device.
 
     `indices(step)` gives the batch's sample indices (a pure function of the step); the
-    augmentation seed is (seed, step). Asking for any step other than the next one restarts
-    the prefetching there (a resumed run).
+    augmentation seed is (seed, step). Decoded-once images are read in the step; otherwise
+    DataLoader workers decode the batches ahead, in order, and ship them as uint8. Asking for
+    any step other than the next one restarts the prefetching there (a resumed run).
     """
 
     def __init__(self, files: ImageFiles, indices, seed: int):
         self.files, self.indices, self.seed = files, indices, seed
         self._next, self._iterator = None, None
 
-    def _read(self, step: int) -> Tensor:
-        return self.files.read(self.indices(step), self.seed * 1_000_003 + step)
+    def _decode(self, step: int) -> Tensor:
+        return self.files.decode(self.indices(step), self.seed * 1_000_003 + step)
 
-    def __call__(self, step: int) -> Tensor:
-        if self.files.workers == 0:
-            return self._read(step).to(self.files.device)
+    def __call__(self, step: int, idx: Tensor) -> Tensor:
+        """Batch `step`, whose sample indices `idx` (B,) are on the files' device."""
+        files = self.files
+        if files.decodes_once or files.workers == 0:
+            return files.read(idx if files.decodes_once else self.indices(step), self.seed * 1_000_003 + step)
         if step != self._next:
-            self._iterator = iter(prefetched(self.files, self._read, itertools.count(step)))
+            pin = files.device.type == "cuda"
+            self._iterator = iter(prefetched(self._decode, itertools.count(step), files.workers, pin))
         self._next = step + 1
-        return next(self._iterator).to(self.files.device, non_blocking=True)
+        return files.policy.normalize(next(self._iterator).to(files.device, non_blocking=True))
 
     def __getstate__(self):  # workers get the reader without the parent's iterator
         return {**self.__dict__, "_iterator": None, "_next": None}

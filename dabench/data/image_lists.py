@@ -17,7 +17,7 @@ class ImageListDataset(FileListDataset):
     """Images on disk, loaded lazily (see dabench.data.files).
 
     Keyword arguments (the config's ``dataset`` section) set the preprocessing, an
-    ``ImagePolicy``: image_size, resize_size, train_resizing, flip, normalization;
+    ``ImagePolicy``: image_size, resize_size, train_resizing, flip, normalization, decode;
     ``workers``, the processes that decode images (the result does not depend on it); and
     ``test_fraction``/``split_seed`` (see ``FileListDataset``).
     """
@@ -27,10 +27,10 @@ class ImageListDataset(FileListDataset):
     class_folders: dict[str, str] = {}
 
     def __init__(self, root=None, image_size: int = 224, resize_size: int = 256, train_resizing: str = "ran.crop",
-                 flip: bool = True, normalization: str = "imagenet", workers: int = 4, test_fraction: float = 0.0,
-                 split_seed: int = 0):
+                 flip: bool = True, normalization: str = "imagenet", decode: str = "auto", workers: int = 4,
+                 test_fraction: float = 0.0, split_seed: int = 0):
         super().__init__(root, test_fraction, split_seed)
-        self.policy = ImagePolicy(image_size, resize_size, train_resizing, flip, normalization)
+        self.policy = ImagePolicy(image_size, resize_size, train_resizing, flip, normalization, decode)
         self.workers = workers
         self.input_shape = (3, image_size, image_size)
 

@@ -35,7 +35,7 @@ class InfiniteBatches:
         self.positions = None if positions is None else positions.to(x.device)
         self.batch_size = min(batch_size, len(x))
         self.batches_per_epoch = len(x) // self.batch_size
-        self._epoch, self._order = -1, None
+        self._epoch, self._order, self._device_order = -1, None, None
         self.read = StepReader(x.training_view(), self.indices, seed) if isinstance(x, ImageFiles) else None
 
     def indices(self, step: int) -> Tensor:
@@ -44,11 +44,15 @@ class InfiniteBatches:
         if epoch != self._epoch:
             generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
             self._epoch, self._order = epoch, torch.randperm(len(self.x), generator=generator)
+            # Copied once per epoch: a copy from pageable memory per step would wait for the GPU every step.
+            self._device_order = self._order.to(self.x.device)
         return self._order[position * self.batch_size:(position + 1) * self.batch_size]
 
     def batch(self, step: int) -> Batch:
-        idx = self.indices(step).to(self.x.device, non_blocking=True)
-        x = self.read(step) if self.read else self.x[idx]
+        self.indices(step)
+        position = step % self.batches_per_epoch
+        idx = self._device_order[position * self.batch_size:(position + 1) * self.batch_size]
+        x = self.read(step, idx) if self.read else self.x[idx]
         return Batch(x, None if self.y is None else self.y[idx],
                      idx if self.positions is None else self.positions[idx])
 
