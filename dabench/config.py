@@ -266,7 +266,10 @@ NOT_HASHED = (("data_root",), ("dataset", "workers"), ("logging",))
 # only when set to something else, so upgrading dabench never renames (and recomputes) a stored cell.
 HASHED_UNLESS_DEFAULT = {("target_classes",): None, ("model", "bottleneck_batchnorm"): True,
                          ("model", "head_width"): 0, ("model", "init"): "pytorch", ("source_classes",): None,
-                         ("unknown_threshold",): 0.5, ("unseen_target",): False, ("dataset", "decode"): "auto"}
+                         ("unknown_threshold",): 0.5, ("unseen_target",): False, ("dataset", "decode"): "auto",
+                         ("trainer", "compile"): False, ("trainer", "channels_last"): None,
+                         ("trainer", "fused_optimizer"): None, ("trainer", "tf32"): None,
+                         ("trainer", "cudnn_benchmark"): None}
 
 
 def config_hash(cfg: dict) -> str:

@@ -37,6 +37,18 @@ class TrainerConfig(Section):
     eval_batch_size: int = Field(1024, gt=0)
     threads: int | None = Field(None, ge=1, description="CPU threads (torch.set_num_threads); null: filled "
                                                         "in with this process's count when the config is resolved")
+    compile: bool | Literal["backbone", "model"] = Field(False, description=(
+        "torch.compile (nn.Module.compile, in place: checkpoints keep their keys): true or 'backbone' compiles the "
+        "backbone, 'model' the whole model; loss terms stay eager. Off by default: compiling costs a minute or more "
+        "per run"))
+    channels_last: bool | None = Field(None, description=(
+        "convolution weights and 4-D input batches in channels-last memory format; null: on with CUDA"))
+    fused_optimizer: bool | None = Field(None, description=(
+        "the optimizer step as fused kernels (torch.optim's fused=True); null: on with CUDA"))
+    tf32: bool | None = Field(None, description="TF32 for the fp32 matmuls and convolutions on CUDA; null: on with CUDA")
+    cudnn_benchmark: bool | None = Field(None, description=(
+        "let cuDNN time its convolution algorithms for each input shape (torch.backends.cudnn.benchmark); null: on "
+        "with CUDA"))
 
 
 class Optim(Section):

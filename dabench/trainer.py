@@ -11,6 +11,7 @@ is bit-identical to an uninterrupted one on CPU.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,7 @@ from dabench.errors import DabenchError
 from dabench.evaluate import evaluate
 from dabench.io import save_atomic
 from dabench.schema import Optim
+from dabench.types import Batch
 
 
 def inv_factor(progress: float, gamma: float = 10.0, power: float = 0.75) -> float:
@@ -31,14 +33,16 @@ def inv_factor(progress: float, gamma: float = 10.0, power: float = 0.75) -> flo
     return (1 + gamma * progress) ** -power
 
 
-def make_optimizer(groups: list[dict], optim: Optim) -> torch.optim.Optimizer:
-    """torch.optim optimizer over `groups`, each at lr * its ``lr_mult``."""
+def make_optimizer(groups: list[dict], optim: Optim, fused: bool = False) -> torch.optim.Optimizer:
+    """torch.optim optimizer over `groups`, each at lr * its ``lr_mult``; `fused`: one fused kernel per step
+    (None lets torch choose its default implementation)."""
     groups = [{**group, "lr": optim.lr * group["lr_mult"]} for group in groups]
+    fused = fused or None  # fused=False would also rule out torch's foreach default
     if optim.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=optim.lr, momentum=optim.momentum, weight_decay=optim.weight_decay,
-                               nesterov=optim.nesterov and optim.momentum > 0)
+                               nesterov=optim.nesterov and optim.momentum > 0, fused=fused)
     adam = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[optim.optimizer]
-    return adam(groups, lr=optim.lr, betas=tuple(optim.betas), weight_decay=optim.weight_decay)
+    return adam(groups, lr=optim.lr, betas=tuple(optim.betas), weight_decay=optim.weight_decay, fused=fused)
 
 
 def make_schedule(optimizer: torch.optim.Optimizer, optim: Optim, steps: int) -> LRScheduler:
@@ -108,18 +112,42 @@ class Trainer:
         device: "auto", "cpu", "cuda", "cuda:1"...
         eval_batch_size: chunk size for evaluation.
         threads: CPU threads for torch (the result bits depend on it on CPU).
+        compile: False, True or "backbone" (torch.compile the backbone), "model" (the whole model).
+        channels_last, fused_optimizer, tf32, cudnn_benchmark: GPU speed switches (schema.TrainerConfig);
+            None turns each on with CUDA and off on the CPU.
         optim: SGD and learning-rate schedule.
     """
 
     def __init__(self, steps: int, batch_size: int, eval_every: int, log_every: int, precision: str, device: str,
-                 eval_batch_size: int, threads: int, optim: Optim):
+                 eval_batch_size: int, threads: int, compile: bool | str, channels_last: bool | None,
+                 fused_optimizer: bool | None, tf32: bool | None, cudnn_benchmark: bool | None, optim: Optim):
         self.steps, self.batch_size, self.eval_every, self.log_every = steps, batch_size, eval_every, log_every
         self.threads = threads
         self.device = resolve_device(device)
         if precision not in ("auto", "bf16", "fp32"):
             raise DabenchError(f"unknown trainer.precision '{precision}'; known: auto, bf16, fp32")
-        self.bf16 = precision == "bf16" or (precision == "auto" and self.device.type == "cuda")
+        cuda = self.device.type == "cuda"
+        self.bf16 = precision == "bf16" or (precision == "auto" and cuda)
+        self.compile = "backbone" if compile is True else compile
+        self.channels_last, self.fused_optimizer, self.tf32, self.cudnn_benchmark = (
+            cuda if switch is None else switch for switch in (channels_last, fused_optimizer, tf32, cudnn_benchmark))
         self.eval_batch_size, self.optim = eval_batch_size, optim
+
+    def prepare(self, method) -> None:
+        """Apply the speed switches to a started method (on its device) and to torch's global settings."""
+        if self.device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = self.tf32
+            torch.backends.cudnn.benchmark = self.cudnn_benchmark
+        if self.channels_last:
+            method.to(memory_format=torch.channels_last)  # 4-D weights only
+        if self.compile:
+            (method.model.backbone if self.compile == "backbone" else method.model).compile()
+
+    def formatted(self, batch: Batch | None) -> Batch | None:
+        """`batch` with 4-D inputs in channels-last format when that switch is on."""
+        if batch is None or not self.channels_last or batch.x.dim() != 4:
+            return batch
+        return dataclasses.replace(batch, x=batch.x.contiguous(memory_format=torch.channels_last))
 
     def autocast(self) -> contextlib.AbstractContextManager:
         if self.bf16:
@@ -141,7 +169,8 @@ class Trainer:
         Path(run_dir).mkdir(parents=True, exist_ok=True)
         checkpoint_path = Path(run_dir) / "checkpoint.pt"
         start(method, data, self.device, resume_state)
-        optimizers = {name: make_optimizer(groups, self.optim)
+        self.prepare(method)
+        optimizers = {name: make_optimizer(groups, self.optim, self.fused_optimizer)
                       for name, groups in method.optimizers(self.optim.backbone_lr_mult).items() if groups}
         schedules = {name: make_schedule(optimizer, self.optim, self.steps) for name, optimizer in optimizers.items()}
         source = source_batches(data.source_train, self.batch_size, seed)
@@ -171,8 +200,9 @@ class Trainer:
             first = next(iter(optimizers.values()), None)  # the base lr: a group's lr over its lr_mult
             lr = first.param_groups[0]["lr"] / first.param_groups[0]["lr_mult"] if first else self.optim.lr
             terms = {}
-            updates = method.updates(source.batch(step), target.batch(step) if target else None, progress,
-                                     labeled.batch(step) if labeled else None)
+            updates = method.updates(self.formatted(source.batch(step)),
+                                     self.formatted(target.batch(step) if target else None), progress,
+                                     self.formatted(labeled.batch(step) if labeled else None))
             # Each update is computed after the previous one's optimizer step (MCD, ADDA).
             for name, update_terms in _autocast_each(updates, self.autocast):
                 update_total = sum(update_terms.values(), torch.zeros((), device=self.device))
