@@ -108,6 +108,8 @@ def cmd_train(args) -> None:
 
     cfg, _ = run_config(args)
     result = train(cfg, args.out, resume=args.resume, progress_bar=not args.quiet)
+    if not result:  # a torchrun process other than rank 0
+        return
     summary = {k: result[k] for k in ("method", "dataset", "source", "target", "seed", "target_accuracy",
                                       "source_accuracy", "steps", "wall_s")}
     print(json.dumps(summary))

@@ -19,7 +19,7 @@ from dabench.data.base import DATASETS, DomainDataset, cache_dir
 from dabench.data.loaders import TransferData, source_domains
 from dabench.errors import DabenchError
 from dabench.io import DamagedFile, load_checkpoint, make_folder, read_json, set_aside, write_json_atomic
-from dabench.log import make_logger
+from dabench.log import Loggers, make_logger
 from dabench.methods.base import METHODS, Method
 from dabench.models.model import Model, build_model
 from dabench.provenance import git_commit, provenance
@@ -187,10 +187,14 @@ def train(cfg: dict, out: str | Path, resume: bool = False, progress_bar: bool =
 
     run = Run.build(cfg)
     trainer, dataset, data, method = run.trainer, run.dataset, run.data, run.method
-    logger = make_logger(out, cfg, resume_from["step"] if resume_from else None, **cfg["logging"])
+    group = trainer.group  # with torchrun, rank 0 alone logs and writes the result
+    logger = make_logger(out, cfg, resume_from["step"] if resume_from else None, **cfg["logging"]) if group.leader \
+        else Loggers()
     try:
         fit = trainer.fit(method, data, out, logger, cfg["seed"], resume_from, config_hash(cfg), progress_bar)
     except NonFiniteLoss as err:
+        if not group.leader:
+            raise RunFailed(str(err)) from None
         write_json_atomic({"error": str(err), "config_hash": config_hash(cfg), "config": cfg,
                            **provenance(trainer.device)}, out / "failed.json")
         logger.finish({"failed": str(err), "config_hash": config_hash(cfg)})
@@ -198,6 +202,8 @@ def train(cfg: dict, out: str | Path, resume: bool = False, progress_bar: bool =
     except BaseException:
         logger.finish()
         raise
+    if not group.leader:
+        return {}
     records, last = fit.records, fit.records[-1]
     logger.finish({"target_accuracy": last["target_test_acc"], "source_accuracy": last["source_val_acc"],
                    "steps": last["step"], "config_hash": config_hash(cfg)})
@@ -212,6 +218,7 @@ def train(cfg: dict, out: str | Path, resume: bool = False, progress_bar: bool =
         "records": records, "protocol": dataset.protocol, "data_sizes": data.sizes,
         "data_files": dataset.used_files, "config": cfg, "config_hash": config_hash(cfg),
         "wall_s": fit.wall_s, **provenance(trainer.device),
+        **({"processes": group.world} if group.world > 1 else {}),
     }
     write_json_atomic(result, out / "result.json")
     return result

@@ -124,3 +124,40 @@ def toy_benchmark(folder: Path, grid: str, steps: int = 6) -> tuple[list[dict], 
     run_benchmark(path, Path(folder) / "out", progress_bar=False)
     rows = [json.loads(line) for line in (Path(folder) / "out" / "results.jsonl").read_text().splitlines()]
     return rows, (Path(folder) / "out" / "table.md").read_text()
+
+
+def train_in_processes(cfg: dict, out: Path, processes: int = 2, crash_at: int | None = None,
+                       resume: bool = False) -> None:
+    """Train `cfg` into `out` in `processes` CPU processes joined by gloo, as torchrun launches them
+    (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT); with `crash_at`, every process stops when it asks
+    for the batch of that step, as a killed job would."""
+    import socket
+
+    with socket.socket() as probe:  # a free port for the rendezvous
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    torch.multiprocessing.spawn(_train_process, (processes, port, cfg, str(out), crash_at, resume), nprocs=processes)
+
+
+def _train_process(rank: int, world: int, port: int, cfg: dict, out: str, crash_at: int | None,
+                   resume: bool) -> None:
+    import os
+
+    from dabench.data.loaders import InfiniteBatches
+    from dabench.run import train
+
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
+                      MASTER_PORT=str(port))
+    if crash_at is not None:
+        batch = InfiniteBatches.batch
+
+        def crashing(stream, step):
+            if step == crash_at:
+                raise KeyboardInterrupt
+            return batch(stream, step)
+
+        InfiniteBatches.batch = crashing
+    try:
+        train(cfg, out, resume=resume)
+    except KeyboardInterrupt:
+        pass

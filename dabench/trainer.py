@@ -20,6 +20,7 @@ import torch
 from torch.optim.lr_scheduler import CosineAnnealingLR, LambdaLR, LRScheduler, StepLR
 from tqdm.auto import tqdm
 
+from dabench import distributed
 from dabench.data.loaders import InfiniteBatches, TransferData, source_batches
 from dabench.errors import DabenchError
 from dabench.evaluate import evaluate
@@ -123,7 +124,10 @@ class Trainer:
                  fused_optimizer: bool | None, tf32: bool | None, cudnn_benchmark: bool | None, optim: Optim):
         self.steps, self.batch_size, self.eval_every, self.log_every = steps, batch_size, eval_every, log_every
         self.threads = threads
+        self.group = distributed.launched()  # torchrun's processes, or this one alone
         self.device = resolve_device(device)
+        if self.group.world > 1 and self.device.type == "cuda" and device in ("auto", "cuda"):
+            self.device = resolve_device(f"cuda:{self.group.local_rank}")  # one GPU per process
         if precision not in ("auto", "bf16", "fp32"):
             raise DabenchError(f"unknown trainer.precision '{precision}'; known: auto, bf16, fp32")
         cuda = self.device.type == "cuda"
@@ -132,6 +136,9 @@ class Trainer:
         self.channels_last, self.fused_optimizer, self.tf32, self.cudnn_benchmark = (
             cuda if switch is None else switch for switch in (channels_last, fused_optimizer, tf32, cudnn_benchmark))
         self.eval_batch_size, self.optim = eval_batch_size, optim
+        # Entered around each step's work between log steps, which must not wait for the device: a check can
+        # set it to a CUDA sync detector (benchmarks/gpu_speed.py uses torch.cuda.set_sync_debug_mode).
+        self.step_guard = contextlib.nullcontext
 
     def prepare(self, method) -> None:
         """Apply the speed switches to a started method (on its device) and to torch's global settings."""
@@ -166,85 +173,120 @@ class Trainer:
         label-free validator. Checkpoint: run_dir/checkpoint.pt.
         """
         torch.set_num_threads(self.threads)
+        group, leader = self.group, self.group.leader
+        distributed.join(group, self.device, self.batch_size)
         Path(run_dir).mkdir(parents=True, exist_ok=True)
         checkpoint_path = Path(run_dir) / "checkpoint.pt"
         start(method, data, self.device, resume_state)
+        if group.world > 1:
+            distributed.follow_leader(method, parameters=True)
+            torch.manual_seed(seed * 7919 + group.rank)  # each process its own dropout and augmentation draws
         self.prepare(method)
         optimizers = {name: make_optimizer(groups, self.optim, self.fused_optimizer)
                       for name, groups in method.optimizers(self.optim.backbone_lr_mult).items() if groups}
         schedules = {name: make_schedule(optimizer, self.optim, self.steps) for name, optimizer in optimizers.items()}
-        source = source_batches(data.source_train, self.batch_size, seed)
-        target = (InfiniteBatches(data.target_train, None, self.batch_size, seed + 7919, data.target_positions)
+        share = {"rank": group.rank, "world": group.world}  # this process's part of each global batch
+        source = source_batches(data.source_train, self.batch_size, seed, **share)
+        target = (InfiniteBatches(data.target_train, None, self.batch_size, seed + 7919, data.target_positions, **share)
                   if len(data.target_train) else None)  # None: domain generalization, no target data
-        labeled = (InfiniteBatches(data.target_labeled.x, data.target_labeled.y, self.batch_size, seed + 104729)
-                   if data.target_labeled is not None else None)
+        labeled = (InfiniteBatches(data.target_labeled.x, data.target_labeled.y, self.batch_size, seed + 104729,
+                                   **share) if data.target_labeled is not None else None)
         state = {"step": 0, "records": [], "sums": {}, "count": 0, "wall_s": 0.0}
         if resume_state is not None:
             state = resume_state
             for name, optimizer in optimizers.items():
                 optimizer.load_state_dict(state["optimizers"][name])
                 schedules[name].load_state_dict(state["schedules"][name])
-            torch.set_rng_state(state["rng"])
-            if state["cuda_rng"] is not None and torch.cuda.is_available():
-                torch.cuda.set_rng_state_all(state["cuda_rng"])
+            rng, cuda_rng = resumed_rng(state, group)
+            torch.set_rng_state(rng)
+            if cuda_rng is not None and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(cuda_rng)
         sums, count, records = state["sums"], state["count"], state["records"]
         # Per term, the first step at which it was not finite (-1: none yet), kept on the device and
         # read at log steps only, so the guard adds no host sync to a step.
         never = torch.tensor(-1, device=self.device)
         bad_at: dict[str, torch.Tensor] = {}
         started, losses = time.perf_counter() - state["wall_s"], {}
-        bar = tqdm(total=self.steps, initial=state["step"], disable=not progress_bar, dynamic_ncols=True,
+        bar = tqdm(total=self.steps, initial=state["step"], disable=not (progress_bar and leader), dynamic_ncols=True,
                    leave=False, desc=getattr(method, "registered_name", "train"))
         for step in range(state["step"], self.steps):
             progress = step / self.steps
             first = next(iter(optimizers.values()), None)  # the base lr: a group's lr over its lr_mult
             lr = first.param_groups[0]["lr"] / first.param_groups[0]["lr_mult"] if first else self.optim.lr
-            terms = {}
-            updates = method.updates(self.formatted(source.batch(step)),
-                                     self.formatted(target.batch(step) if target else None), progress,
-                                     self.formatted(labeled.batch(step) if labeled else None))
-            # Each update is computed after the previous one's optimizer step (MCD, ADDA).
-            for name, update_terms in _autocast_each(updates, self.autocast):
-                update_total = sum(update_terms.values(), torch.zeros((), device=self.device))
-                if update_total.requires_grad:  # AdaBN-style updates only refresh statistics
-                    method.zero_grad(set_to_none=True)
-                    update_total.backward()
-                    optimizers[name].step()
-                terms.update(update_terms)
-            for schedule in schedules.values():
-                schedule.step()
-            total = sum(terms.values(), torch.zeros((), device=self.device))
-            # Accumulate on the device; .item() would sync a GPU every step.
-            for name, value in {**terms, "total": total}.items():
-                sums[name] = sums.get(name, 0.0) + value.detach().float()
-            count += 1
-            for name, value in terms.items():
-                seen = bad_at.get(name, never)
-                bad_at[name] = torch.where((seen < 0) & ~torch.isfinite(value.detach()), step + 1, seen)
+            with self.step_guard():
+                terms = {}
+                updates = method.updates(self.formatted(source.batch(step)),
+                                         self.formatted(target.batch(step) if target else None), progress,
+                                         self.formatted(labeled.batch(step) if labeled else None))
+                # Each update is computed after the previous one's optimizer step (MCD, ADDA).
+                for name, update_terms in _autocast_each(updates, self.autocast):
+                    update_total = sum(update_terms.values(), torch.zeros((), device=self.device))
+                    if update_total.requires_grad:  # AdaBN-style updates only refresh statistics
+                        method.zero_grad(set_to_none=True)
+                        update_total.backward()
+                        if group.world > 1:
+                            distributed.average_gradients(optimizers[name], group.world)
+                        optimizers[name].step()
+                    terms.update(update_terms)
+                for schedule in schedules.values():
+                    schedule.step()
+                if group.world > 1:
+                    distributed.follow_leader(method)  # batch-norm statistics, as DistributedDataParallel keeps them
+                total = sum(terms.values(), torch.zeros((), device=self.device))
+                # Accumulate on the device; .item() would sync a GPU every step.
+                for name, value in {**terms, "total": total}.items():
+                    sums[name] = sums.get(name, 0.0) + value.detach().float()
+                count += 1
+                for name, value in terms.items():
+                    seen = bad_at.get(name, never)
+                    bad_at[name] = torch.where((seen < 0) & ~torch.isfinite(value.detach()), step + 1, seen)
             bar.update(1)
             done = step + 1
             evaluating = done % self.eval_every == 0 or done == self.steps
             if evaluating or done % self.log_every == 0:
+                if group.world > 1 and bad_at:
+                    distributed.flat_all_reduce(list(bad_at.values()), distributed.dist.ReduceOp.MAX)
                 _stop_if_not_finite(bad_at)  # before a checkpoint could keep diverged weights
             if done % self.log_every == 0 or done == self.steps:
+                if group.world > 1:  # the global batch's means
+                    distributed.flat_all_reduce(list(sums.values()))
+                    sums = {name: value / group.world for name, value in sums.items()}
                 losses = {f"loss/{name}": (value / count).item() for name, value in sums.items()}
                 sums, count = {}, 0
-                logger.log(done, {**losses, "lr": lr})
+                if leader:
+                    logger.log(done, {**losses, "lr": lr})
                 bar.set_postfix({k[5:]: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
             if evaluating:
-                record = {"step": done, "lr": lr, **losses,
-                          **evaluate(method, data, self.eval_batch_size, self.autocast())}
-                records.append(record)
-                logger.log(done, {k: v for k, v in record.items() if k != "step"})
-                save_atomic({"step": done, "config_hash": tag, "method": method.state_dict(),
-                             "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
-                             "schedules": {name: s.state_dict() for name, s in schedules.items()},
-                             "rng": torch.get_rng_state(),
-                             "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-                             "sums": sums, "count": count, "records": records,
-                             "wall_s": time.perf_counter() - started}, checkpoint_path)
+                rngs = distributed.gather(
+                    (torch.get_rng_state(), torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None),
+                    group)
+                if leader:
+                    record = {"step": done, "lr": lr, **losses,
+                              **evaluate(method, data, self.eval_batch_size, self.autocast())}
+                    records.append(record)
+                    logger.log(done, {k: v for k, v in record.items() if k != "step"})
+                    save_atomic({"step": done, "config_hash": tag, "method": method.state_dict(),
+                                 "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
+                                 "schedules": {name: s.state_dict() for name, s in schedules.items()},
+                                 "rng": rngs[0][0] if group.world == 1 else [rng for rng, _ in rngs],
+                                 "cuda_rng": rngs[0][1] if group.world == 1 else [cuda for _, cuda in rngs],
+                                 "processes": group.world, "sums": sums, "count": count, "records": records,
+                                 "wall_s": time.perf_counter() - started}, checkpoint_path)
         bar.close()
         return Fit(records, time.perf_counter() - started)
+
+
+def resumed_rng(state: dict, group: distributed.Group) -> tuple:
+    """(CPU RNG state, CUDA RNG states or None) of this process in a checkpoint; refuses one made by another
+    number of processes, whose batches were split differently."""
+    processes = state.get("processes", 1)
+    if processes != group.world:
+        raise DabenchError(f"the checkpoint was made by {processes} process(es) and this run has {group.world}; "
+                           f"resume with torchrun --nproc_per_node {processes}" if processes > 1 else
+                           "the checkpoint was made by 1 process; resume it without torchrun")
+    if group.world == 1:
+        return state["rng"], state["cuda_rng"]
+    return state["rng"][group.rank], state["cuda_rng"][group.rank]
 
 
 def _stop_if_not_finite(bad_at: dict[str, torch.Tensor]) -> None:

@@ -28,30 +28,35 @@ class InfiniteBatches:
         seed: fixes the order of every epoch (and the image augmentations).
         positions: (N,) optional; a batch's ``idx`` is positions[sample index] instead of the
             sample index (target batches: ``TransferData.target_positions``).
+        rank, world: in data-parallel training (dabench.distributed), this process takes samples
+            rank, rank + world, ... of each batch, and augments them with its own seed.
     """
 
-    def __init__(self, x, y: Tensor | None, batch_size: int, seed: int, positions: Tensor | None = None):
-        self.x, self.y, self.seed = x, y, seed
+    def __init__(self, x, y: Tensor | None, batch_size: int, seed: int, positions: Tensor | None = None,
+                 rank: int = 0, world: int = 1):
+        self.x, self.y, self.seed, self.rank, self.world = x, y, seed, rank, world
         self.positions = None if positions is None else positions.to(x.device)
         self.batch_size = min(batch_size, len(x))
         self.batches_per_epoch = len(x) // self.batch_size
         self._epoch, self._order, self._device_order = -1, None, None
-        self.read = StepReader(x.training_view(), self.indices, seed) if isinstance(x, ImageFiles) else None
+        self.read = (StepReader(x.training_view(), self.indices, seed + 1_000_033 * rank)
+                     if isinstance(x, ImageFiles) else None)
 
     def indices(self, step: int) -> Tensor:
-        """The (B,) sample indices of batch `step`, on the CPU."""
+        """The (B / world,) sample indices of this process's part of batch `step`, on the CPU."""
         epoch, position = divmod(step, self.batches_per_epoch)
         if epoch != self._epoch:
             generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
             self._epoch, self._order = epoch, torch.randperm(len(self.x), generator=generator)
             # Copied once per epoch: a copy from pageable memory per step would wait for the GPU every step.
-            self._device_order = self._order.to(self.x.device)
-        return self._order[position * self.batch_size:(position + 1) * self.batch_size]
+            order = self._order.pin_memory() if self.x.device.type == "cuda" else self._order
+            self._device_order = order.to(self.x.device, non_blocking=True)
+        return self._order[position * self.batch_size:(position + 1) * self.batch_size][self.rank::self.world]
 
     def batch(self, step: int) -> Batch:
         self.indices(step)
         position = step % self.batches_per_epoch
-        idx = self._device_order[position * self.batch_size:(position + 1) * self.batch_size]
+        idx = self._device_order[position * self.batch_size:(position + 1) * self.batch_size][self.rank::self.world]
         x = self.read(step, idx) if self.read else self.x[idx]
         return Batch(x, None if self.y is None else self.y[idx],
                      idx if self.positions is None else self.positions[idx])
@@ -67,14 +72,14 @@ class MultiSourceBatches:
         batch_size: B; seed: fixes every source's order (source d draws with seed + 15485863 d).
     """
 
-    def __init__(self, x, y: Tensor, domain: Tensor, batch_size: int, seed: int):
+    def __init__(self, x, y: Tensor, domain: Tensor, batch_size: int, seed: int, rank: int = 0, world: int = 1):
         n_sources = int(domain.max()) + 1
         self.streams = []
         for d in range(n_sources):
             members = (domain == d).nonzero().flatten()
             size = batch_size // n_sources + (d < batch_size % n_sources)
             self.streams.append(InfiniteBatches(take(x, members), y[members], size, seed + 15_485_863 * d,
-                                                positions=members))
+                                                members, rank, world))
 
     def batch(self, step: int) -> Batch:
         parts = [stream.batch(step) for stream in self.streams]
@@ -83,11 +88,11 @@ class MultiSourceBatches:
                      torch.cat([part.idx for part in parts]), domain)
 
 
-def source_batches(split: LabeledSplit, batch_size: int, seed: int):
+def source_batches(split: LabeledSplit, batch_size: int, seed: int, rank: int = 0, world: int = 1):
     """The source train stream: ``InfiniteBatches``, or ``MultiSourceBatches`` for several sources."""
     if split.domain is None:
-        return InfiniteBatches(split.x, split.y, batch_size, seed)
-    return MultiSourceBatches(split.x, split.y, split.domain, batch_size, seed)
+        return InfiniteBatches(split.x, split.y, batch_size, seed, rank=rank, world=world)
+    return MultiSourceBatches(split.x, split.y, split.domain, batch_size, seed, rank, world)
 
 
 def source_domains(source: str) -> list[str]:

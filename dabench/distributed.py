@@ -1,0 +1,99 @@
+"""Data-parallel training of one run over several processes, launched by torchrun:
+
+    torchrun --nproc_per_node 4 -m dabench train configs/office31.yaml --out runs/a2w
+
+Every process builds the same model from the same seed; at step k each takes its share of the
+step's global batch (``trainer.batch_size`` per domain, split by rank: samples rank, rank +
+world, ...), the DistributedSampler split of dabench's step-indexed streams. Gradients are
+averaged over the processes after each backward (one all-reduce of the flattened gradients),
+buffers (batch-norm statistics) follow rank 0 after each step, and the logged losses are means
+over all processes. Rank 0 alone evaluates, logs and checkpoints; the checkpoint holds every
+rank's RNG state, so a resumed run with the same number of processes is bit-identical to an
+uninterrupted one on CPU. NCCL on CUDA (one GPU per process, cuda:LOCAL_RANK), gloo on the CPU.
+
+Batch-dependent terms (batch norm, MMD, CORAL, the adversarial batches) see each process's share,
+as under torch's DistributedDataParallel without SyncBatchNorm; results therefore differ from
+one process with the same global batch, and ``result.json`` records the process count.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+from dabench.errors import DabenchError
+
+
+@dataclass(frozen=True)
+class Group:
+    """This process's place among the processes training one run."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def leader(self) -> bool:
+        return self.rank == 0
+
+
+def launched() -> Group:
+    """The group torchrun started this process in (its RANK, WORLD_SIZE, LOCAL_RANK), or one process alone."""
+    return Group(int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)),
+                 int(os.environ.get("LOCAL_RANK", 0)))
+
+
+def join(group: Group, device: torch.device, batch_size: int) -> None:
+    """Join the process group (gloo on the CPU, NCCL on CUDA) unless alone or already in it."""
+    if group.world == 1 or dist.is_initialized():
+        return
+    if batch_size % group.world:
+        raise DabenchError(f"trainer.batch_size={batch_size} does not split over {group.world} processes; use a "
+                           f"multiple of {group.world}")
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=group.rank, world_size=group.world)
+
+
+def flat_all_reduce(tensors: list[torch.Tensor], op=dist.ReduceOp.SUM) -> None:
+    """All-reduce same-dtype `tensors` in place, as one flat buffer (one collective call)."""
+    if not tensors:
+        return
+    flat = torch.cat([t.reshape(-1) for t in tensors])
+    dist.all_reduce(flat, op=op)
+    for tensor, part in zip(tensors, flat.split([t.numel() for t in tensors])):
+        tensor.copy_(part.view_as(tensor))
+
+
+def average_gradients(optimizer: torch.optim.Optimizer, world: int) -> None:
+    """Replace each gradient of `optimizer`'s parameters by its mean over the `world` processes."""
+    grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    for dtype in dtypes(grads):
+        same = [g for g in grads if g.dtype == dtype]
+        flat_all_reduce(same)
+        torch._foreach_div_(same, world)
+
+
+def follow_leader(module: torch.nn.Module, parameters: bool = False) -> None:
+    """Copy rank 0's buffers (and `parameters`) into every process's `module`."""
+    tensors = [b for b in module.buffers()] + ([p.data for p in module.parameters()] if parameters else [])
+    for dtype in dtypes(tensors):
+        same = [t for t in tensors if t.dtype == dtype]
+        flat = torch.cat([t.reshape(-1) for t in same])
+        dist.broadcast(flat, src=0)
+        for tensor, part in zip(same, flat.split([t.numel() for t in same])):
+            tensor.copy_(part.view_as(tensor))
+
+
+def dtypes(tensors: list[torch.Tensor]) -> list[torch.dtype]:
+    """The dtypes of `tensors`, in the same order in every process (a set's order differs between processes)."""
+    return sorted({t.dtype for t in tensors}, key=str)
+
+
+def gather(obj, group: Group) -> list:
+    """[obj of rank 0, obj of rank 1, ...]: a picklable object from every process."""
+    if group.world == 1:
+        return [obj]
+    gathered = [None] * group.world
+    dist.all_gather_object(gathered, obj)
+    return gathered
