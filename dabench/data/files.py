@@ -122,6 +122,7 @@ class ImageFiles:
         self.paths, self.policy, self.train = paths, policy, train
         self.device, self.workers = torch.device(device), workers
         self._transform, self._rows = None, None  # rows: each image's row in its decoded-once store
+        self._test_loader = None  # (batch size, DataLoader whose workers persist between evaluations)
 
     def __len__(self) -> int:
         return len(self.paths)
@@ -206,7 +207,17 @@ class ImageFiles:
         return self.read(idx)
 
     def __getstate__(self):  # the transform is rebuilt in worker processes
-        return {**self.__dict__, "_transform": None, "_rows": None}
+        return {**self.__dict__, "_transform": None, "_rows": None, "_test_loader": None}
+
+    def test_chunks(self, batch_size: int) -> torch.utils.data.DataLoader:
+        """Consecutive uint8 chunks of `batch_size` images in the test view, decoded by `workers` processes that
+        stay alive between calls (an evaluation every few hundred steps does not restart them)."""
+        if self._test_loader is None or self._test_loader[0] != batch_size:
+            decode = functools.partial(decode_chunk, self._view(), batch_size)  # a copy: no reference cycle
+            loader = prefetched(decode, range(0, len(self), batch_size), self.workers,
+                                pin_memory=self.device.type == "cuda", persistent=True)
+            self._test_loader = (batch_size, loader)
+        return self._test_loader[1]
 
 
 class _Reads(torch.utils.data.Dataset):
@@ -219,12 +230,15 @@ class _Reads(torch.utils.data.Dataset):
         return self.read_batch(k)
 
 
-def prefetched(read_batch, keys, workers: int, pin_memory: bool) -> torch.utils.data.DataLoader:
-    """Batches read_batch(k) for k in `keys`, decoded ahead of time by `workers` processes."""
+def prefetched(read_batch, keys, workers: int, pin_memory: bool, persistent: bool = False
+               ) -> torch.utils.data.DataLoader:
+    """Batches read_batch(k) for k in `keys`, decoded ahead of time by `workers` processes (kept alive between
+    iterations if `persistent`)."""
     # Its own generator: a DataLoader otherwise draws its workers' seeds from the global RNG, and
     # training (dropout...) would then depend on the number of workers.
     return torch.utils.data.DataLoader(_Reads(read_batch), sampler=keys, batch_size=None, num_workers=workers,
-                                       pin_memory=pin_memory, generator=torch.Generator().manual_seed(0))
+                                       pin_memory=pin_memory, persistent_workers=persistent and workers > 0,
+                                       generator=torch.Generator().manual_seed(0))
 
 
 # The ImageFiles behind each HiddenImages, kept out of the object a method is handed.
@@ -262,8 +276,7 @@ def chunks(x, batch_size: int):
     if x.decodes_once or x.workers == 0:
         yield from (x.read(slice(start, start + batch_size)) for start in starts)
         return
-    decode = functools.partial(decode_chunk, x, batch_size)
-    for batch in prefetched(decode, starts, x.workers, pin_memory=x.device.type == "cuda"):
+    for batch in x.test_chunks(batch_size):
         yield x.policy.normalize(batch.to(x.device, non_blocking=True))
 
 
@@ -286,9 +299,6 @@ class StepReader:
         self.files, self.indices, self.seed = files, indices, seed
         self._next, self._iterator = None, None
 
-    def _decode(self, step: int) -> Tensor:
-        return self.files.decode(self.indices(step), self.seed * 1_000_003 + step)
-
     def __call__(self, step: int, idx: Tensor) -> Tensor:
         """Batch `step`, whose sample indices `idx` (B,) are on the files' device."""
         files = self.files
@@ -296,12 +306,21 @@ class StepReader:
             return files.read(idx if files.decodes_once else self.indices(step), self.seed * 1_000_003 + step)
         if step != self._next:
             pin = files.device.type == "cuda"
-            self._iterator = iter(prefetched(self._decode, itertools.count(step), files.workers, pin))
+            # A module-level function of what it reads, not a bound method: the loader would otherwise hold
+            # this reader in a reference cycle, and a loader freed by the cycle collector waits seconds for
+            # each of its workers to exit.
+            decode = functools.partial(decode_step, files, self.indices, self.seed)
+            self._iterator = iter(prefetched(decode, itertools.count(step), files.workers, pin))
         self._next = step + 1
         return files.policy.normalize(next(self._iterator).to(files.device, non_blocking=True))
 
     def __getstate__(self):  # workers get the reader without the parent's iterator
         return {**self.__dict__, "_iterator": None, "_next": None}
+
+
+def decode_step(files: ImageFiles, indices, seed: int, step: int) -> Tensor:
+    """The uint8 batch of `step` (samples `indices(step)`, augmentation seed (seed, step)), in a loader worker."""
+    return files.decode(indices(step), seed * 1_000_003 + step)
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,45 @@ from dabench.errors import DabenchError
 from dabench.types import Batch
 
 
+class BatchOrder:
+    """Which samples batch `step` of an endless stream holds: epoch e visits the n samples in randperm seeded
+    by (seed, e), `batch_size` at a time (the last incomplete batch of an epoch dropped); this process takes
+    samples rank, rank + world, ... of each batch (data-parallel training, dabench.distributed)."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world: int = 1,
+                 device: torch.device = torch.device("cpu")):
+        self.n, self.batch_size, self.seed, self.rank, self.world, self.device = n, batch_size, seed, rank, world, device
+        self.batches_per_epoch = n // batch_size
+        self._epoch, self._order, self._device_order = -1, None, None
+
+    def _share(self, order: Tensor, step: int) -> Tensor:
+        position = step % self.batches_per_epoch
+        return order[position * self.batch_size:(position + 1) * self.batch_size][self.rank::self.world]
+
+    def indices(self, step: int) -> Tensor:
+        """The (B / world,) sample indices of this process's part of batch `step`, on the CPU."""
+        epoch = step // self.batches_per_epoch
+        if epoch != self._epoch:
+            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+            self._epoch, self._order = epoch, torch.randperm(self.n, generator=generator)
+            self._device_order = None
+        return self._share(self._order, step)
+
+    def on_device(self, step: int) -> Tensor:
+        """``indices(step)`` on the stream's device."""
+        self.indices(step)
+        if self._device_order is None:
+            # Copied once per epoch: a copy from pageable memory per step would wait for the GPU every step.
+            order = self._order.pin_memory() if self.device.type == "cuda" else self._order
+            self._device_order = order.to(self.device, non_blocking=True)
+        return self._share(self._device_order, step)
+
+    def __getstate__(self):  # loader workers need the CPU order only
+        return {**self.__dict__, "_device_order": None}
+
+
 class InfiniteBatches:
-    """Endless shuffled mini-batches: epoch e visits the samples in randperm seeded by (seed, e).
+    """Endless shuffled mini-batches in a ``BatchOrder``.
 
     Args:
         x: (N, ...) inputs, a tensor or ImageFiles (read in their training view);
@@ -34,29 +71,14 @@ class InfiniteBatches:
 
     def __init__(self, x, y: Tensor | None, batch_size: int, seed: int, positions: Tensor | None = None,
                  rank: int = 0, world: int = 1):
-        self.x, self.y, self.seed, self.rank, self.world = x, y, seed, rank, world
+        self.x, self.y = x, y
         self.positions = None if positions is None else positions.to(x.device)
-        self.batch_size = min(batch_size, len(x))
-        self.batches_per_epoch = len(x) // self.batch_size
-        self._epoch, self._order, self._device_order = -1, None, None
-        self.read = (StepReader(x.training_view(), self.indices, seed + 1_000_033 * rank)
+        self.order = BatchOrder(len(x), min(batch_size, len(x)), seed, rank, world, x.device)
+        self.read = (StepReader(x.training_view(), self.order.indices, seed + 1_000_033 * rank)
                      if isinstance(x, ImageFiles) else None)
 
-    def indices(self, step: int) -> Tensor:
-        """The (B / world,) sample indices of this process's part of batch `step`, on the CPU."""
-        epoch, position = divmod(step, self.batches_per_epoch)
-        if epoch != self._epoch:
-            generator = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-            self._epoch, self._order = epoch, torch.randperm(len(self.x), generator=generator)
-            # Copied once per epoch: a copy from pageable memory per step would wait for the GPU every step.
-            order = self._order.pin_memory() if self.x.device.type == "cuda" else self._order
-            self._device_order = order.to(self.x.device, non_blocking=True)
-        return self._order[position * self.batch_size:(position + 1) * self.batch_size][self.rank::self.world]
-
     def batch(self, step: int) -> Batch:
-        self.indices(step)
-        position = step % self.batches_per_epoch
-        idx = self._device_order[position * self.batch_size:(position + 1) * self.batch_size][self.rank::self.world]
+        idx = self.order.on_device(step)
         x = self.read(step, idx) if self.read else self.x[idx]
         return Batch(x, None if self.y is None else self.y[idx],
                      idx if self.positions is None else self.positions[idx])
