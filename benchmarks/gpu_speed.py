@@ -39,6 +39,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from reference import GradientReversal
 
 OFFICE31 = {"amazon": (2817, (300, 300)), "webcam": (795, (640, 480)), "dslr": (498, (1000, 1000))}  # (width, height)
 CLASSES = 31
@@ -119,17 +120,6 @@ def dabench_dann(root: Path, args, device: torch.device) -> dict:
             "peak_gib": peak, "settings": {k: getattr(trainer, k) for k in (
                 "bf16", "compile", "channels_last", "fused_optimizer", "tf32", "cudnn_benchmark")},
             "decoded_once": data.target_train.decodes_once}
-
-
-class GradientReversal(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, coefficient):
-        ctx.coefficient = coefficient
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return -ctx.coefficient * grad, None
 
 
 def forever(loader):

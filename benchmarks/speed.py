@@ -21,25 +21,13 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from reference import GradientReversal
 
 from dabench.config import CONFIG_DIR, load_yaml, merge, resolve
 from dabench.evaluate import evaluate
 from dabench.log import Loggers
 from dabench.provenance import device_name
 from dabench.run import build
-
-
-class Reverse(torch.autograd.Function):
-    """Gradient reversal: identity forward, -coefficient x gradient backward."""
-
-    @staticmethod
-    def forward(ctx, x, coefficient):
-        ctx.coefficient = coefficient
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return -ctx.coefficient * grad, None
 
 
 def bare_networks(num_classes: int, adversarial: bool) -> tuple[nn.Module, nn.Module | None]:
@@ -74,7 +62,7 @@ def bare_loop(data, num_classes: int, steps: int, batch: int, adversarial: bool)
         if adversarial:
             features = features_of(torch.cat([xs[i], xt[j]]))
             coefficient = 2 / (1 + math.exp(-10 * progress)) - 1
-            domain = discriminator(Reverse.apply(features, coefficient)).squeeze(1)
+            domain = discriminator(GradientReversal.apply(features, coefficient)).squeeze(1)
             labels = torch.cat([torch.ones(batch), torch.zeros(batch)])
             loss = F.cross_entropy(head(features[:batch]), ys[i]) + F.binary_cross_entropy_with_logits(domain, labels)
         else:
