@@ -6,7 +6,7 @@ Every process builds the same model from the same seed; at step k each takes its
 step's global batch (``trainer.batch_size`` per domain, split by rank: samples rank, rank +
 world, ...), the DistributedSampler split of dabench's step-indexed streams. Gradients are
 averaged over the processes after each backward (one all-reduce of the flattened gradients),
-buffers (batch-norm statistics) follow rank 0 after each step, and the logged losses are means
+batch-norm statistics follow rank 0 after each step, and the logged losses are means
 over all processes. Rank 0 alone evaluates, logs and checkpoints; the checkpoint holds every
 rank's RNG state, so a resumed run with the same number of processes is bit-identical to an
 uninterrupted one on CPU. NCCL on CUDA (one GPU per process, cuda:LOCAL_RANK), gloo on the CPU.
@@ -24,6 +24,8 @@ import torch
 import torch.distributed as dist
 
 from dabench.errors import DabenchError
+
+BATCH_NORMS = (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d, torch.nn.BatchNorm3d, torch.nn.SyncBatchNorm)
 
 
 @dataclass(frozen=True)
@@ -74,9 +76,17 @@ def average_gradients(optimizer: torch.optim.Optimizer, world: int) -> None:
         torch._foreach_div_(same, world)
 
 
-def follow_leader(module: torch.nn.Module, parameters: bool = False) -> None:
-    """Copy rank 0's buffers (and `parameters`) into every process's `module`."""
-    tensors = [b for b in module.buffers()] + ([p.data for p in module.parameters()] if parameters else [])
+def follow_leader(module: torch.nn.Module, everything: bool = False) -> None:
+    """Copy rank 0's batch-norm statistics into every process's `module` (with `everything`: all parameters and
+    buffers). Other buffers, such as a method's per-sample memory, stay each process's own: rank 0's copy lacks
+    the samples the other processes saw."""
+    if everything:
+        tensors = [p.data for p in module.parameters()] + list(module.buffers())
+    else:
+        norms = [m for m in module.modules() if isinstance(m, BATCH_NORMS)]
+        tensors = [b for m in norms for b in m.buffers()]
+    if not tensors:
+        return
     for dtype in dtypes(tensors):
         same = [t for t in tensors if t.dtype == dtype]
         flat = torch.cat([t.reshape(-1) for t in same])

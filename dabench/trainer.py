@@ -179,7 +179,7 @@ class Trainer:
         checkpoint_path = Path(run_dir) / "checkpoint.pt"
         start(method, data, self.device, resume_state)
         if group.world > 1:
-            distributed.follow_leader(method, parameters=True)
+            distributed.follow_leader(method, everything=True)
             torch.manual_seed(seed * 7919 + group.rank)  # each process its own dropout and augmentation draws
         self.prepare(method)
         optimizers = {name: make_optimizer(groups, self.optim, self.fused_optimizer)

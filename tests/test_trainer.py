@@ -50,7 +50,7 @@ class CrashAt:
         pass
 
 
-@pytest.mark.parametrize("method", ["dann", "source_only"])
+@pytest.mark.parametrize("method", ["dann", "source_only", "shot", "pada"])  # SHOT and PADA refresh periodically
 def test_resumed_run_equals_uninterrupted_bit_for_bit(method, tmp_path):
     cfg = toy_config(method, trainer={"steps": 30, "eval_every": 10, "log_every": 3})
     trainer, full, data = build_toy(cfg)

@@ -121,7 +121,8 @@ class ImageFiles:
                  device: str | torch.device = "cpu", workers: int = 0):
         self.paths, self.policy, self.train = paths, policy, train
         self.device, self.workers = torch.device(device), workers
-        self._transform, self._rows = None, None  # rows: each image's row in its decoded-once store
+        # The decoded-once store and each image's row in it, found at the first read.
+        self._transform, self._store, self._rows = None, None, None
         self._test_loader = None  # (batch size, DataLoader whose workers persist between evaluations)
 
     def __len__(self) -> int:
@@ -187,11 +188,12 @@ class ImageFiles:
         view's device, in this view (train or test), either decoded now or from the decoded-once store."""
         if not self.decodes_once:
             return self.policy.normalize(self.decode(idx, seed).to(self.device))
-        from dabench.data.decoded import decoded
+        if self._store is None:
+            from dabench.data.decoded import decoded
 
-        store = decoded(self.paths, self.policy, self.device, self.workers)
-        if self._rows is None:
-            self._rows = torch.tensor([store.row[path] for path in self.paths], device=self.device)
+            self._store = decoded(self.paths, self.policy, self.device, self.workers)
+            self._rows = torch.tensor([self._store.row[path] for path in self.paths], device=self.device)
+        store = self._store
         positions = torch.arange(len(self))[idx] if isinstance(idx, slice) else torch.as_tensor(idx)
         rows = self._rows[positions.to(self.device, non_blocking=True)]
         size = self.policy.image_size
@@ -207,7 +209,7 @@ class ImageFiles:
         return self.read(idx)
 
     def __getstate__(self):  # the transform is rebuilt in worker processes
-        return {**self.__dict__, "_transform": None, "_rows": None, "_test_loader": None}
+        return {**self.__dict__, "_transform": None, "_store": None, "_rows": None, "_test_loader": None}
 
     def test_chunks(self, batch_size: int) -> torch.utils.data.DataLoader:
         """Consecutive uint8 chunks of `batch_size` images in the test view, decoded by `workers` processes that

@@ -136,6 +136,23 @@ class Method(Freezable):
         """Receive the first stage's trained model (default: copy its weights into ours)."""
         self.model.load_state_dict(source_model.state_dict())
 
+    def refresh_due(self, interval: int) -> bool:
+        """Whether a periodic refresh (SHOT's pseudo-labels, PADA's class weights) is due at `interval`, the
+        refresh period the step falls in: True once per new interval. The last one is kept in the
+        ``refreshed_at`` buffer (so a resumed run refreshes as an uninterrupted one) and on the host, so the
+        check costs no device sync; the buffer is read once after a checkpoint load."""
+        if getattr(self, "_refreshed_on_host", None) is None:
+            self._refreshed_on_host = int(self.refreshed_at)
+        if interval == self._refreshed_on_host:
+            return False
+        self._refreshed_on_host = interval
+        self.refreshed_at.fill_(interval)
+        return True
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        self._refreshed_on_host = None  # refresh_due reads the loaded buffer again
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
     def begin(self, source: LabeledSplit, target_inputs) -> None:
         """Called by the trainer before the first step (and before a resume loads state).
 

@@ -49,9 +49,8 @@ class PADA(Method):
 
     def loss(self, s, t, progress):
         interval = round(progress * self.steps) // self.refresh_every
-        if interval != self.refreshed_at.item():
+        if self.refresh_due(interval):
             self.refresh_class_weight()
-            self.refreshed_at.fill_(interval)
         out_s, out_t = self.forward_pair(s.x, t.x)
         weight = self.class_weight[s.y]
         cls = (F.cross_entropy(out_s.logits, s.y, reduction="none") * weight).mean()

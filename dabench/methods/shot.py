@@ -78,9 +78,8 @@ class SHOT(Method):
 
     def loss(self, s, t, progress):
         interval = int(progress * self.refreshes)
-        if self.pseudo_label_weight and interval != self.refreshed_at.item():
+        if self.pseudo_label_weight and self.refresh_due(interval):
             self.refresh_pseudo_labels()
-            self.refreshed_at.fill_(interval)
         logits = self.model(t.x).logits
         terms = {"im": information_maximization(logits, self.diversity_weight)}
         if self.pseudo_label_weight:

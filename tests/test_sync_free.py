@@ -1,0 +1,60 @@
+"""The training step reads no tensor value on the host (the trainer's `step_guard` spans a step's work between
+log steps). On a GPU such a read waits for the device; benchmarks/gpu_speed.py checks the real thing under
+torch.cuda.set_sync_debug_mode, and this CPU test checks dabench's own code for every method: inside steps 3-6,
+no call from dabench's files to .item(), .tolist(), .cpu(), .numpy(), bool(), int() or float() of a tensor."""
+from __future__ import annotations
+
+import contextlib
+import itertools
+from pathlib import Path
+
+import pytest
+import torch
+
+import dabench
+from dabench.log import Loggers
+from dabench.methods.base import METHODS
+from dabench.testing import build_toy, method_sections, toy_config
+
+PACKAGE = str(Path(dabench.__file__).parent)
+READS = ("item", "tolist", "cpu", "numpy", "__bool__", "__int__", "__float__", "__index__")
+# Methods whose step reads values on the host, and why (the README lists them too).
+KNOWN = {"fixmatch": "RandAugment runs per image on the CPU (and the method refuses toy vectors)"}
+
+
+@contextlib.contextmanager
+def host_reads_recorded(reads: list[str], monkeypatch):
+    """Record 'file:line method' for each host read of a tensor called from dabench's own files."""
+    with monkeypatch.context() as patch:
+        for name in READS:
+            original = getattr(torch.Tensor, name)
+
+            def recorded(tensor, *args, _original=original, _name=name, **kwargs):
+                import sys
+
+                caller = sys._getframe(1)
+                if caller.f_code.co_filename.startswith(PACKAGE):
+                    reads.append(f"{Path(caller.f_code.co_filename).name}:{caller.f_lineno} {_name}")
+                return _original(tensor, *args, **kwargs)
+
+            patch.setattr(torch.Tensor, name, recorded)
+        yield
+
+
+@pytest.mark.parametrize("name", [name for name in METHODS.names() if name not in KNOWN
+                                  and not METHODS.get(name).fitted_in_begin])
+def test_a_training_step_reads_nothing_on_the_host(name, tmp_path, monkeypatch):
+    sections = method_sections(name, sources=["a", "c"], known_classes=[0, 1])
+    trainer, method, data = build_toy(toy_config(**sections, trainer={"steps": 6, "log_every": 6, "eval_every": 6}))
+    reads, steps = [], itertools.count()
+    trainer.step_guard = lambda: host_reads_recorded(reads, monkeypatch) if next(steps) >= 2 else \
+        contextlib.nullcontext()
+    trainer.fit(method, data, tmp_path, Loggers(), seed=0)
+    assert next(steps) == 6 and reads == []
+
+
+def test_the_recorder_sees_a_host_read_from_dabenchs_files(monkeypatch):
+    reads = []
+    with host_reads_recorded(reads, monkeypatch):
+        exec(compile("torch.ones(1).item()", f"{PACKAGE}/probe.py", "exec"), {"torch": torch})
+    assert reads == ["probe.py:1 item"]
