@@ -75,11 +75,14 @@ def open_set_scores(predicted: Tensor, labels: Tensor, num_known: int) -> dict[s
             "h_score": 2 * os_star * unk / (os_star + unk) if os_star + unk > 0 else 0.0}
 
 
-def oracle_scores(method, data: TransferData, batch_size: int, autocast) -> dict[str, float]:
+def oracle_scores(method, data: TransferData, batch_size: int, autocast, logits: Tensor | None = None
+                  ) -> dict[str, float]:
     """{"target_test_acc": the setting's metric (percent)} and, in open-set DA, target_test_os,
-    target_test_os_star and target_test_unk: the one place target labels are read."""
+    target_test_os_star and target_test_unk: the one place target labels are read. `logits`: the target
+    test predictions (N, C) when already computed, else they are computed here."""
     split = data.target_test
-    logits = predict(method, split.x, batch_size, autocast).logits
+    if logits is None:
+        logits = predict(method, split.x, batch_size, autocast).logits
     if not data.open_set:
         return {"target_test_acc": accuracy(logits, split.y, data.metric)}
     scores = open_set_scores(open_set_predictions(logits, data.num_classes, data.unknown_threshold), split.y,
@@ -100,4 +103,5 @@ def evaluate(method, data: TransferData, batch_size: int, autocast) -> dict[str,
         splits["source_val"] = LabeledPredictions(source_val.logits, source_val.features, labels)
         record = {"source_val_acc": accuracy(source_val.logits, labels, data.metric),
                   "source_val_loss": F.cross_entropy(source_val.logits, labels).item()}
-    return {**record, **oracle_scores(method, data, batch_size, autocast), **score_all(splits)}
+    test_logits = splits["target"].logits if data.target_test_is_train and "target" in splits else None
+    return {**record, **oracle_scores(method, data, batch_size, autocast, test_logits), **score_all(splits)}

@@ -128,3 +128,4 @@ def test_unknown_decode_and_a_padding_crop_are_refused():
         ImagePolicy(decode="gpu")
     with pytest.raises(DabenchError, match=r"resize_size 200 < image_size 224"):
         ImagePolicy(resize_size=200)
+

@@ -373,3 +373,29 @@ def test_a_finished_run_leaves_no_loader_workers_behind(tmp_path):
     finally:
         gc.enable()
     assert alive == []
+
+
+def test_a_transductive_target_is_predicted_once_per_evaluation(tmp_path, monkeypatch):
+    """Its test inputs are its train inputs (the folder dataset without test_fraction): evaluation reuses the
+    target train predictions for the oracle score instead of decoding every image twice."""
+    from dabench import evaluate
+    from dabench.data import loaders
+    from dabench.data.base import DATASETS
+    from dabench.data.loaders import TransferData
+
+    root = make_folder_domains(tmp_path / "domains")
+    cfg = folder_config(root, method="dann")
+    data = TransferData(DATASETS.build(cfg["dataset"]), "photos", "sketches")
+    held_out = TransferData(DATASETS.build({**cfg["dataset"], "test_fraction": 0.5}), "photos", "sketches")
+    assert data.target_test_is_train and not held_out.target_test_is_train
+    predicted = []
+    real = evaluate.predict
+    monkeypatch.setattr(evaluate, "predict", lambda method, x, *args: predicted.append(len(x)) or real(method, x, *args))
+    from dabench.run import train
+
+    reused = train(cfg, tmp_path / "reused")
+    assert predicted[:2] == [18, 2]  # target train and source val; no third call for the target test split
+    monkeypatch.setattr(loaders, "same_inputs", lambda x, other: False)  # as before: predicted twice
+    predicted.clear()
+    twice = train(cfg, tmp_path / "twice")
+    assert predicted[:3] == [18, 2, 18] and twice["records"] == reused["records"]

@@ -148,7 +148,8 @@ class TransferData:
     - ``target_labeled``: None, or with ``target_labeled=k`` (semi-supervised DA) k labeled
       samples per class drawn from the target train split with the fixed seed 0. On a
       transductive dataset they are removed from ``target_test``, so they are never scored.
-    - ``target_test``: read only by evaluation.
+    - ``target_test``: read only by evaluation; ``target_test_is_train`` when its inputs are the
+      target train inputs in the same order (a transductive protocol), so they are predicted once.
     - ``target_classes``: None, or the classes the target domain keeps (indices or class names):
       target train and test hold only samples of those classes (partial DA when the source
       keeps all of them).
@@ -219,6 +220,8 @@ class TransferData:
                 kept[chosen] = False
                 x_test, y_test = take(x_test, kept.nonzero().flatten()), y_test[kept]
         self.target_test = LabeledSplit(x_test.to(device), y_test.to(device))
+        # A transductive target's test inputs are its train inputs: evaluation then predicts them once.
+        self.target_test_is_train = same_inputs(x_t, x_test)
         self.sizes = {"source_train": len(train), "source_val": n_val, "target_train": len(self.target_train),
                       "target_labeled": 0 if self.target_labeled is None else len(self.target_labeled.y),
                       "target_test": len(y_test)}
@@ -273,6 +276,13 @@ def concat(xs: list):
     if isinstance(xs[0], ImageFiles):
         return ImageFiles.concat(xs)
     return torch.cat(xs)
+
+
+def same_inputs(x, other) -> bool:
+    """Whether two splits hold the same inputs in the same order (the same files, or equal tensors)."""
+    if isinstance(x, ImageFiles) or isinstance(other, ImageFiles):
+        return isinstance(x, ImageFiles) and isinstance(other, ImageFiles) and x.paths == other.paths
+    return x.shape == other.shape and torch.equal(x, other)
 
 
 def take(x, idx: Tensor):
