@@ -197,7 +197,7 @@ class Trainer:
             for name, optimizer in optimizers.items():
                 optimizer.load_state_dict(state["optimizers"][name])
                 schedules[name].load_state_dict(state["schedules"][name])
-            rng, cuda_rng = resumed_rng(state, group)
+            rng, cuda_rng, state["sums"] = process_state(state, group, self.device)
             torch.set_rng_state(rng)
             if cuda_rng is not None and torch.cuda.is_available():
                 torch.cuda.set_rng_state_all(cuda_rng)
@@ -257,9 +257,10 @@ class Trainer:
                     logger.log(done, {**losses, "lr": lr})
                 bar.set_postfix({k[5:]: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
             if evaluating:
-                rngs = distributed.gather(
-                    (torch.get_rng_state(), torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None),
-                    group)
+                # What each process continues from: its RNG states and the loss sums since the last log step.
+                processes = distributed.gather(
+                    (torch.get_rng_state(), torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+                     {name: value.cpu() for name, value in sums.items()}), group)
                 if leader:
                     record = {"step": done, "lr": lr, **losses,
                               **evaluate(method, data, self.eval_batch_size, self.autocast())}
@@ -268,25 +269,31 @@ class Trainer:
                     save_atomic({"step": done, "config_hash": tag, "method": method.state_dict(),
                                  "optimizers": {name: opt.state_dict() for name, opt in optimizers.items()},
                                  "schedules": {name: s.state_dict() for name, s in schedules.items()},
-                                 "rng": rngs[0][0] if group.world == 1 else [rng for rng, _ in rngs],
-                                 "cuda_rng": rngs[0][1] if group.world == 1 else [cuda for _, cuda in rngs],
-                                 "processes": group.world, "sums": sums, "count": count, "records": records,
+                                 **saved_process_state(processes), "processes": group.world, "count": count,
+                                 "records": records,
                                  "wall_s": time.perf_counter() - started}, checkpoint_path)
         bar.close()
         return Fit(records, time.perf_counter() - started)
 
 
-def resumed_rng(state: dict, group: distributed.Group) -> tuple:
-    """(CPU RNG state, CUDA RNG states or None) of this process in a checkpoint; refuses one made by another
-    number of processes, whose batches were split differently."""
+def saved_process_state(processes: list[tuple]) -> dict:
+    """The checkpoint entries of the processes' (CPU RNG state, CUDA RNG states, loss sums): the values
+    themselves for one process, a list per entry (by rank) for several."""
+    entries = dict(zip(("rng", "cuda_rng", "sums"), zip(*processes)))
+    return {key: list(values) if len(processes) > 1 else values[0] for key, values in entries.items()}
+
+
+def process_state(state: dict, group: distributed.Group, device: torch.device) -> tuple:
+    """(CPU RNG state, CUDA RNG states or None, loss sums on `device`) of this process in a checkpoint; refuses one
+    made by another number of processes, whose batches were split differently."""
     processes = state.get("processes", 1)
     if processes != group.world:
         raise DabenchError(f"the checkpoint was made by {processes} process(es) and this run has {group.world}; "
                            f"resume with torchrun --nproc_per_node {processes}" if processes > 1 else
                            "the checkpoint was made by 1 process; resume it without torchrun")
-    if group.world == 1:
-        return state["rng"], state["cuda_rng"]
-    return state["rng"][group.rank], state["cuda_rng"][group.rank]
+    rng, cuda_rng, sums = (state[key] if group.world == 1 else state[key][group.rank]
+                           for key in ("rng", "cuda_rng", "sums"))
+    return rng, cuda_rng, {name: value.to(device) for name, value in sums.items()}
 
 
 def _stop_if_not_finite(bad_at: dict[str, torch.Tensor]) -> None:

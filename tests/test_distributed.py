@@ -36,7 +36,8 @@ def test_two_processes_take_the_steps_of_one_with_the_same_global_batch(tmp_path
 
 
 def test_a_crashed_two_process_run_resumes_bit_for_bit(tmp_path):
-    cfg = ddp_config("dann")  # batch norm, dropout-free, and an adversarial branch
+    # batch norm and an adversarial branch; the checkpoint at step 10 falls between log steps (8, 12)
+    cfg = ddp_config("dann", trainer={"log_every": 4})
     train_in_processes(cfg, tmp_path / "full")
     train_in_processes(cfg, tmp_path / "crash", crash_at=16)
     state = load_checkpoint(tmp_path / "crash" / "checkpoint.pt")
@@ -45,6 +46,9 @@ def test_a_crashed_two_process_run_resumes_bit_for_bit(tmp_path):
     train_in_processes(cfg, tmp_path / "crash", resume=True)
     full, resumed = (json.loads((tmp_path / name / "result.json").read_text()) for name in ("full", "crash"))
     assert resumed["resumed_from_step"] == 10 and resumed["records"] == full["records"]
+    # every logged line too: the log at step 12 sums steps 9-12 of both processes across the crash
+    logged = [(tmp_path / name / "metrics.jsonl").read_text() for name in ("full", "crash")]
+    assert logged[0] == logged[1] and '"step": 12' in logged[0]
     final = load_checkpoint(tmp_path / "full" / "checkpoint.pt")["method"]
     for key, value in load_checkpoint(tmp_path / "crash" / "checkpoint.pt")["method"].items():
         assert torch.equal(final[key], value), key

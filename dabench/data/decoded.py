@@ -48,9 +48,10 @@ class DecodedImages:
         height = max(image.shape[1] for image in images)
         width = max(image.shape[2] for image in images)
         check_fits(len(images) * 3 * height * width, device)
-        self.pixels = torch.zeros(len(images), 3, height, width, dtype=torch.uint8, device=device)
+        pixels = torch.zeros(len(images), 3, height, width, dtype=torch.uint8)
         for i, image in enumerate(images):
-            self.pixels[i, :, :image.shape[1], :image.shape[2]] = image
+            pixels[i, :, :image.shape[1], :image.shape[2]] = image
+        self.pixels = pixels.to(device)  # one copy, not one per image
         self.sizes = torch.tensor([image.shape[1:] for image in images], dtype=torch.int64, device=device)
         self.row = {path: i for i, path in enumerate(paths)}
 
