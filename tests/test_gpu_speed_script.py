@@ -16,7 +16,7 @@ def test_the_gpu_speed_script_runs_every_part_and_writes_its_report(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     results = json.loads((tmp_path / "results.json").read_text())
     assert results["smoke"] is True and results["device"] == "cpu"
-    assert set(results["dann"]) == {"dabench", "reference"} and results["dann"]["dabench"]["steps_per_s"] > 0
+    assert results["dabench"]["steps_per_s"] > 0 and results["reference"]["steps_per_s"] > 0
     assert results["packing"]["ratio"] > 0
     report = (tmp_path / "README.md").read_text()
     assert "| dabench |" in report and "Host syncs: not checked (needs CUDA)." in report

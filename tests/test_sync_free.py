@@ -14,12 +14,11 @@ import torch
 import dabench
 from dabench.log import Loggers
 from dabench.methods.base import METHODS
-from dabench.testing import build_toy, method_sections, toy_config
+from dabench.testing import build_toy, folder_config, make_folder_domains, method_sections, toy_config
 
 PACKAGE = str(Path(dabench.__file__).parent)
 READS = ("item", "tolist", "cpu", "numpy", "__bool__", "__int__", "__float__", "__index__")
-# Methods whose step reads values on the host, and why (the README lists them too).
-KNOWN = {"fixmatch": "RandAugment runs per image on the CPU (and the method refuses toy vectors)"}
+IMAGES_ONLY = {"fixmatch"}  # it augments images and refuses the toy vectors
 
 
 @contextlib.contextmanager
@@ -41,15 +40,28 @@ def host_reads_recorded(reads: list[str], monkeypatch):
         yield
 
 
-@pytest.mark.parametrize("name", [name for name in METHODS.names() if name not in KNOWN
+@pytest.mark.parametrize("name", [name for name in METHODS.names() if name not in IMAGES_ONLY
                                   and not METHODS.get(name).fitted_in_begin])
 def test_a_training_step_reads_nothing_on_the_host(name, tmp_path, monkeypatch):
     sections = method_sections(name, sources=["a", "c"], known_classes=[0, 1])
-    trainer, method, data = build_toy(toy_config(**sections, trainer={"steps": 6, "log_every": 6, "eval_every": 6}))
+    assert_reads_nothing(toy_config(**sections, trainer={"steps": 6, "log_every": 6, "eval_every": 6}), tmp_path,
+                         monkeypatch)
+
+
+@pytest.mark.parametrize("name", sorted(IMAGES_ONLY))
+def test_a_training_step_on_images_decoded_once_reads_nothing_on_the_host(name, tmp_path, monkeypatch):
+    cfg = folder_config(make_folder_domains(tmp_path / "domains"), method=name)
+    cfg["dataset"]["decode"] = "once"  # the GPU path (per_batch indexes files by CPU indices, by design)
+    assert_reads_nothing(cfg, tmp_path / "run", monkeypatch)
+
+
+def assert_reads_nothing(cfg: dict, run_dir: Path, monkeypatch) -> None:
+    """Train `cfg` for its 6 steps, recording host reads in steps 3-6; assert there were none."""
+    trainer, method, data = build_toy(cfg)
     reads, steps = [], itertools.count()
     trainer.step_guard = lambda: host_reads_recorded(reads, monkeypatch) if next(steps) >= 2 else \
         contextlib.nullcontext()
-    trainer.fit(method, data, tmp_path, Loggers(), seed=0)
+    trainer.fit(method, data, run_dir, Loggers(), seed=0)
     assert next(steps) == 6 and reads == []
 
 

@@ -34,8 +34,8 @@ def strong_augment(images: Tensor, num_ops: int = 2, magnitude: int = 10) -> Ten
     rand_augment = v2.RandAugment(num_ops=num_ops, magnitude=magnitude)
     cutout = v2.RandomErasing(p=1.0, scale=(0.02, 0.25), ratio=(1.0, 1.0), value=0)
     as_uint8 = ((images + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
-    augmented = per_sample(lambda image: cutout(rand_augment(image)), as_uint8.cpu())
-    return (augmented.to(images.device).float() / 127.5 - 1).to(images.dtype)
+    augmented = per_sample(lambda image: cutout(rand_augment(image)), as_uint8)  # on the images' device
+    return (augmented.float() / 127.5 - 1).to(images.dtype)
 
 
 def _uniform(n: int, high: Tensor | float, device) -> Tensor:
