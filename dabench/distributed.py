@@ -47,14 +47,22 @@ def launched() -> Group:
                  int(os.environ.get("LOCAL_RANK", 0)))
 
 
-def join(group: Group, device: torch.device, batch_size: int) -> None:
-    """Join the process group (gloo on the CPU, NCCL on CUDA) unless alone or already in it."""
+def join(group: Group, device: torch.device, batch_size: int) -> bool:
+    """Join the process group (gloo on the CPU, NCCL on CUDA) unless alone or already in it; True if it joined."""
     if group.world == 1 or dist.is_initialized():
-        return
+        return False
     if batch_size % group.world:
         raise DabenchError(f"trainer.batch_size={batch_size} does not split over {group.world} processes; use a "
                            f"multiple of {group.world}")
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo", rank=group.rank, world_size=group.world)
+    return True
+
+
+def leave() -> None:
+    """Wait for every process to finish the run (rank 0 evaluates last), then leave the process group ``join``
+    joined."""
+    dist.barrier()
+    dist.destroy_process_group()
 
 
 def flat_all_reduce(tensors: list[torch.Tensor], op=dist.ReduceOp.SUM) -> None:

@@ -159,5 +159,6 @@ def _train_process(rank: int, world: int, port: int, cfg: dict, out: str, crash_
         InfiniteBatches.batch = crashing
     try:
         train(cfg, out, resume=resume)
-    except KeyboardInterrupt:
-        pass
+    except KeyboardInterrupt:  # every process stopped at the same step: leave together, as a killed job's do
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()

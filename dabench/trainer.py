@@ -95,6 +95,17 @@ def start(method, data: TransferData, device: torch.device, state: dict | None =
         method.load_state_dict(state["method"])
 
 
+@contextlib.contextmanager
+def torch_threads(count: int):
+    """torch uses `count` CPU threads inside, and the previous count again after."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 class NonFiniteLoss(DabenchError):
     """Training diverged: a loss term became NaN or infinite. The run is recorded as failed."""
 
@@ -172,9 +183,13 @@ class Trainer:
         source_val_acc, source_val_loss, target_test_acc (oracle) and score/<validator> for each
         label-free validator. Checkpoint: run_dir/checkpoint.pt.
         """
-        torch.set_num_threads(self.threads)
+        with torch_threads(self.threads):  # the result bits depend on it; the caller's count comes back after
+            return self._fit(method, data, run_dir, logger, seed, resume_state, tag, progress_bar)
+
+    def _fit(self, method, data: TransferData, run_dir: Path, logger, seed: int, resume_state: dict | None,
+             tag: str, progress_bar: bool) -> Fit:
         group, leader = self.group, self.group.leader
-        distributed.join(group, self.device, self.batch_size)
+        joined = distributed.join(group, self.device, self.batch_size)
         Path(run_dir).mkdir(parents=True, exist_ok=True)
         checkpoint_path = Path(run_dir) / "checkpoint.pt"
         start(method, data, self.device, resume_state)
@@ -273,6 +288,8 @@ class Trainer:
                                  "records": records,
                                  "wall_s": time.perf_counter() - started}, checkpoint_path)
         bar.close()
+        if joined:
+            distributed.leave()
         return Fit(records, time.perf_counter() - started)
 
 
