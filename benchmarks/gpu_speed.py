@@ -1,4 +1,4 @@
-"""GPU speed: dabench against the way published DA code trains, on one GPU, offline, in under 8 minutes.
+"""GPU speed: dabench against the way published DA code trains, on one GPU, offline (sized for under 8 minutes).
 
     pip install --no-deps -e . && python benchmarks/gpu_speed.py --out benchmarks/results/gpu_speed
 
