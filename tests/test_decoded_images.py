@@ -129,3 +129,14 @@ def test_unknown_decode_and_a_padding_crop_are_refused():
     with pytest.raises(DabenchError, match=r"resize_size 200 < image_size 224"):
         ImagePolicy(resize_size=200)
 
+
+
+def test_auto_decodes_once_on_cuda_for_splits_that_fit_and_per_batch_elsewhere():
+    from dabench.data.files import AUTO_ONCE_MAX_IMAGES
+
+    def files(count: int, decode: str, device: str) -> ImageFiles:  # no file is opened: the choice only
+        return ImageFiles([f"{i}.jpg" for i in range(count)], ImagePolicy(decode=decode), device=device)
+
+    assert files(10, "auto", "cuda").decodes_once and not files(10, "auto", "cpu").decodes_once
+    assert not files(AUTO_ONCE_MAX_IMAGES + 1, "auto", "cuda").decodes_once  # VisDA, DomainNet: per batch
+    assert files(10, "once", "cpu").decodes_once and not files(10, "per_batch", "cuda").decodes_once
