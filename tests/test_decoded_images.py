@@ -140,3 +140,13 @@ def test_auto_decodes_once_on_cuda_for_splits_that_fit_and_per_batch_elsewhere()
     assert files(10, "auto", "cuda").decodes_once and not files(10, "auto", "cpu").decodes_once
     assert not files(AUTO_ONCE_MAX_IMAGES + 1, "auto", "cuda").decodes_once  # VisDA, DomainNet: per batch
     assert files(10, "once", "cpu").decodes_once and not files(10, "per_batch", "cuda").decodes_once
+
+
+def test_a_store_larger_than_half_the_free_gpu_memory_is_refused_with_the_fix(monkeypatch):
+    from dabench.data.decoded import check_fits
+
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device: (8 * 2**30, 80 * 2**30))
+    check_fits(3 * 2**30, torch.device("cuda"))  # fits in half of 8 GiB
+    with pytest.raises(DabenchError, match=r"needs 5.0 GiB of GPU memory and cuda has 8.0 GiB free; set "
+                                           r"dataset.decode=per_batch"):
+        check_fits(5 * 2**30, torch.device("cuda"))
