@@ -36,7 +36,8 @@ def cmd_list(args) -> None:
     if args.what in ("all", "datasets"):
         print("datasets:")
         for dataset in _datasets(None, None):
-            domains = ", ".join(f"{d}{'' if not dataset.missing_files(d) else ' (missing)'}" for d in dataset.domains)
+            domains = ", ".join(d + ("" if dataset.present(d) else " (missing)" if dataset.missing_files(d)
+                                     else " (written on first use)") for d in dataset.domains)
             print(f"  {dataset.name:22s} {dataset.num_classes} classes; domains: {domains}")
             if dataset.citation:
                 print(f"  {'':22s} cite: {dataset.citation}; licence: {dataset.licence}")
@@ -184,6 +185,7 @@ def _positive_int(text: str) -> int:
 
 
 LOCAL_FOLDERS = ("folder", "audio_folder")  # datasets with no files of their own: the user's folder
+AT_A_PATH = (*LOCAL_FOLDERS, "spoken_digits_synth")  # datasets that read a folder given as `path`
 
 
 def _datasets(names, root, folder_path: str | None = None):
@@ -194,7 +196,8 @@ def _datasets(names, root, folder_path: str | None = None):
     for name in set(names or ()) & set(LOCAL_FOLDERS):
         if not folder_path:
             raise DabenchError(f"dataset '{name}' needs --path DIR (the folder of your domains)")
-    return [DATASETS.build({"name": name, "path": folder_path} if name in LOCAL_FOLDERS else name, root=root)
+    return [DATASETS.build({"name": name, "path": folder_path} if name in AT_A_PATH and folder_path else name,
+                           root=root)
             for name in names or DATASETS.names() if name not in LOCAL_FOLDERS or names]
 
 
@@ -234,8 +237,9 @@ def cmd_data(args) -> None:
     problems = []
     for dataset in _datasets(args.names, root, args.path):
         found = dataset.verify()
-        present = [d for d in dataset.domains if not dataset.missing_files(d)]
-        print(f"{dataset.name:22s} {'CORRUPT' if found else 'ok' if present else 'absent'}; "
+        present = [d for d in dataset.domains if dataset.present(d)]
+        absent = "absent" if any(dataset.missing_files(d) for d in dataset.domains) else "not written yet"
+        print(f"{dataset.name:22s} {'CORRUPT' if found else 'ok' if present else absent}; "
               f"present: {', '.join(present) or 'none'}")
         print("".join(f"  CORRUPT {problem}\n" for problem in found), end="")
         problems += found
@@ -333,7 +337,8 @@ def parser() -> argparse.ArgumentParser:
     data.add_argument("names", nargs="*")
     data.add_argument("--domains", help="comma-separated domains to download (image datasets; default: all)")
     data.add_argument("--root", help="data root (default: $DABENCH_DATA or ~/.cache/dabench)")
-    data.add_argument("--path", help="the folder of your domains, for `dabench data verify folder` (or audio_folder)")
+    data.add_argument("--path", help="the folder of your domains, for `dabench data verify folder` (or audio_folder; "
+                                     "or a spoken_digits_synth corpus written with synth-speech --out)")
     data.add_argument("--out", help="synth-speech: the folder to write the spoken-digits corpus to (default: "
                                     "where dataset spoken_digits_synth reads it, under $DABENCH_CACHE)")
     data.set_defaults(func=cmd_data)

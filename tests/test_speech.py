@@ -53,6 +53,21 @@ def test_a_corrupted_wav_is_named_with_its_checksum(tmp_path):
     assert [p for p in dataset.verify() if victim.name in p]
 
 
+def test_data_verify_and_list_tell_an_unwritten_corpus_from_a_written_one(corpus, tmp_path, monkeypatch, capsys):
+    from dabench.cli import main
+
+    root, _ = corpus
+    assert main(["data", "verify", "spoken_digits_synth", "--path", str(tmp_path / "unwritten")]) == 0
+    assert "spoken_digits_synth    not written yet; present: none" in capsys.readouterr().out
+    assert main(["data", "verify", "spoken_digits_synth", "--path", str(root)]) == 0
+    assert "spoken_digits_synth    ok; present: male, female, male_room" in capsys.readouterr().out
+    monkeypatch.setenv("DABENCH_CACHE", str(tmp_path / "cache"))
+    assert main(["list", "datasets"]) == 0
+    assert ("domains: male (written on first use), female (written on first use), male_room (written on first "
+            "use)") in capsys.readouterr().out
+    assert not (tmp_path / "cache").exists()  # listing writes nothing
+
+
 def test_log_mel_matches_librosa_on_a_known_signal():
     import librosa
 

@@ -150,7 +150,12 @@ class DomainDataset:
             raise DabenchError(f"dataset '{self.name}' has no domain '{domain}'; its domains: {', '.join(self.domains)}")
 
     def missing_files(self, domain: str) -> list[str]:
+        """Declared files a run needs and cannot write itself (a run refuses to start without them)."""
         return [f for f in self.domain_files(domain) if not (self.root / f).is_file()]
+
+    def present(self, domain: str) -> bool:
+        """Whether the domain's data is on disk now; a generated dataset is absent until first written."""
+        return not self.missing_files(domain)
 
     def load(self, domain: str, split: str) -> TensorDataset:
         raise NotImplementedError

@@ -86,12 +86,16 @@ class ImagePolicy:
             steps.append(v2.RandomHorizontalFlip())
         return v2.Compose(steps)
 
+    @property
+    def mean_std(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """Per-channel (mean, std) of ``normalization``, on pixel values in [0, 1]."""
+        return (IMAGENET_MEAN, IMAGENET_STD) if self.normalization == "imagenet" else ((0.5,) * 3, (0.5,) * 3)
+
     def normalize(self, images: Tensor) -> Tensor:
         """(..., 3, H, W) uint8 (or float in [0, 1]) -> float32 normalised by ``normalization``, on their device."""
         from torchvision.transforms.v2 import functional
 
-        mean, std = (IMAGENET_MEAN, IMAGENET_STD) if self.normalization == "imagenet" else ((0.5,) * 3, (0.5,) * 3)
-        return functional.normalize(functional.to_dtype(images, torch.float32, scale=True), mean, std)
+        return functional.normalize(functional.to_dtype(images, torch.float32, scale=True), *self.mean_std)
 
     def decode_resized(self, path: str) -> Tensor:
         """(3, h, w) uint8: the file at `path` after ``resizing``, the part both views share."""
@@ -259,12 +263,22 @@ class HiddenImages:
         _HIDDEN[self._key] = files
         weakref.finalize(self, _HIDDEN.pop, self._key, None)
         self.shape, self.device, self._length = files.shape, files.device, len(files)
+        self.mean_std = files.policy.mean_std
 
     def __len__(self) -> int:
         return self._length
 
     def __reduce__(self):
         raise TypeError("HiddenImages cannot be pickled: it stands for files a method must not see")
+
+
+def pixel_mean_std(inputs) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel (mean, std) that map model image inputs (N, C, H, W) back to pixels in [0, 1]: an image-file
+    dataset's ``normalization``; the tensor image datasets (digits, COIL-20) are in [-1, 1]."""
+    if isinstance(inputs, HiddenImages):
+        return inputs.mean_std
+    channels = inputs.shape[1]
+    return (0.5,) * channels, (0.5,) * channels
 
 
 def chunks(x, batch_size: int):

@@ -45,6 +45,11 @@ class SpokenDigitsSynth(DomainDataset):
     def missing_files(self, domain: str) -> list[str]:
         return []  # generated on first use
 
+    def present(self, domain: str) -> bool:
+        manifest_path = self.corpus / "manifest.json"
+        return manifest_path.is_file() and any(name.startswith(f"{domain}/")
+                                               for name in json.loads(manifest_path.read_text())["files"])
+
     def fetch_command(self) -> str:
         return "`dabench data synth-speech`"
 

@@ -38,3 +38,13 @@ def test_vector_inputs_are_refused_with_a_clear_message():
 
     with pytest.raises(DabenchError, match="fixmatch augments images"):
         METHODS.build("fixmatch").begin(None, torch.zeros(5, 800))
+
+
+def test_a_magnitude_outside_randaugments_scale_is_refused():
+    import pytest
+
+    from dabench.errors import DabenchError
+    from dabench.methods.base import METHODS
+
+    with pytest.raises(DabenchError, match="magnitude 31 is outside RandAugment's scale; give 0 to 30"):
+        METHODS.build({"name": "fixmatch", "magnitude": 31})
