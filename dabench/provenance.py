@@ -38,7 +38,8 @@ def git_commit() -> str:
     return commit + ("+dirty" if dirty else "")
 
 
-def device_name(device: torch.device) -> str:
+def device_name(device: torch.device, threads: int | None = None) -> str:
+    """The GPU's name, or the CPU's with its instruction set and `threads` (default: torch's current count)."""
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     cpu = platform.processor() or platform.machine()
@@ -50,9 +51,10 @@ def device_name(device: torch.device) -> str:
     except OSError:
         pass
     # The vector instruction set picks torch's float kernels: runs agree bit for bit only within one.
-    return f"cpu ({cpu}, {torch.backends.cpu.get_cpu_capability()}, {torch.get_num_threads()} threads)"
+    return f"cpu ({cpu}, {torch.backends.cpu.get_cpu_capability()}, {threads or torch.get_num_threads()} threads)"
 
 
-def provenance(device: torch.device) -> dict:
-    return {"versions": package_versions(), "git_commit": git_commit(), "device": device_name(device),
+def provenance(device: torch.device, threads: int) -> dict:
+    """What a result row records of where it ran; `threads`: the CPU threads the run used."""
+    return {"versions": package_versions(), "git_commit": git_commit(), "device": device_name(device, threads),
             "hostname": platform.node()}

@@ -196,7 +196,7 @@ def train(cfg: dict, out: str | Path, resume: bool = False, progress_bar: bool =
         if not group.leader:
             raise RunFailed(str(err)) from None
         write_json_atomic({"error": str(err), "config_hash": config_hash(cfg), "config": cfg,
-                           **provenance(trainer.device)}, out / "failed.json")
+                           **provenance(trainer.device, trainer.threads)}, out / "failed.json")
         logger.finish({"failed": str(err), "config_hash": config_hash(cfg)})
         raise RunFailed(str(err)) from None
     except BaseException:
@@ -217,7 +217,7 @@ def train(cfg: dict, out: str | Path, resume: bool = False, progress_bar: bool =
         "target_labeled": cfg["target_labeled"], "source_stage": run.source_stage,
         "records": records, "protocol": dataset.protocol, "data_sizes": data.sizes,
         "data_files": dataset.used_files, "config": cfg, "config_hash": config_hash(cfg),
-        "wall_s": fit.wall_s, **provenance(trainer.device),
+        "wall_s": fit.wall_s, **provenance(trainer.device, trainer.threads),
         **({"processes": group.world} if group.world > 1 else {}),
     }
     write_json_atomic(result, out / "result.json")

@@ -237,7 +237,8 @@ def test_a_run_is_bit_identical_at_its_recorded_thread_count(tmp_path):
         torch.set_num_threads(2)  # whatever the process had, the run sets its own...
         second = train(cfg, tmp_path / "second")
         assert first["records"] == second["records"]
-        assert torch.get_num_threads() == 2  # ...and gives the caller's back
+        assert torch.get_num_threads() == 2  # ...gives the caller's back...
+        assert second["device"].endswith(", 1 threads)")  # ...and records the count it ran with
     finally:
         torch.set_num_threads(before)
 
