@@ -13,7 +13,9 @@
 2. Host syncs: every registered method runs steps 3-6 of a run under
    torch.cuda.set_sync_debug_mode("error") (the first steps may sync once: cuDNN autotuning, stores);
    a method whose step waits for the GPU is listed with the operation.
-3. Packing: the same 4 digits runs (mini_digits, LeNet, one per seed) by ``dabench bench --executor
+3. FixMatch's image views at the same batch and size: torchvision per image against dabench's batched
+   views (benchmarks/augment_speed.py), ms per batch.
+4. Packing: the same 4 digits runs (mini_digits, LeNet, one per seed) by ``dabench bench --executor
    gpus`` with --runs-per-gpu 1 (one after the other) and 4 (all at once): total steps/s.
 
 Prints Markdown; with --out also writes it, with the device name and date, to OUT/README.md and the
@@ -39,6 +41,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from augment_speed import report as views_report
+from augment_speed import views_speed
 from reference import GradientReversal
 
 OFFICE31 = {"amazon": (2817, (300, 300)), "webcam": (795, (640, 480)), "dslr": (498, (1000, 1000))}  # (width, height)
@@ -274,6 +278,7 @@ def main() -> None:
         make_images(scratch / "images", domains, CLASSES)
         parts = [("reference", lambda: reference_dann(scratch / "images", args, device)),
                  ("dabench", lambda: dabench_dann(scratch / "images", args, device)),
+                 ("views", lambda: views_speed(device, args.batch, args.image_size)),
                  ("packing", lambda: packing(args, device, scratch))]
         if device.type == "cuda":
             parts.insert(2, ("syncs", lambda: sync_report(scratch / "images", args, device)))
@@ -321,6 +326,9 @@ def report(results: dict) -> list[str]:
                 lines.append("")
     else:
         lines += ["Host syncs: not checked (needs CUDA).", ""]
+    views = results["views"]
+    lines += [f"FixMatch views: skipped ({views['skipped']})" if "skipped" in views else
+              "\n".join(views_report([views])), ""]
     packed = results["packing"]
     if "skipped" in packed:
         lines += [f"Packing: skipped ({packed['skipped']})"]

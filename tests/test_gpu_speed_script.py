@@ -18,5 +18,6 @@ def test_the_gpu_speed_script_runs_every_part_and_writes_its_report(tmp_path):
     assert results["smoke"] is True and results["device"] == "cpu"
     assert results["dabench"]["steps_per_s"] > 0 and results["reference"]["steps_per_s"] > 0
     assert results["packing"]["ratio"] > 0
+    assert results["views"]["strong_batched_ms"] > 0 and results["views"]["strong_per_image_ms"] > 0
     report = (tmp_path / "README.md").read_text()
-    assert "| dabench |" in report and "Host syncs: not checked (needs CUDA)." in report
+    assert "| dabench |" in report and "| 4 x 3 x 32² |" in report and "Host syncs: not checked (needs CUDA)." in report
