@@ -45,8 +45,10 @@ class MixStyle(Method):
     def mix(self, module, inputs, output):
         if not (self.training and output.dim() == 4 and len(output) > 1) or torch.rand(()) > self.p:
             return output
-        lam = torch.distributions.Beta(self.alpha, self.alpha).sample((len(output),)).to(output.device)
-        return mix_styles(output, lam, torch.randperm(len(output)).to(output.device))
+        # Drawn on the features' device: a draw copied from the host would wait for the GPU, twice per layer.
+        alpha = torch.full((), self.alpha, device=output.device)
+        lam = torch.distributions.Beta(alpha, alpha).sample((len(output),))
+        return mix_styles(output, lam, torch.randperm(len(output), device=output.device))
 
     def loss(self, s, t, progress):
         return {"cls": F.cross_entropy(self.model(s.x).logits, s.y)}
