@@ -16,12 +16,19 @@ class Batch:
     idx: positions of the samples in their split, (N,) int64 (for memory banks).
     domain: source index of each sample, (N,) int64, in multi-source runs (each batch holds every
        source); None otherwise.
+    domain_sizes: with ``domain``, how many samples of each source the batch holds, sources in order
+       and each one's samples together, so ``per_domain`` splits without reading ``domain`` on the host.
     """
 
     x: Tensor
     y: Tensor | None
     idx: Tensor
     domain: Tensor | None = None
+    domain_sizes: tuple[int, ...] | None = None
+
+    def per_domain(self, values: Tensor) -> tuple[Tensor, ...]:
+        """(N, ...) values aligned with the batch -> one (n_d, ...) slice per source d."""
+        return values.split(self.domain_sizes)
 
 
 @dataclass(frozen=True)

@@ -107,7 +107,7 @@ class MultiSourceBatches:
         parts = [stream.batch(step) for stream in self.streams]
         domain = torch.cat([torch.full_like(part.y, d) for d, part in enumerate(parts)])
         return Batch(torch.cat([part.x for part in parts]), torch.cat([part.y for part in parts]),
-                     torch.cat([part.idx for part in parts]), domain)
+                     torch.cat([part.idx for part in parts]), domain, tuple(len(part.y) for part in parts))
 
 
 def source_batches(split: LabeledSplit, batch_size: int, seed: int, rank: int = 0, world: int = 1):

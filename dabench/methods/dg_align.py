@@ -30,7 +30,7 @@ class PairwiseAlignment(Method):
 
     def loss(self, s, t, progress):
         out = self.model(s.x)
-        features = [out.features[s.domain == d] for d in range(self.num_sources)]
+        features = s.per_domain(out.features)
         pairs = list(itertools.combinations(features, 2))
         penalty = sum(self.distance(x, y) for x, y in pairs) / len(pairs)
         return {"cls": F.cross_entropy(out.logits, s.y), "align": self.trade_off * penalty}

@@ -28,8 +28,8 @@ class GroupDRO(Method):
 
     def loss(self, s, t, progress):
         logits = self.model(s.x).logits
-        risks = torch.stack([F.cross_entropy(logits[s.domain == d], s.y[s.domain == d])
-                             for d in range(self.num_sources)])
+        risks = torch.stack([F.cross_entropy(logits_d, y_d) for logits_d, y_d in zip(s.per_domain(logits),
+                                                                                     s.per_domain(s.y))])
         weight = self.group_weight * torch.exp(self.eta * risks.detach().float())
         self.group_weight.copy_(weight / weight.sum())
         return {"cls": (self.group_weight * risks).sum()}

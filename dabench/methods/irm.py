@@ -41,9 +41,9 @@ class IRM(Method):
 
     def loss(self, s, t, progress):
         logits = self.model(s.x).logits.float()
-        domains = [s.domain == d for d in range(self.num_sources)]
-        risk = sum(F.cross_entropy(logits[mine], s.y[mine]) for mine in domains) / len(domains)
-        penalty = sum(irm_penalty(logits[mine], s.y[mine]) for mine in domains) / len(domains)
+        domains = list(zip(s.per_domain(logits), s.per_domain(s.y)))
+        risk = sum(F.cross_entropy(logits_d, y_d) for logits_d, y_d in domains) / len(domains)
+        penalty = sum(irm_penalty(logits_d, y_d) for logits_d, y_d in domains) / len(domains)
         weight = self.penalty_weight if round(progress * self.steps) >= self.anneal_iters else 1.0
         scale = max(weight, 1.0)
         return {"cls": risk / scale, "irm": weight * penalty / scale}

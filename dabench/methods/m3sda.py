@@ -30,6 +30,6 @@ class M3SDA(Method):
 
     def loss(self, s, t, progress):
         out_s, out_t = self.forward_pair(s.x, t.x)
-        per_source = [out_s.features[s.domain == d] for d in range(self.num_sources)]
+        per_source = s.per_domain(out_s.features)
         return {"cls": F.cross_entropy(out_s.logits, s.y),
                 "moments": self.trade_off * moment_distance(per_source, out_t.features, self.moments)}

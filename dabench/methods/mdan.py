@@ -36,13 +36,13 @@ class MDAN(Method):
         out_s, out_t = self.forward_pair(s.x, t.x)
         features_s, features_t = grad_reverse(out_s.features, 1.0), grad_reverse(out_t.features, 1.0)
         per_source = []
-        for d, discriminator in enumerate(self.discriminators):
-            mine = s.domain == d
-            logits_s, logits_t = discriminator(features_s[mine]).squeeze(1), discriminator(features_t).squeeze(1)
+        for discriminator, features_d, logits_d, y_d in zip(self.discriminators, s.per_domain(features_s),
+                                                             s.per_domain(out_s.logits), s.per_domain(s.y)):
+            logits_s, logits_t = discriminator(features_d).squeeze(1), discriminator(features_t).squeeze(1)
             # the mean over source i plus the mean over the target, as the authors add the two NLLs
             adv = (F.binary_cross_entropy_with_logits(logits_s.float(), torch.ones_like(logits_s, dtype=torch.float))
                    + F.binary_cross_entropy_with_logits(logits_t.float(), torch.zeros_like(logits_t, dtype=torch.float)))
-            per_source.append(F.cross_entropy(out_s.logits[mine], s.y[mine]) + self.mu * adv)
+            per_source.append(F.cross_entropy(logits_d, y_d) + self.mu * adv)
         return {"mdan": torch.logsumexp(self.gamma * torch.stack(per_source), dim=0) / self.gamma}
 
     def param_groups(self, backbone_lr_mult):

@@ -30,7 +30,7 @@ def one_vs_all_probs(logits):
 def hard_negative_loss(probs, labels):
     """1/2 (mean -log p_pos of the label + mean max over other classes of -log p_neg); probs (N, 2, K)."""
     positive = F.one_hot(labels, probs.shape[2]).bool()
-    pos = -torch.log(probs[:, 1][positive] + 1e-8).mean()
+    pos = -torch.log(probs[:, 1].gather(1, labels[:, None]) + 1e-8).mean()  # a gather: a mask's size waits for the GPU
     neg = (-torch.log(probs[:, 0] + 1e-8)).masked_fill(positive, 0.0).max(dim=1).values.mean()
     return 0.5 * (pos + neg)
 

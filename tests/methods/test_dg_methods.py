@@ -5,17 +5,16 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from dabench.data.loaders import source_batches
 from dabench.losses.discrepancy import coral, mmd
 from dabench.methods.irm import irm_penalty
 from dabench.testing import build_toy, toy_config
-from dabench.types import Batch
 
 
 def built(method):
     _, built_method, data = build_toy(toy_config(method, source=["a", "c"], unseen_target=True))
     built_method.eval()
-    split = data.source_train
-    return built_method, Batch(split.x[:16], split.y[:16], torch.arange(16), split.domain[:16])
+    return built_method, source_batches(data.source_train, 16, seed=0).batch(0)  # 8 of each source
 
 
 def test_coral_and_mmd_align_the_two_sources():

@@ -1,5 +1,6 @@
 import torch
 
+from dabench.data.loaders import source_batches
 from dabench.losses.discrepancy import moment_distance
 from dabench.testing import build_toy, toy_config
 from dabench.types import Batch
@@ -18,8 +19,7 @@ def test_moment_distance_by_hand():
 def test_the_loss_matches_each_source_batch_to_the_target():
     _, method, data = build_toy(toy_config({"name": "m3sda", "trade_off": 0.5}, source=["a", "c"]))
     method.eval()
-    batch = data.source_train
-    s = Batch(batch.x[:12], batch.y[:12], torch.arange(12), batch.domain[:12])
+    s = source_batches(data.source_train, 12, seed=0).batch(0)  # 6 of each source
     t = Batch(data.target_train[:10], None, torch.arange(10))
     terms = method.loss(s, t, progress=0.3)
     out_s, out_t = method.forward_pair(s.x, t.x)

@@ -1,13 +1,15 @@
 import torch
 import torch.nn.functional as F
 
+from dabench.data.loaders import source_batches
 from dabench.testing import build_toy, toy_config
 from dabench.types import Batch
 
 
 def batches(data):
-    s = Batch(data.source_train.x[:12], data.source_train.y[:12], torch.arange(12), data.source_train.domain[:12])
-    return s, Batch(data.target_train[:10], None, torch.arange(10))
+    """Batch 0 of the run's source stream (6 samples of each source) and 10 target inputs."""
+    target = Batch(data.target_train[:10], None, torch.arange(10))
+    return source_batches(data.source_train, 12, seed=0).batch(0), target
 
 
 def test_one_discriminator_per_source_and_the_soft_maximum_of_their_losses():
