@@ -36,6 +36,19 @@ def data_root(monkeypatch) -> Path:
     return root
 
 
+SPEECH_WORDS = ("one", "two", "three")
+
+
+@pytest.fixture(scope="session")
+def speech_corpus(tmp_path_factory):
+    """(root, manifest) of a small spoken-digits corpus: three words, all three domains (each voice in a fresh
+    process; about 30 s, so written once per test process)."""
+    from dabench.data.speech_synth import write_corpus
+
+    root = tmp_path_factory.mktemp("speech")
+    return root, write_corpus(root, words=SPEECH_WORDS)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def source_model_cache(tmp_path_factory):
     """First-stage source models go to one temporary folder per test session (shared by tests)."""

@@ -18,6 +18,8 @@ def dataset(request, tmp_path, monkeypatch):
     if request.param == "audio_folder":
         return DATASETS.build({"name": "audio_folder", "path": str(make_audio_folder_domains(tmp_path / "clips"))},
                               root=tmp_path / "data")
+    if request.param == "spoken_digits_synth":  # the small corpus the speech tests share, not the whole one
+        return DATASETS.build({"name": request.param, "path": str(request.getfixturevalue("speech_corpus")[0])})
     return DATASETS.build(request.param, root=tmp_path / "data")  # an empty data root
 
 

@@ -4,41 +4,48 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import SPEECH_WORDS as WORDS
 
 from dabench.data.base import DATASETS
 from dabench.errors import DabenchError
 from dabench.methods.base import METHODS
 
-WORDS = ("one", "two", "three")
 
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    """A small corpus: three words, all three domains (each voice in a fresh process)."""
+def test_the_generator_writes_the_same_bytes_for_the_same_call(speech_corpus, tmp_path):
     from dabench.data.speech_synth import write_corpus
 
-    root = tmp_path_factory.mktemp("speech")
-    return root, write_corpus(root, words=WORDS)
-
-
-def test_the_generator_writes_the_same_bytes_for_the_same_call(corpus, tmp_path):
-    from dabench.data.speech_synth import write_corpus
-
-    _, manifest = corpus
+    _, manifest = speech_corpus
     again = write_corpus(tmp_path, domains=("female",), words=WORDS)
     female = {k: v for k, v in manifest["files"].items() if k.startswith("female/")}
     assert again["files"] == female and len(female) == 5 * 3 * 3 * 3  # voices x words x rates x pitches
     assert manifest["synthesizer"].startswith("eSpeak NG ") and manifest["sample_rate"] == 16_000
 
 
-def test_the_data_module_gives_one_second_waveforms_per_domain(corpus):
-    root, _ = corpus
+def test_the_data_module_gives_one_second_waveforms_per_domain(speech_corpus):
+    root, _ = speech_corpus
     dataset = DATASETS.build({"name": "spoken_digits_synth", "path": str(root)})
     x, y = dataset.load("female", "train").tensors
     assert x.shape == (135, 1, 16_000) and x.dtype == torch.float32 and x.abs().max() <= 1.0
     assert sorted(set(y.tolist())) == [1, 2, 3] and torch.bincount(y).tolist() == [0, 45, 45, 45]
     assert dataset.load("male", "test").tensors[0].shape == (216, 1, 16_000)
     assert dataset.verify() == []
+
+
+def test_the_corpus_is_written_once_on_first_use(tmp_path, monkeypatch):
+    import dabench.data.spoken_digits as spoken_digits
+    from dabench.data.speech_synth import write_corpus
+
+    calls = []
+
+    def one_word(root):  # the whole corpus takes a minute: one word of one domain shows the path
+        calls.append(root)
+        return write_corpus(root, domains=("female",), words=("one",))
+
+    monkeypatch.setattr(spoken_digits, "write_corpus", one_word)
+    dataset = DATASETS.build({"name": "spoken_digits_synth", "path": str(tmp_path / "corpus")})
+    assert not dataset.present("female")
+    assert len(dataset.load("female", "train").tensors[0]) == len(dataset.load("female", "test").tensors[0]) == 45
+    assert len(calls) == 1 and dataset.present("female") and not dataset.present("male")
 
 
 def test_a_corrupted_wav_is_named_with_its_checksum(tmp_path):
@@ -53,10 +60,11 @@ def test_a_corrupted_wav_is_named_with_its_checksum(tmp_path):
     assert [p for p in dataset.verify() if victim.name in p]
 
 
-def test_data_verify_and_list_tell_an_unwritten_corpus_from_a_written_one(corpus, tmp_path, monkeypatch, capsys):
+def test_data_verify_and_list_tell_an_unwritten_corpus_from_a_written_one(speech_corpus, tmp_path, monkeypatch,
+                                                                        capsys):
     from dabench.cli import main
 
-    root, _ = corpus
+    root, _ = speech_corpus
     assert main(["data", "verify", "spoken_digits_synth", "--path", str(tmp_path / "unwritten")]) == 0
     assert "spoken_digits_synth    not written yet; present: none" in capsys.readouterr().out
     assert main(["data", "verify", "spoken_digits_synth", "--path", str(root)]) == 0
@@ -84,12 +92,12 @@ def test_log_mel_matches_librosa_on_a_known_signal():
 
 
 @pytest.mark.parametrize("method", METHODS.names())
-def test_every_method_runs_on_speech_and_stays_finite(corpus, method, tmp_path):
+def test_every_method_runs_on_speech_and_stays_finite(speech_corpus, method, tmp_path):
     from dabench.config import resolve
     from dabench.run import train
     from dabench.testing import method_sections
 
-    root, _ = corpus
+    root, _ = speech_corpus
     sections = method_sections(method, sources=["male", "female"], known_classes=[1, 2])
     cfg = resolve({"dataset": {"name": "spoken_digits_synth", "path": str(root)}, "source": "male",
                    "target": "male_room", **sections,
