@@ -19,8 +19,8 @@
    gpus`` with --runs-per-gpu 1 (one after the other) and 4 (all at once): total steps/s.
 
 Prints Markdown; with --out also writes it, with the device name and date, to OUT/README.md and the
-figures to OUT/results.json. A part whose package is missing is reported as skipped. --smoke runs every
-part tiny on the CPU, for a test of the script; its figures mean nothing.
+figures to OUT/results.json. A part whose package is missing, or that fails, is reported as skipped with its
+reason. --smoke runs every part tiny on the CPU, for a test of the script; its figures mean nothing.
 """
 from __future__ import annotations
 
@@ -282,12 +282,7 @@ def main() -> None:
                  ("packing", lambda: packing(args, device, scratch))]
         if device.type == "cuda":
             parts.insert(2, ("syncs", lambda: sync_report(scratch / "images", args, device)))
-        for name, part in parts:  # each part alone: a missing package skips only the parts that need it
-            try:
-                results[name] = part()
-            except ImportError as err:
-                results[name] = {"skipped": f"needs {err.name}"}
-            print(f"{name}: done", file=sys.stderr, flush=True)
+        results.update(run_parts(parts))
     lines += report(results)
     text = "\n".join(lines) + "\n"
     print(text)
@@ -295,6 +290,22 @@ def main() -> None:
         args.out.mkdir(parents=True, exist_ok=True)
         (args.out / "README.md").write_text(text)
         (args.out / "results.json").write_text(json.dumps(results, indent=1, default=str) + "\n")
+
+
+def run_parts(parts: list) -> dict:
+    """{name: figures} of each (name, part) run alone: a missing package or a failure (a GPU out of memory, a
+    `dabench bench` that exits non-zero) skips only that part, with the reason, so one device run keeps the rest."""
+    results = {}
+    for name, part in parts:
+        try:
+            results[name] = part()
+        except ImportError as err:
+            results[name] = {"skipped": f"needs {err.name}"}
+        except Exception as err:  # noqa: BLE001 - reported in the table, the traceback on stderr
+            traceback.print_exc()
+            results[name] = {"skipped": f"failed: {type(err).__name__}: {err}"}
+        print(f"{name}: done", file=sys.stderr, flush=True)
+    return results
 
 
 def report(results: dict) -> list[str]:

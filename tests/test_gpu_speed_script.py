@@ -21,3 +21,14 @@ def test_the_gpu_speed_script_runs_every_part_and_writes_its_report(tmp_path):
     assert results["views"]["strong_batched_ms"] > 0 and results["views"]["strong_per_image_ms"] > 0
     report = (tmp_path / "README.md").read_text()
     assert "| dabench |" in report and "| 4 x 3 x 32² |" in report and "Host syncs: not checked (needs CUDA)." in report
+
+
+def test_a_part_that_fails_or_lacks_a_package_is_skipped_with_its_reason_and_the_others_still_run(monkeypatch):
+    monkeypatch.syspath_prepend(str(SCRIPT.parent))
+    from gpu_speed import run_parts
+
+    results = run_parts([("missing", lambda: __import__("no_such_package_here")), ("broken", lambda: 1 / 0),
+                         ("fine", lambda: {"steps_per_s": 2.0})])
+    assert results == {"missing": {"skipped": "needs no_such_package_here"},
+                       "broken": {"skipped": "failed: ZeroDivisionError: division by zero"},
+                       "fine": {"steps_per_s": 2.0}}
