@@ -65,23 +65,28 @@ def leave() -> None:
     dist.destroy_process_group()
 
 
+def in_place_flat(tensors: list[torch.Tensor], collective) -> None:
+    """Run `collective` (an in-place collective of one tensor) on `tensors` as one flat buffer per dtype, and copy
+    the result back into them: one call per dtype instead of one per tensor."""
+    for dtype in dtypes(tensors):
+        same = [t for t in tensors if t.dtype == dtype]
+        flat = torch.cat([t.reshape(-1) for t in same])
+        collective(flat)
+        for tensor, part in zip(same, flat.split([t.numel() for t in same])):
+            tensor.copy_(part.view_as(tensor))
+
+
 def flat_all_reduce(tensors: list[torch.Tensor], op=dist.ReduceOp.SUM) -> None:
-    """All-reduce same-dtype `tensors` in place, as one flat buffer (one collective call)."""
-    if not tensors:
-        return
-    flat = torch.cat([t.reshape(-1) for t in tensors])
-    dist.all_reduce(flat, op=op)
-    for tensor, part in zip(tensors, flat.split([t.numel() for t in tensors])):
-        tensor.copy_(part.view_as(tensor))
+    """All-reduce `tensors` in place (``in_place_flat``)."""
+    in_place_flat(tensors, lambda flat: dist.all_reduce(flat, op=op))
 
 
 def average_gradients(optimizer: torch.optim.Optimizer, world: int) -> None:
     """Replace each gradient of `optimizer`'s parameters by its mean over the `world` processes."""
     grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-    for dtype in dtypes(grads):
-        same = [g for g in grads if g.dtype == dtype]
-        flat_all_reduce(same)
-        torch._foreach_div_(same, world)
+    flat_all_reduce(grads)
+    if grads:
+        torch._foreach_div_(grads, world)
 
 
 def follow_leader(module: torch.nn.Module, everything: bool = False) -> None:
@@ -93,14 +98,7 @@ def follow_leader(module: torch.nn.Module, everything: bool = False) -> None:
     else:
         norms = [m for m in module.modules() if isinstance(m, BATCH_NORMS)]
         tensors = [b for m in norms for b in m.buffers()]
-    if not tensors:
-        return
-    for dtype in dtypes(tensors):
-        same = [t for t in tensors if t.dtype == dtype]
-        flat = torch.cat([t.reshape(-1) for t in same])
-        dist.broadcast(flat, src=0)
-        for tensor, part in zip(same, flat.split([t.numel() for t in same])):
-            tensor.copy_(part.view_as(tensor))
+    in_place_flat(tensors, lambda flat: dist.broadcast(flat, src=0))
 
 
 def dtypes(tensors: list[torch.Tensor]) -> list[torch.dtype]:

@@ -24,7 +24,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchvision.transforms.v2 import functional as TF
 
-UNIT = ((0.5,), (0.5,))  # the tensor image datasets' [-1, 1]
+from dabench.data.files import UNIT  # the tensor image datasets' [-1, 1]
+
 NUM_MAGNITUDE_BINS = 31  # RandAugment's magnitude scale, as in torchvision
 GEOMETRIC = ("Identity", "ShearX", "ShearY", "TranslateX", "TranslateY", "Rotate")
 PHOTOMETRIC = ("Brightness", "Color", "Contrast", "Sharpness", "Posterize", "Solarize", "AutoContrast", "Equalize")

@@ -22,6 +22,7 @@ from dabench.errors import DabenchError
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 NORMALIZATIONS = ("imagenet", "unit")
+UNIT = ((0.5,), (0.5,))  # "unit": pixels in [0, 1] to [-1, 1], (mean, std) for any number of channels
 TRAIN_RESIZINGS = ("ran.crop", "cen.crop", "res.")
 DECODES = ("auto", "per_batch", "once")
 AUTO_ONCE_MAX_IMAGES = 40_000  # decode: auto decodes a split once on CUDA up to this size (~10 GB of uint8)
@@ -89,7 +90,7 @@ class ImagePolicy:
     @property
     def mean_std(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
         """Per-channel (mean, std) of ``normalization``, on pixel values in [0, 1]."""
-        return (IMAGENET_MEAN, IMAGENET_STD) if self.normalization == "imagenet" else ((0.5,) * 3, (0.5,) * 3)
+        return (IMAGENET_MEAN, IMAGENET_STD) if self.normalization == "imagenet" else UNIT
 
     def normalize(self, images: Tensor) -> Tensor:
         """(..., 3, H, W) uint8 (or float in [0, 1]) -> float32 normalised by ``normalization``, on their device."""
@@ -99,15 +100,21 @@ class ImagePolicy:
 
     def decode_resized(self, path: str) -> Tensor:
         """(3, h, w) uint8: the file at `path` after ``resizing``, the part both views share."""
-        from PIL import Image
-        from torchvision.transforms.v2 import functional
+        from torchvision.transforms import v2
 
-        try:
-            with Image.open(path) as image:
-                return self.resizing()(functional.pil_to_tensor(image.convert("RGB")))
-        except OSError as err:
-            raise DabenchError(f"cannot read image {path} ({err}); re-extract the dataset or run "
-                               f"`dabench data verify`") from None
+        return read_rgb(path, v2.Compose([v2.PILToTensor(), self.resizing()]))
+
+
+def read_rgb(path: str, transform) -> Tensor:
+    """`transform` of the image file at `path` in RGB; an unreadable file is named in a one-line error."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            return transform(image.convert("RGB"))
+    except OSError as err:
+        raise DabenchError(f"cannot read image {path} ({err}); re-extract the dataset or run "
+                           f"`dabench data verify`") from None
 
 
 class ImageFiles:
@@ -167,8 +174,6 @@ class ImageFiles:
         The random training view of position i uses torch seed (seed, i), so the same
         (idx, seed) always gives the same batch, in any process.
         """
-        from PIL import Image
-
         if self._transform is None:
             self._transform = self.policy.transform(self.train)
         positions = range(len(self))[idx] if isinstance(idx, slice) else (
@@ -179,12 +184,7 @@ class ImageFiles:
                 # Not torch.manual_seed: it would also reseed every CUDA generator, which fork_rng(devices=[])
                 # does not restore, so a training step's dropout would depend on which images were read.
                 torch.default_generator.manual_seed(seed * 1_000_003 + i)
-                try:
-                    with Image.open(self.paths[position]) as image:
-                        images.append(self._transform(image.convert("RGB")))
-                except OSError as err:
-                    raise DabenchError(f"cannot read image {self.paths[position]} ({err}); re-extract the dataset "
-                                       f"or run `dabench data verify`") from None
+                images.append(read_rgb(self.paths[position], self._transform))
         return torch.stack(images)
 
     def read(self, idx, seed: int = 0) -> Tensor:
@@ -274,11 +274,9 @@ class HiddenImages:
 
 def pixel_mean_std(inputs) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """Per-channel (mean, std) that map model image inputs (N, C, H, W) back to pixels in [0, 1]: an image-file
-    dataset's ``normalization``; the tensor image datasets (digits, COIL-20) are in [-1, 1]."""
-    if isinstance(inputs, HiddenImages):
-        return inputs.mean_std
-    channels = inputs.shape[1]
-    return (0.5,) * channels, (0.5,) * channels
+    dataset's ``normalization``; the tensor image datasets (digits, COIL-20) are in [-1, 1] (``UNIT``, one value
+    for every channel)."""
+    return inputs.mean_std if isinstance(inputs, HiddenImages) else UNIT
 
 
 def chunks(x, batch_size: int):
