@@ -4,7 +4,8 @@ validation of every key, type, range, name and domain before any training starts
 A run config has these sections (dabench/schema.py gives every type, range and default):
 
     dataset: {name: digits, image_size: 28}   # name + the dataset's keyword arguments
-    source: usps                              # or several (multi-source DA): [mnist, svhn], or mnist+svhn
+    source: usps                              # or several (multi-source DA): [mnist, svhn], or mnist+svhn;
+                                              # or none (task adaptation: fine-tune on target labels)
     target: mnist
     method: {name: dann, trade_off: 1.0}      # name + the method's keyword arguments
     protocol: paper                           # or tllib: a preset of configs/protocols/ (dabench/protocols.py)
@@ -14,7 +15,8 @@ A run config has these sections (dabench/schema.py gives every type, range and d
     logging: {wandb: false, ...}              # make_logger keyword arguments
     seed: 0
     val_fraction: 0.1                         # source data held out for source_val
-    target_labeled: 0                         # k labeled target samples per class (semi-supervised DA)
+    target_labeled: 0                         # k labeled target samples per class (semi-supervised DA; task adaptation)
+    target_label_fraction: null               # task adaptation (source: none): a fraction of each class's labels
     target_classes: null                      # partial DA: the target keeps only these classes (indices or names)
     source_classes: null                      # open-set DA: the source keeps only these (known) classes
     unknown_threshold: 0.5                    # open-set DA: top softmax probability under which a sample is unknown
@@ -160,6 +162,7 @@ def resolve(cfg: dict, same_domain: bool = False, check_data: bool = True) -> di
     from dabench.data.loaders import class_indices, source_domains
     from dabench.methods.base import METHODS
     from dabench.models.backbones import BACKBONES, backbone_spec
+    from dabench.models.pretrained import pretrained_run
 
     if not isinstance(cfg, dict):
         raise DabenchError(f"config: expected a mapping of sections, got {cfg!r}")
@@ -194,12 +197,14 @@ def resolve(cfg: dict, same_domain: bool = False, check_data: bool = True) -> di
         cfg["trainer"]["threads"] = torch.get_num_threads()
     METHODS.build(cfg["method"])  # methods check nested options (align's terms) in __init__
     backbone = cfg["model"]["backbone"]
+    if cfg["model"]["init_from"] is not None:
+        cfg["model"].update(pretrained_run(cfg["model"]["init_from"], backbone))
     if (METHODS.get(cfg["method"]["name"]).needs_pretrained_backbone and backbone.get("weights") is None
-            and not cfg["method"].get("allow_random_backbone")):
+            and cfg["model"]["init_from"] is None and not cfg["method"].get("allow_random_backbone")):
         raise DabenchError(f"config: method '{cfg['method']['name']}' transfers a pretrained backbone, but backbone "
                            f"'{backbone['name']}' has no pretrained weights; use one with weights (e.g. "
-                           f"model.backbone={{name: efficientnet_lite0, weights: imagenet}}) or set "
-                           f"method.allow_random_backbone=true")
+                           f"model.backbone={{name: efficientnet_lite0, weights: imagenet}}), start from a trained "
+                           f"run (model.init_from=CELL) or set method.allow_random_backbone=true")
     dataset = DATASETS.build(cfg["dataset"], root=cfg["data_root"])
     for key in ("source_classes", "target_classes"):
         cfg[key] = class_indices(cfg[key], dataset, key)
@@ -217,6 +222,7 @@ def resolve(cfg: dict, same_domain: bool = False, check_data: bool = True) -> di
     if cfg["unseen_target"] and cfg["target_labeled"]:
         raise DabenchError("config: unseen_target (domain generalization) and target_labeled > 0 contradict each "
                            "other: no target sample reaches training; set one of them off")
+    check_setting(cfg, METHODS.get(cfg["method"]["name"]))
     if METHODS.get(cfg["method"]["name"]).needs_several_sources and len(sources) < 2:
         raise DabenchError(f"config: method '{cfg['method']['name']}' is a multi-source method; give several source "
                            f"domains (source: [mnist, usps, svhn], or source=mnist+usps+svhn)")
@@ -228,6 +234,33 @@ def resolve(cfg: dict, same_domain: bool = False, check_data: bool = True) -> di
                                f"data root {dataset.root}; run {dataset.fetch_command()} or set "
                                f"DABENCH_DATA (or data_root=) to a folder that holds them")
     return cfg
+
+
+def check_setting(cfg: dict, method) -> None:
+    """Task adaptation (``source: none``): the method must train on labeled batches alone, and the label budget
+    is target_labeled per class or target_label_fraction of each class (all labels when neither is set, filled
+    in here). Outside it, target_label_fraction means nothing and is refused."""
+    from dabench.data.loaders import NO_SOURCE
+    from dabench.methods.base import METHODS
+
+    if cfg["source"] != NO_SOURCE:
+        if cfg["target_label_fraction"] is not None:
+            raise DabenchError("config: target_label_fraction is the label budget of task adaptation (source: none); "
+                               "semi-supervised DA takes target_labeled (labels per class)")
+        return
+    if method.uses_target:
+        fits = [name for name in METHODS.names() if not METHODS.get(name).uses_target]
+        raise DabenchError(f"config: method '{cfg['method']['name']}' trains on source and target batches, and "
+                           f"source none (task adaptation) has neither: its only data are the target's labeled "
+                           f"samples; use one of {', '.join(fits)}")
+    for key in ("unseen_target", "source_classes", "target_classes"):
+        if cfg[key]:
+            raise DabenchError(f"config: {key} needs a source domain, and source is none (task adaptation); unset "
+                               f"{key}")
+    if cfg["target_labeled"] and cfg["target_label_fraction"] is not None:
+        raise DabenchError("config: target_labeled and target_label_fraction both set a label budget; set one")
+    if not cfg["target_labeled"] and cfg["target_label_fraction"] is None:
+        cfg["target_label_fraction"] = 1.0
 
 
 def leaves(tree: dict, prefix: str = "") -> dict:
@@ -261,7 +294,7 @@ def canonical_json(cfg: dict) -> str:
 # Where the data lives, how many processes decode it and where runs are logged do not change a
 # result (a test checks `workers`); they stay out of the hash so that moving the data root or
 # running on a machine with more cores never recomputes a finished run.
-NOT_HASHED = (("data_root",), ("dataset", "workers"), ("logging",))
+NOT_HASHED = (("data_root",), ("dataset", "workers"), ("logging",), ("model", "init_from"))
 # Keys added after runs were stored, with the default that reproduces the runs before them: hashed
 # only when set to something else, so upgrading dabench never renames (and recomputes) a stored cell.
 HASHED_UNLESS_DEFAULT = {("target_classes",): None, ("model", "bottleneck_batchnorm"): True,
@@ -269,7 +302,8 @@ HASHED_UNLESS_DEFAULT = {("target_classes",): None, ("model", "bottleneck_batchn
                          ("unknown_threshold",): 0.5, ("unseen_target",): False, ("dataset", "decode"): "auto",
                          ("trainer", "compile"): False, ("trainer", "channels_last"): None,
                          ("trainer", "fused_optimizer"): None, ("trainer", "tf32"): None,
-                         ("trainer", "cudnn_benchmark"): None}
+                         ("trainer", "cudnn_benchmark"): None, ("target_label_fraction",): None,
+                         ("model", "init_from_id"): None, ("optim", "layer_decay"): 1.0}
 
 
 def config_hash(cfg: dict) -> str:

@@ -96,7 +96,7 @@ class Run:
         dataset = DATASETS.build(cfg["dataset"], root=cfg["data_root"])
         data = TransferData(dataset, cfg["source"], cfg["target"], cfg["val_fraction"], trainer.device,
                             cfg["target_labeled"], cfg["target_classes"], cfg["source_classes"],
-                            cfg["unknown_threshold"], cfg["unseen_target"])
+                            cfg["unknown_threshold"], cfg["unseen_target"], cfg["target_label_fraction"], cfg["seed"])
         model = build_model(**cfg["model"], input_shape=data.input_shape, num_classes=data.num_classes)
         method = METHODS.build(cfg["method"])
         method.num_sources = len(data.source_domains)
@@ -118,6 +118,15 @@ class Run:
         start(run.method, run.data, run.trainer.device, load_checkpoint(folder / "checkpoint.pt"))
         run.method.eval()
         return run
+
+
+def init_from_summary(model: dict) -> dict | None:
+    """Provenance of the run a model started from (model.init_from): its folder, config hash, method and pair."""
+    if model["init_from"] is None:
+        return None
+    done = read_json(Path(model["init_from"]) / "result.json")
+    return {"path": model["init_from"], "config_hash": done["config_hash"],
+            **{key: done[key] for key in ("method", "dataset", "source", "target", "seed", "steps")}}
 
 
 def build(cfg: dict) -> tuple[Trainer, DomainDataset, TransferData, Method]:
@@ -214,7 +223,8 @@ def train(cfg: dict, out: str | Path, resume: bool = False, progress_bar: bool =
         "metric": data.metric, "selection": "last checkpoint", "steps": last["step"],
         "resumed_from_step": resume_from["step"] if resume_from else 0,
         "final_losses": {k[5:]: v for k, v in last.items() if k.startswith("loss/")},
-        "target_labeled": cfg["target_labeled"], "source_stage": run.source_stage,
+        "target_labeled": cfg["target_labeled"], "target_label_fraction": cfg["target_label_fraction"],
+        "source_stage": run.source_stage, "init_from": init_from_summary(cfg["model"]),
         "records": records, "protocol": dataset.protocol, "data_sizes": data.sizes,
         "data_files": dataset.used_files, "config": cfg, "config_hash": config_hash(cfg),
         "wall_s": fit.wall_s, **provenance(trainer.device, trainer.threads),

@@ -72,6 +72,9 @@ class Optim(Section):
     step_size: int = Field(1000, gt=0, description="step schedule")
     step_gamma: float = Field(0.1, gt=0, description="step schedule")
     backbone_lr_mult: float = Field(1.0, ge=0)
+    layer_decay: float = Field(1.0, gt=0, le=1, description=(
+        "layer-wise learning-rate decay (ELECTRA, BEiT): the backbone's layer i of L (blocks in order, "
+        "dabench.models.model.backbone_layer_ids) trains at lr * backbone_lr_mult * layer_decay^(L - i); 1: off"))
 
     @field_validator("betas")
     @classmethod
@@ -92,6 +95,12 @@ class ModelConfig(Section):
     bottleneck_batchnorm: bool = Field(True, description="False: Linear-ReLU bottleneck (TLlib's DAN)")
     head_width: int = Field(0, ge=0, description="0: linear classifier; > 0: two-layer head (MDD)")
     init: Literal["pytorch", "mdd"] = Field("pytorch", description="mdd: N(0, 0.005)/N(0, 0.01) weights")
+    init_from: str | None = Field(None, description=(
+        "start from a finished dabench run: its folder (a store cell or a `dabench train --out`) or its "
+        "checkpoint.pt; its backbone and bottleneck weights are loaded, the classifier is new (task adaptation)"))
+    init_from_id: str | None = Field(None, description=(
+        "filled in when the config is resolved: 'cell:<config hash>' of the init_from run (hashed in its place, so "
+        "moving the store never renames a run)"))
 
     @field_validator("freeze", mode="before")
     @classmethod
@@ -114,7 +123,8 @@ class RunConfig(Section):
     """One training run: dataset + (source, target) + method + model + trainer + optim + logging."""
 
     dataset: Spec
-    source: str
+    source: str = Field(description="a domain, several joined by + (multi-source DA), or none (task adaptation: "
+                                    "fine-tune on the target's labels)")
     target: str
     method: Spec = "source_only"
     protocol: str = Field("paper", description="a preset in configs/protocols/ (dabench/protocols.py): paper, tllib")
@@ -124,7 +134,13 @@ class RunConfig(Section):
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
     seed: int = Field(0, ge=0)
     val_fraction: float = Field(0.1, ge=0, lt=1, description="source train data held out as source_val")
-    target_labeled: int = Field(0, ge=0, description="labeled target samples per class (semi-supervised DA)")
+    target_labeled: int = Field(0, ge=0, description=(
+        "labeled target samples per class: semi-supervised DA, or with source none (task adaptation) the label "
+        "budget, drawn per seed"))
+    target_label_fraction: float | None = Field(None, gt=0, le=1, description=(
+        "task adaptation (source none): the fraction of each class's target train labels that training reads "
+        "(0.15, 0.3, 0.5, 1.0), drawn per seed; the alternative to target_labeled; null with target_labeled 0: all "
+        "labels"))
     target_classes: list[int | str] | None = Field(None, min_length=1, description=(
         "partial DA: the target domain keeps only these classes (indices, or the dataset's class names); null: all"))
     source_classes: list[int | str] | None = Field(None, min_length=1, description=(
@@ -168,6 +184,7 @@ class GridFile(Section):
     logging: dict[str, Any] | None = None
     val_fraction: Any = None
     target_labeled: Any = None
+    target_label_fraction: Any = None
     target_classes: Any = None
     source_classes: Any = None
     unknown_threshold: Any = None

