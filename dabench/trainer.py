@@ -25,6 +25,7 @@ from dabench.data.loaders import InfiniteBatches, TransferData, source_batches
 from dabench.errors import DabenchError
 from dabench.evaluate import evaluate
 from dabench.io import save_atomic
+from dabench.models.model import backbone_layer_ids
 from dabench.schema import Optim
 from dabench.types import Batch
 
@@ -44,6 +45,29 @@ def make_optimizer(groups: list[dict], optim: Optim, fused: bool = False) -> tor
                                nesterov=optim.nesterov and optim.momentum > 0, fused=fused)
     adam = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[optim.optimizer]
     return adam(groups, lr=optim.lr, betas=tuple(optim.betas), weight_decay=optim.weight_decay, fused=fused)
+
+
+def layer_decayed(groups: list[dict], method, decay: float) -> list[dict]:
+    """Layer-wise learning-rate decay: each group's parameters of the method's backbone split by layer, layer i
+    of L (``backbone_layer_ids``) at the group's lr_mult * decay^(L - i); other parameters unchanged. decay 1:
+    `groups`."""
+    if decay == 1:
+        return groups
+    backbone = method.model.backbone
+    names = {id(p): name for name, p in backbone.named_parameters()}
+    layer_of = backbone_layer_ids(backbone)
+    depth = max(layer_of.values()) + 1
+    out = []
+    for group in groups:
+        rest = [p for p in group["params"] if id(p) not in names]
+        by_layer: dict[int, list] = {}
+        for p in group["params"]:
+            if id(p) in names:
+                by_layer.setdefault(layer_of[names[id(p)]], []).append(p)
+        out += [{**group, "params": rest}] if rest else []
+        out += [{**group, "params": params, "lr_mult": group["lr_mult"] * decay ** (depth - layer)}
+                for layer, params in sorted(by_layer.items())]
+    return out
 
 
 def make_schedule(optimizer: torch.optim.Optimizer, optim: Optim, steps: int) -> LRScheduler:
@@ -197,7 +221,8 @@ class Trainer:
             distributed.follow_leader(method, everything=True)
             torch.manual_seed(seed * 7919 + group.rank)  # each process its own dropout and augmentation draws
         self.prepare(method)
-        optimizers = {name: make_optimizer(groups, self.optim, self.fused_optimizer)
+        optimizers = {name: make_optimizer(layer_decayed(groups, method, self.optim.layer_decay),
+                                           self.optim, self.fused_optimizer)
                       for name, groups in method.optimizers(self.optim.backbone_lr_mult).items() if groups}
         schedules = {name: make_schedule(optimizer, self.optim, self.steps) for name, optimizer in optimizers.items()}
         share = {"rank": group.rank, "world": group.world}  # this process's part of each global batch

@@ -1,12 +1,20 @@
-"""Fine-tuning a pretrained network on the source: the transfer-learning baseline.
+"""Fine-tuning a pretrained network: the transfer-learning baseline, and the base of the regularised
+fine-tuning methods (l2sp, delta, bss, co_tuning, lwf, stochnorm, bi_tuning, lp_ft).
 
 Yosinski, Clune, Bengio, Lipson. How transferable are features in deep neural networks?
-NeurIPS 2014. L = CE(source), every layer trained, starting from the backbone's pretrained
-weights; ``optim.backbone_lr_mult`` < 1 trains the pretrained layers more gently than the new
-head (0.1 in TLlib's scripts). The same loss as ``source_only``, but a backbone without
-pretrained weights is refused when the config is checked, unless ``allow_random_backbone:
-true`` asks for it: "fine-tuning" a random network is training from scratch.
+NeurIPS 2014. L = CE(labeled batch), every layer trained, starting from pretrained weights (the
+backbone's ``weights``, or a dabench run via ``model.init_from``); ``optim.backbone_lr_mult`` < 1 trains
+the pretrained layers more gently than the new head (0.1 in TLlib's scripts), ``optim.layer_decay`` < 1
+each earlier layer more gently still. In DA settings the labeled batch is the source's; in task
+adaptation (``source: none``) it is the target's label budget. A network without pretrained weights
+is refused when the config is checked, unless ``allow_random_backbone: true`` asks for it:
+"fine-tuning" a random network is training from scratch.
 """
+from copy import deepcopy
+
+from torch import nn
+
+from dabench.errors import DabenchError
 from dabench.methods.base import METHODS
 from dabench.methods.source_only import SourceOnly
 
@@ -18,3 +26,22 @@ class FineTune(SourceOnly):
     def __init__(self, label_smoothing: float = 0.0, allow_random_backbone: bool = False):
         super().__init__(label_smoothing)
         self.allow_random_backbone = allow_random_backbone
+
+    def frozen_copy(self, module: nn.Module) -> nn.Module:
+        """A frozen copy of `module` at its pretrained weights (the reference of L2-SP, DELTA, LwF); it is
+        part of the method's state, so a resumed run regularises towards the same weights."""
+        copy = deepcopy(module)
+        self.freeze(copy)
+        return copy
+
+    def old_head(self, model) -> nn.Module:
+        """The pretrained task's classifier over backbone features, (N, backbone.feature_dim) -> (N, C_old), trained
+        along (LwF, Co-Tuning): the init_from run's or the backbone's own (``Model.pretrained_head``); a random
+        one only with ``allow_random_backbone``."""
+        if model.pretrained_head is not None:
+            return deepcopy(model.pretrained_head)
+        if not self.allow_random_backbone:
+            raise DabenchError(f"method '{self.registered_name}' trains the pretrained task's classifier too, and this "
+                               f"model has none; start from a dabench run (model.init_from=CELL) or a backbone that "
+                               f"ships its classifier (efficientnet_lite0 with weights imagenet)")
+        return nn.Linear(model.backbone.feature_dim, 10)

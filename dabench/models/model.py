@@ -74,6 +74,14 @@ class Model(Freezable):
                 if isinstance(layer, nn.Linear):
                     init_linear(layer, std=0.01)
 
+    # Set by build_model: the pretrained task's classifier (not a submodule) and the parts with pretrained weights.
+    pretrained_head: nn.Module | None = None
+    pretrained_parts: tuple[str, ...] = ("backbone",)
+
+    def pretrained(self) -> nn.ModuleList:
+        """The submodules that start from pretrained weights (``pretrained_parts``), in order."""
+        return nn.ModuleList([getattr(self, part) for part in self.pretrained_parts])
+
     def features(self, x: Tensor) -> Tensor:
         """(N, ...) -> (N, feature_dim): backbone then bottleneck, without the classifier."""
         return self.bottleneck(self.backbone(x))
@@ -128,7 +136,8 @@ def build_model(backbone: str | dict, input_shape: tuple[int, ...], num_classes:
     The model's ``pretrained_head`` is the pretrained task's classifier over backbone features, (N,
     backbone.feature_dim) -> (N, C_old): the init_from run's, else the one the backbone ships (EfficientNet-Lite0's
     ImageNet classifier), else None. It stays out of the model's parameters and state dict: only a method that
-    trains the old task's head too (LwF, Co-Tuning) registers it as its own."""
+    trains the old task's head too (LwF, Co-Tuning) registers it as its own. ``pretrained_parts`` names the
+    submodules that start from pretrained weights (the bottleneck too with init_from)."""
     model = Model(BACKBONES.build(backbone, input_shape=tuple(input_shape)), num_classes, **head)
     if init_from is not None:
         from dabench.models.pretrained import load_pretrained
@@ -137,6 +146,7 @@ def build_model(backbone: str | dict, input_shape: tuple[int, ...], num_classes:
     else:
         pretrained_head = getattr(model.backbone, "pretrained_head", None)
     model.__dict__["pretrained_head"] = pretrained_head  # not registered: see the docstring
+    model.pretrained_parts = ("backbone", "bottleneck") if init_from is not None else ("backbone",)
     return model
 
 
