@@ -55,6 +55,15 @@ def cmd_list(args) -> None:
         for name in VALIDATORS.names():
             validator = VALIDATORS.get(name)
             print(f"  {name:10s} {_first_line(validator)} [reads {', '.join(reads(name))}]")
+    if args.what in ("all", "scores"):
+        from dabench.transferability import SCORES
+
+        print("transferability scores (dabench rank --scores NAME,...):")
+        for name in SCORES.names():
+            score = SCORES.get(name)
+            reads = "features and the pretrained classifier's logits" if getattr(score, "needs_logits", False) \
+                else "features"
+            print(f"  {name:10s} {_first_line(score)} [reads {reads}]")
     if args.what in ("all", "protocols"):
         print("protocols (protocol: NAME in a run config or benchmark file; configs/protocols/):")
         for name in protocols.names():
@@ -115,6 +124,22 @@ def cmd_train(args) -> None:
                                       "source_accuracy", "steps", "wall_s")}
     print(json.dumps(summary))
     print(f"wrote {args.out}/result.json")
+
+
+def cmd_rank(args) -> None:
+    from dabench.config import resolve
+    from dabench.transferability import SCORES
+    from dabench.transferability.rank import rank
+
+    args.config, args.method, args.source = None, {"name": "fine_tune", "allow_random_backbone": True}, "none"
+    # --candidates takes every word after it; key=value words among them are overrides.
+    args.overrides += [c for c in args.candidates if "=" in c and not Path(c).exists()]
+    args.candidates = [c for c in args.candidates if c not in args.overrides]
+    if not args.candidates:
+        raise DabenchError("dabench rank: give at least one candidate after --candidates")
+    cfg, _ = run_config(args)
+    scores = args.scores.split(",") if args.scores else SCORES.names()
+    print(rank(resolve(cfg), args.candidates, scores, args.results, args.out), end="")
 
 
 def cmd_config(args) -> None:
@@ -261,7 +286,7 @@ def parser() -> argparse.ArgumentParser:
 
     ls = sub.add_parser("list", help="registered methods, datasets, backbones, alignment terms and validators")
     ls.add_argument("what", nargs="?", default="all", choices=["all", "methods", "datasets", "backbones", "terms",
-                                                                      "validators", "protocols"])
+                                                                      "validators", "protocols", "scores"])
     ls.set_defaults(func=cmd_list)
 
     tr = sub.add_parser("train", help="train one method on one source->target pair",
@@ -328,6 +353,24 @@ def parser() -> argparse.ArgumentParser:
     store.add_argument("results", help="the --out folder of dabench bench")
     store.add_argument("--repair", action="store_true", help="set damaged files aside and rewrite results.jsonl")
     store.set_defaults(func=cmd_store)
+
+    rk = sub.add_parser("rank", help="transferability scores (LogME, LEEP, NCE, H-score, TransRate) of candidate "
+                                     "pretrained models on a target's labeled samples, before any training",
+                        description="Each candidate is a finished dabench run (a store cell or a train --out folder) or "
+                                    "a backbone spec (efficientnet_lite0, or '{name: resnet50, weights: DEFAULT}'). The "
+                                    "samples are the task-adaptation label budget (target_labeled=K or "
+                                    "target_label_fraction=F, drawn with --seed). With --results STORE, each score's "
+                                    "Kendall tau against the accuracy of the runs in STORE fine-tuned from the "
+                                    "candidates (model.init_from).")
+    rk.add_argument("--dataset", required=True)
+    rk.add_argument("--target", required=True)
+    rk.add_argument("--candidates", nargs="+", required=True, metavar="RUN_OR_BACKBONE")
+    rk.add_argument("--scores", help="comma-separated (default: all): " + "logme,leep,nce,hscore,transrate")
+    rk.add_argument("--seed", type=int, default=0)
+    rk.add_argument("--results", help="a store of fine-tuning runs from the candidates, for rank correlations")
+    rk.add_argument("--out", help="folder for transferability.md, transferability.json and the scatter figure")
+    rk.add_argument("overrides", nargs="*", metavar="key=value")
+    rk.set_defaults(func=cmd_rank)
 
     data = sub.add_parser("data", help="datasets on disk: where, verify, download, import",
                           description="download NAME...: fetch, check and extract; import NAME PATH: the same from "
