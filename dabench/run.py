@@ -16,7 +16,7 @@ from filelock import FileLock
 
 from dabench.config import apply_overrides, config_hash, merge, resolve
 from dabench.data.base import DATASETS, DomainDataset, cache_dir
-from dabench.data.loaders import TransferData, source_domains
+from dabench.data.loaders import NO_SOURCE, TransferData, source_domains
 from dabench.errors import DabenchError
 from dabench.io import DamagedFile, load_checkpoint, make_folder, read_json, set_aside, write_json_atomic
 from dabench.log import Loggers, make_logger
@@ -96,7 +96,8 @@ class Run:
         dataset = DATASETS.build(cfg["dataset"], root=cfg["data_root"])
         data = TransferData(dataset, cfg["source"], cfg["target"], cfg["val_fraction"], trainer.device,
                             cfg["target_labeled"], cfg["target_classes"], cfg["source_classes"],
-                            cfg["unknown_threshold"], cfg["unseen_target"], cfg["target_label_fraction"], cfg["seed"])
+                            cfg["unknown_threshold"], cfg["unseen_target"], cfg["target_label_fraction"],
+                            cfg["seed"] if label_draw(cfg) == "per_seed" else 0)
         model = build_model(**cfg["model"], input_shape=data.input_shape, num_classes=data.num_classes)
         method = METHODS.build(cfg["method"])
         method.num_sources = len(data.source_domains)
@@ -118,6 +119,12 @@ class Run:
         start(run.method, run.data, run.trainer.device, load_checkpoint(folder / "checkpoint.pt"))
         run.method.eval()
         return run
+
+
+def label_draw(cfg: dict) -> str:
+    """How the run's labeled target samples are drawn: the config's target_labeled_draw, else the setting's default
+    (per_seed in task adaptation, fixed, i.e. seed 0, in semi-supervised DA, as before the key existed)."""
+    return cfg["target_labeled_draw"] or ("per_seed" if cfg["source"] == NO_SOURCE else "fixed")
 
 
 def init_from_summary(model: dict) -> dict | None:
@@ -224,6 +231,7 @@ def train(cfg: dict, out: str | Path, resume: bool = False, progress_bar: bool =
         "resumed_from_step": resume_from["step"] if resume_from else 0,
         "final_losses": {k[5:]: v for k, v in last.items() if k.startswith("loss/")},
         "target_labeled": cfg["target_labeled"], "target_label_fraction": cfg["target_label_fraction"],
+        "target_labeled_draw": label_draw(cfg),
         "source_stage": run.source_stage, "init_from": init_from_summary(cfg["model"]),
         "records": records, "protocol": dataset.protocol, "data_sizes": data.sizes,
         "data_files": dataset.used_files, "config": cfg, "config_hash": config_hash(cfg),

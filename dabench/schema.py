@@ -137,6 +137,10 @@ class RunConfig(Section):
     target_labeled: int = Field(0, ge=0, description=(
         "labeled target samples per class: semi-supervised DA, or with source none (task adaptation) the label "
         "budget, drawn per seed"))
+    target_labeled_draw: Literal["fixed", "per_seed"] | None = Field(None, description=(
+        "how the labeled target samples are drawn: fixed (seed 0, the same for every seed of a table) or per_seed "
+        "(the run's seed); null: the setting's default, per_seed in task adaptation and fixed in semi-supervised DA "
+        "(results record the draw used as target_labeled_draw)"))
     target_label_fraction: float | None = Field(None, gt=0, le=1, description=(
         "task adaptation (source none): the fraction of each class's target train labels that training reads "
         "(0.15, 0.3, 0.5, 1.0), drawn per seed; the alternative to target_labeled; null with target_labeled 0: all "
@@ -185,6 +189,7 @@ class GridFile(Section):
     val_fraction: Any = None
     target_labeled: Any = None
     target_label_fraction: Any = None
+    target_labeled_draw: Any = None
     target_classes: Any = None
     source_classes: Any = None
     unknown_threshold: Any = None

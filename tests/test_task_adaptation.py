@@ -17,7 +17,7 @@ def own_cache(tmp_path, monkeypatch):
 def test_the_labeled_stream_is_a_per_seed_budget_of_the_target_train_split():
     toy = DATASETS.build({"name": "toy"})
     x_t, y_t = toy.load("b", "train").tensors
-    first, again, other = (TransferData(toy, "none", "b", target_labeled=3, seed=seed) for seed in (0, 0, 1))
+    first, again, other = (TransferData(toy, "none", "b", target_labeled=3, label_seed=seed) for seed in (0, 0, 1))
     assert torch.bincount(first.source_train.y).tolist() == [3, 3, 3]
     rows = [(x_t == x).all(1).nonzero().item() for x in first.source_train.x]
     assert torch.equal(y_t[rows], first.source_train.y)  # target train samples with their own labels
@@ -30,12 +30,14 @@ def test_the_labeled_stream_is_a_per_seed_budget_of_the_target_train_split():
 def test_a_fraction_of_each_class_and_the_transductive_test_set_without_them():
     toy = DATASETS.build({"name": "toy", "samples": 60})
     toy.transductive = True
-    data = TransferData(toy, "none", "b", target_label_fraction=0.5, seed=0)
+    data = TransferData(toy, "none", "b", target_label_fraction=0.5, label_seed=0)
     counts = torch.bincount(toy.load("b", "train").tensors[1])
     assert torch.bincount(data.source_train.y).tolist() == [round(0.5 * int(c)) for c in counts]
     assert data.sizes["target_test"] == 60 - len(data.source_train.y)
     for x in data.source_train.x:
         assert not (data.target_test.x == x).all(1).any()
+    with pytest.raises(DabenchError, match="target_label_fraction=1: domain 'b' is transductive .* labels a whole class"):
+        TransferData(toy, "none", "b", target_label_fraction=1.0)
 
 
 def test_a_budget_larger_than_a_class_is_refused_with_the_largest_that_fits():
@@ -98,3 +100,14 @@ def test_lwf_without_a_pretrained_classifier_is_refused_with_the_fix():
     cfg["method"]["allow_random_backbone"] = False  # a random backbone, but no pretrained head either
     with pytest.raises(DabenchError, match="method 'lwf' trains the pretrained task's classifier too.*model.init_from"):
         Run.build(cfg)
+
+
+def test_semi_supervised_da_draws_the_same_labeled_samples_as_task_adaptation_when_per_seed():
+    from dabench.run import Run
+
+    task = Run.build(toy_config("source_only", source="none", target_labeled=3, seed=2)).data
+    fixed = Run.build(toy_config("dann", target_labeled=3, seed=2)).data
+    per_seed = Run.build(toy_config("dann", target_labeled=3, seed=2, target_labeled_draw="per_seed")).data
+    rows = lambda x: sorted(map(tuple, x.tolist()))  # noqa: E731 (the labeled stream is shuffled once)
+    assert rows(per_seed.target_labeled.x) == rows(task.source_train.x)
+    assert rows(fixed.target_labeled.x) != rows(task.source_train.x)  # seed 0 for every seed, as before

@@ -43,7 +43,7 @@ from dabench.schema import GridFile, describe
 from dabench.selection import rules
 
 RUN_KEYS = ("protocol", "model", "trainer", "optim", "logging", "val_fraction", "target_labeled",
-            "target_label_fraction", "target_classes",
+            "target_label_fraction", "target_labeled_draw", "target_classes",
             "source_classes", "unknown_threshold", "unseen_target", "data_root")
 
 

@@ -18,7 +18,7 @@ from dabench import protocols
 from dabench.bench import ranking
 from dabench.bench.store import ResultStore
 from dabench.config import shipped
-from dabench.data.loaders import source_domains
+from dabench.data.loaders import NO_SOURCE, source_domains
 from dabench.errors import DabenchError
 from dabench.io import write_bytes_atomic
 from dabench.selection import rules
@@ -190,6 +190,8 @@ def setting(cfg: dict) -> str:
     known, kept = cfg.get("source_classes"), cfg.get("target_classes")
     if cfg.get("unseen_target"):
         return "domain generalization"
+    if cfg["source"] == NO_SOURCE:
+        return "task adaptation"
     if len(source_domains(cfg["source"])) > 1:
         return "multi-source"
     if known is None:
@@ -208,6 +210,14 @@ def _setting_footer(cfg: dict) -> list[str]:
         return ["- Setting: domain generalization: the target domain is unseen in training (no target sample, labeled "
                 "or not, is read; `unseen_target`); the sources of each pair (joined by +) are the training domains, "
                 "each source batch holding them in equal shares. Gains are over ERM (source_only)."]
+    if name == "task adaptation":
+        budget = (f"{cfg['target_labeled']} labels per class" if cfg.get("target_labeled")
+                  else f"{cfg.get('target_label_fraction', 1.0):g} of each class's labels")
+        start = (f"the run {cfg['model']['init_from_id']}" if cfg["model"].get("init_from_id")
+                 else f"the backbone's own weights ({json.dumps(cfg['model']['backbone'])})")
+        return [f"- Setting: task adaptation: no source domain; training reads {budget} of the target's train split, "
+                f"drawn per seed (a split file under $DABENCH_CACHE/splits), and starts from {start}. Target accuracy "
+                f"is on the target's test split (on a transductive dataset, its samples not labeled)."]
     if name == "multi-source":
         return [f"- Setting: multi-source DA: the sources of each pair (joined by +) are one labeled source train split; "
                 f"every source batch holds each source in equal shares ({cfg['trainer']['batch_size']} samples in all)."]
@@ -225,7 +235,8 @@ def _setting_footer(cfg: dict) -> list[str]:
 
 def _per_method_settings(rows: list[dict]) -> list[str]:
     """A line naming each table entry's run settings that differ from the first entry's, and first stages."""
-    shared_keys = ("model", "optim", "trainer", "target_labeled", "target_classes", "source_classes",
+    shared_keys = ("model", "optim", "trainer", "target_labeled", "target_label_fraction", "target_classes",
+                   "source_classes",
                    "unknown_threshold", "val_fraction")
     swept = {key for r in rows for key in r.get("sweep", {})}
     reference = _flat({k: rows[0]["config"].get(k) for k in shared_keys})  # .get: rows from before a key existed

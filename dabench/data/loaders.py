@@ -153,7 +153,8 @@ class TransferData:
       class folder). A target batch's ``idx`` is the position of its samples in that order
       (``target_positions``), never the dataset's own order, which is often sorted by class.
     - ``target_labeled``: None, or with ``target_labeled=k`` (semi-supervised DA) k labeled
-      samples per class drawn from the target train split with the fixed seed 0. On a
+      samples per class drawn from the target train split with `label_seed` (0 unless the config's
+      ``target_labeled_draw`` is per_seed). On a
       transductive dataset they are removed from ``target_test``, so they are never scored.
     - ``target_test``: read only by evaluation; ``target_test_is_train`` when its inputs are the
       target train inputs in the same order (a transductive protocol), so they are predicted once.
@@ -168,6 +169,10 @@ class TransferData:
       and a method without an unknown output of its own predicts unknown when its top softmax
       probability is below ``unknown_threshold``.
 
+    - task adaptation (``source`` none): ``source_train`` is the target's label budget, `target_labeled`
+      per class or `target_label_fraction` of each class, drawn with `label_seed` (``label_budget``);
+      ``source_val``, ``target_train`` and ``target_inputs`` are empty.
+
     Both selections read the target labels here, in the data module, as the benchmark defines
     the target domain; the trainer still never sees one.
     - ``unseen_target`` (domain generalization): the target train split is not read; ``target_train``
@@ -178,7 +183,7 @@ class TransferData:
                  device: str | torch.device = "cpu", target_labeled: int = 0,
                  target_classes: list[int | str] | None = None, source_classes: list[int | str] | None = None,
                  unknown_threshold: float = 0.5, unseen_target: bool = False,
-                 target_label_fraction: float | None = None, seed: int = 0):
+                 target_label_fraction: float | None = None, label_seed: int = 0):
         for domain in [*source_domains(source), target]:
             dataset.check_domain(domain)
         source_classes = class_indices(source_classes, dataset, "source_classes")
@@ -188,7 +193,7 @@ class TransferData:
         self.task_adaptation = source == NO_SOURCE
         if self.task_adaptation:  # the labeled stream is the target's own label budget; no source, no val split
             x_pool, y_pool = keep_classes(*dataset.load(target, "train").tensors, target_classes)
-            budget = label_budget(dataset, target, y_pool, target_labeled, target_label_fraction, seed)
+            budget = label_budget(dataset, target, y_pool, target_labeled, target_label_fraction, label_seed)
             parts, val_fraction = [(take(x_pool, budget), y_pool[budget])], 0.0
         else:
             parts = [keep_classes(*dataset.load(domain, "train").tensors, source_classes)
@@ -233,7 +238,7 @@ class TransferData:
                                    f"protocol), so none of that class would be tested; use target_labeled <= "
                                    f"{max(smallest - 1, 0)}")
         if semi_supervised:
-            chosen = few_per_class(y_t, target_labeled, self.num_classes)  # known classes only
+            chosen = few_per_class(y_t, target_labeled, self.num_classes, label_seed)  # known classes only
             self.target_labeled = LabeledSplit(take(x_t, chosen).to(device), y_t[chosen].to(device))
             if dataset.transductive:
                 kept = torch.ones(len(x_test), dtype=torch.bool)
@@ -313,6 +318,10 @@ def label_budget(dataset: DomainDataset, domain: str, labels: Tensor, per_class:
         raise DabenchError(f"target_labeled={per_class}: a class of target domain '{domain}' has only {smallest} "
                            f"train samples{' (transductive: the labeled ones leave its test set)' if dataset.transductive else ''}; "
                            f"use target_labeled <= {largest}, or target_label_fraction")
+    if fraction is not None and dataset.transductive and any(round(fraction * int(n)) >= n for n in counts[counts > 0]):
+        raise DabenchError(f"target_label_fraction={fraction:g}: domain '{domain}' is transductive (its labeled samples "
+                           f"leave the test set), and this fraction labels a whole class, leaving none of it to test; "
+                           f"use a smaller fraction or target_labeled <= {largest}")
     budget = f"{per_class}pc" if per_class else f"{round(fraction * 100)}pct"
     # The labels' digest names the file: another split of the domain (dataset options) draws its own.
     fingerprint = hashlib.sha256(labels.numpy().tobytes()).hexdigest()[:12]

@@ -147,12 +147,14 @@ def rank(cfg: dict, candidates: list[str], scores: list[str], results: str | Non
     from dabench.data.base import DATASETS
     from dabench.data.loaders import TransferData
     from dabench.io import write_bytes_atomic, write_json_atomic
+    from dabench.run import label_draw
 
     for name in scores:
         SCORES.get(name)  # an unknown name fails before any forward pass, with the known ones
     dataset = DATASETS.build(cfg["dataset"], root=cfg["data_root"])
     data = TransferData(dataset, "none", cfg["target"], target_labeled=cfg["target_labeled"],
-                        target_label_fraction=cfg["target_label_fraction"], seed=cfg["seed"])
+                        target_label_fraction=cfg["target_label_fraction"],
+                        label_seed=cfg["seed"] if label_draw(cfg) == "per_seed" else 0)
     table = score_candidates(candidates, data, scores)
     budget = (f"{cfg['target_labeled']} labels per class" if cfg["target_labeled"]
               else f"{cfg['target_label_fraction']:g} of the labels")
