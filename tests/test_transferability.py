@@ -81,3 +81,9 @@ def test_rank_scores_finished_runs_and_refuses_logits_from_a_backbone_without_a_
     assert main(["rank", *common[:2], "--target", "c", "--candidates", "mlp", "--scores", "leep", *common[2:]]) == 2
     assert "score 'leep' reads the pretrained task's predictions, and candidate mlp has no classifier" in \
         capsys.readouterr().err
+    layer = f"{tmp_path / 'run8'}@1"  # the run's first Linear layer: 16 features
+    assert main(["rank", *common[:2], "--target", "c", "--candidates", layer, "--scores", "logme,hscore",
+                 *common[2:]]) == 0
+    assert f"| {layer} |" in capsys.readouterr().out
+    assert main(["rank", *common[:2], "--target", "c", "--candidates", "mlp@nope", "--scores", "logme", *common[2:]]) == 2
+    assert "candidate mlp@nope: the backbone has no layer 'nope'; its layers: 0, 1, 2, 3" in capsys.readouterr().err

@@ -20,7 +20,31 @@ from dabench.transferability import SCORES
 
 
 def candidate_outputs(candidate: str, data, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray | None]:
-    """(features (N, d), source logits (N, C_s) or None) of `candidate` on the labeled split of `data`."""
+    """(features (N, d), source logits (N, C_s) or None) of `candidate` on the labeled split of `data`.
+
+    ``CANDIDATE@LAYER`` scores the output of one backbone layer instead (a dotted submodule path, e.g.
+    ``efficientnet_lite0@0.net._blocks.10``), averaged over its spatial positions; it has no logits."""
+    if "@" in candidate and not Path(candidate).expanduser().exists():
+        whole, layer = candidate.rsplit("@", 1)
+        return layer_features(whole, layer, data, batch_size), None
+    features, logits, _ = _encode(candidate, data, batch_size)
+    return features, logits
+
+
+def layer_features(candidate: str, layer: str, data, batch_size: int) -> np.ndarray:
+    """(N, channels) outputs of the backbone layer `layer` of `candidate`, mean over spatial positions."""
+    from dabench.models.model import backbone_layer
+
+    seen = []
+    _, _, backbone = _encode(candidate, data, batch_size, before=lambda bb: backbone_layer(
+        bb, layer, key=f"candidate {candidate}@{layer}").register_forward_hook(
+        lambda module, inputs, output: seen.append(output.float().flatten(2).mean(2) if output.dim() > 2 else
+                                                   output.float())))
+    return torch.cat(seen).numpy()
+
+
+def _encode(candidate: str, data, batch_size: int, before=None):
+    """(features, logits or None, backbone) of a run folder or backbone spec; `before(backbone)` runs first."""
     from dabench.data.files import chunks
     from dabench.io import read_json
     from dabench.models.backbones import BACKBONES, backbone_spec
@@ -48,6 +72,9 @@ def candidate_outputs(candidate: str, data, batch_size: int = 256) -> tuple[np.n
             raise DabenchError(f"candidate {candidate}: neither a run folder nor a backbone that loads ({err})") from None
         head = getattr(model, "pretrained_head", None)
         encode = model
+    backbone = model.backbone if hasattr(model, "backbone") else model
+    if before is not None:
+        before(backbone)
     model.eval()
     features, logits = [], []
     with torch.inference_mode():
@@ -56,7 +83,7 @@ def candidate_outputs(candidate: str, data, batch_size: int = 256) -> tuple[np.n
             features.append(f.float().flatten(1).numpy())
             if head is not None:
                 logits.append(head.eval()(f).float().numpy())
-    return np.concatenate(features), np.concatenate(logits) if head is not None else None
+    return np.concatenate(features), np.concatenate(logits) if head is not None else None, backbone
 
 
 def score_candidates(candidates: list[str], data, scores: list[str]) -> dict[str, dict[str, float]]:
