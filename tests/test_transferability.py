@@ -75,7 +75,7 @@ def test_rank_scores_finished_runs_and_refuses_logits_from_a_backbone_without_a_
     assert main(["rank", *common[:2], "--target", "c", "--candidates", str(tmp_path / "run1"), str(tmp_path / "run8"),
                  "target_labeled=5", "--out", str(tmp_path / "rank"), *common[2:]]) == 0
     out = capsys.readouterr().out
-    assert "| candidate | hscore | leep | logme | nce | transrate |" in out and "15 samples" in out
+    assert "| candidate | what | hscore | leep | logme | nce | transrate |" in out and "15 samples" in out
     report = json.loads((tmp_path / "rank" / "transferability.json").read_text())
     assert set(report["scores"][str(tmp_path / "run8")]) == {"hscore", "leep", "logme", "nce", "transrate"}
     assert main(["rank", *common[:2], "--target", "c", "--candidates", "mlp", "--scores", "leep", *common[2:]]) == 2

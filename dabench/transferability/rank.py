@@ -86,6 +86,21 @@ def _encode(candidate: str, data, batch_size: int, before=None):
     return np.concatenate(features), np.concatenate(logits) if head is not None else None, backbone
 
 
+def describe(candidate: str) -> str:
+    """What a candidate is: a run's method, pair and steps; a layer; or "backbone"."""
+    from dabench.io import read_json
+
+    whole, _, layer = candidate.rpartition("@") if "@" in candidate and not Path(candidate).exists() else (
+        candidate, "", "")
+    path = Path(whole).expanduser()
+    folder = path.parent if path.is_file() else path
+    what = "backbone"
+    if (folder / "result.json").is_file():
+        done = read_json(folder / "result.json")
+        what = f"{done['method']} {done['source']}→{done['target']}, {done['steps']} steps"
+    return f"{what}, layer {layer}" if layer else what
+
+
 def score_candidates(candidates: list[str], data, scores: list[str]) -> dict[str, dict[str, float]]:
     """{candidate: {score: value}}; a score that needs logits of a candidate without a classifier is an error."""
     labels = data.source_train.y.cpu().numpy()
@@ -106,14 +121,15 @@ def score_candidates(candidates: list[str], data, scores: list[str]) -> dict[str
 
 def measured_accuracy(store: str | Path, candidates: list[str], target: str) -> dict[str, float]:
     """{candidate: mean target accuracy over the runs of `store` on `target` that started from it}."""
-    from dabench.bench.store import load_results
+    from dabench.bench.store import ResultStore
     from dabench.models.pretrained import run_folder
 
-    rows = load_results(store)
+    if not (Path(store) / "results.jsonl").is_file():
+        raise DabenchError(f"--results {store}: no results.jsonl; give the folder of a `dabench bench` store")
     by_path: dict[str, list[float]] = {}
-    for row in rows.to_dict("records") if hasattr(rows, "to_dict") else rows:
+    for row in ResultStore(store).rows():
         origin = (row.get("init_from") or {}).get("path")
-        if origin and row.get("target") == target and row.get("status", "finished") == "finished":
+        if origin and row.get("target") == target:
             by_path.setdefault(str(Path(origin).resolve()), []).append(row["target_accuracy"])
     out = {}
     for candidate in candidates:
@@ -185,14 +201,19 @@ def rank(cfg: dict, candidates: list[str], scores: list[str], results: str | Non
     table = score_candidates(candidates, data, scores)
     budget = (f"{cfg['target_labeled']} labels per class" if cfg["target_labeled"]
               else f"{cfg['target_label_fraction']:g} of the labels")
+    first = "logme" if "logme" in scores else scores[0]
+    accuracy = measured_accuracy(results, candidates, cfg["target"]) if results else {}
+    measured = ["fine-tuned accuracy (%)"] if results else []
     lines = [f"# Transferability to {cfg['dataset']['name']}/{cfg['target']} ({budget}, seed {cfg['seed']}, "
-             f"{len(data.source_train.y)} samples)", "", "| candidate | " + " | ".join(scores) + " |",
-             "|---|" + "---:|" * len(scores)]
-    for candidate, row in sorted(table.items(), key=lambda item: -item[1][scores[0]]):
-        lines.append(f"| {candidate} | " + " | ".join(f"{row[s]:.4f}" for s in scores) + " |")
+             f"{len(data.source_train.y)} samples)", "", f"Best first by {first}.", "",
+             "| candidate | what | " + " | ".join(scores + measured) + " |",
+             "|---|---|" + "---:|" * (len(scores) + len(measured))]
+    for candidate, row in sorted(table.items(), key=lambda item: -item[1][first]):
+        acc = [f"{accuracy[candidate]:.1f}" if candidate in accuracy else "–"] if results else []
+        lines.append(f"| {candidate} | {describe(candidate)} | " + " | ".join([f"{row[s]:.4f}" for s in scores] + acc)
+                     + " |")
     report = {"config": cfg, "scores": table}
     if results:
-        accuracy = measured_accuracy(results, candidates, cfg["target"])
         taus = correlations(table, accuracy)
         report.update(accuracy=accuracy, correlations=taus)
         lines += ["", f"Rank correlation with the fine-tuned target accuracy in {results} "
