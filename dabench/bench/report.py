@@ -136,16 +136,20 @@ def protocol_footer(rows: list[dict], select: str) -> list[str]:
         files.update(r.get("data_files", {}))
     backbone = {k: v for k, v in cfg["model"]["backbone"].items()}
     notes = yaml.safe_load((PAPER_RESULTS / "protocol_notes.yaml").read_text()).get(cfg["dataset"]["name"], [])
+    task = cfg["source"] == NO_SOURCE
+    validation = "none (task adaptation: every label of the budget trains)" if task else \
+        f"{cfg['val_fraction']:.0%} of source train held out"
+    batches = (f"batch {cfg['trainer']['batch_size']} labeled target samples (task adaptation: no source, no "
+               f"unlabeled target batch)" if task else
+               f"batch {cfg['trainer']['batch_size']} source + "
+               f"{'no target batch' if cfg.get('unseen_target') else str(cfg['trainer']['batch_size']) + ' target'}")
     return [
         f"- Selection: {rules.describe(select, swept)}. Seeds: {sorted({r['seed'] for r in rows})}.",
         *sweep_footer(rows),
-        f"- Dataset: {json.dumps(cfg['dataset'])}; protocol: {rows[0]['protocol']}; validation: "
-        f"{cfg['val_fraction']:.0%} of source train held out.",
+        f"- Dataset: {json.dumps(cfg['dataset'])}; protocol: {rows[0]['protocol']}; validation: {validation}.",
         f"- Model: backbone {json.dumps(backbone)}, bottleneck {cfg['model']['bottleneck_dim']}.",
         *_setting_footer(cfg),
-        f"- Training: {sorted({r['steps'] for r in rows})} steps, batch {cfg['trainer']['batch_size']} source + "
-        f"{'no target batch' if cfg.get('unseen_target') else str(cfg['trainer']['batch_size']) + ' target'}; "
-        f"SGD lr {cfg['optim']['lr']} (momentum {cfg['optim']['momentum']}, "
+        f"- Training: {sorted({r['steps'] for r in rows})} steps, {batches}; SGD lr {cfg['optim']['lr']} (momentum {cfg['optim']['momentum']}, "
         f"weight decay {cfg['optim']['weight_decay']}, schedule {cfg['optim']['schedule']}).",
         f"- dabench {rows[0]['versions'].get('dabench')}, commit {', '.join(commits)}; torch "
         f"{rows[0]['versions'].get('torch')}; device {'; '.join(devices)}.",
