@@ -199,8 +199,11 @@ def resolve(cfg: dict, same_domain: bool = False, check_data: bool = True) -> di
     backbone = cfg["model"]["backbone"]
     if cfg["model"]["init_from"] is not None:
         cfg["model"].update(pretrained_run(cfg["model"]["init_from"], backbone))
-    if (METHODS.get(cfg["method"]["name"]).needs_pretrained_backbone and backbone.get("weights") is None
-            and cfg["model"]["init_from"] is None and not cfg["method"].get("allow_random_backbone")):
+    # A backbone is pretrained by its `weights`, or always (it declares always_pretrained: MiniLM), or by init_from.
+    pretrained = (backbone.get("weights") is not None or getattr(BACKBONES.get(backbone["name"]), "always_pretrained",
+                                                                 False) or cfg["model"]["init_from"] is not None)
+    if (METHODS.get(cfg["method"]["name"]).needs_pretrained_backbone and not pretrained
+            and not cfg["method"].get("allow_random_backbone")):
         raise DabenchError(f"config: method '{cfg['method']['name']}' transfers a pretrained backbone, but backbone "
                            f"'{backbone['name']}' has no pretrained weights; use one with weights (e.g. "
                            f"model.backbone={{name: efficientnet_lite0, weights: imagenet}}), start from a trained "

@@ -23,9 +23,12 @@ class L2SP(FineTune):
         super().build(model, num_classes, steps)
         self.start = self.frozen_copy(model.pretrained())
 
+    def new_parameters(self) -> list:
+        """The model's parameters outside its pretrained parts: the new layers."""
+        pretrained = set(map(id, self.model.pretrained().parameters()))
+        return [p for p in self.model.parameters() if id(p) not in pretrained]
+
     def loss(self, s, t, progress):
-        pretrained = list(self.model.pretrained().parameters())
-        new = [p for p in self.model.parameters() if id(p) not in set(map(id, pretrained))]
         return {**super().loss(s, t, progress),
-                "l2sp": self.alpha / 2 * l2_distance(pretrained, self.start.parameters()),
-                "l2_new": self.beta / 2 * l2_norm(new)}
+                "l2sp": self.alpha / 2 * l2_distance(self.model.pretrained().parameters(), self.start.parameters()),
+                "l2_new": self.beta / 2 * l2_norm(self.new_parameters())}

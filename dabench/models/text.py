@@ -73,7 +73,7 @@ def example_tokens(n: int, shape: tuple[int, ...]) -> Tensor:
     return tokens
 
 
-@BACKBONES.register("minilm", example_input=(2, 16), example_batch=example_tokens)
+@BACKBONES.register("minilm", example_input=(2, 16), example_batch=example_tokens, always_pretrained=True)
 def minilm(input_shape: tuple[int, ...], trainable_layers: int = 2) -> FeatureExtractor:
     """all-MiniLM-L6-v2 (6 transformer layers, 384 features, mean pooling, L2 norm) over token ids
     (2, max_length); the last `trainable_layers` layers are fine-tuned (0: a frozen encoder, the

@@ -15,8 +15,10 @@ from dabench.transferability import SCORES
 
 @SCORES.register("logme")
 def logme(features: np.ndarray, labels: np.ndarray, source_logits=None, iterations: int = 11) -> float:
-    """LogME: the log maximum evidence of a Bayesian linear model from features to one-hot labels, per
-    sample and averaged over classes. You, Liu, Wang, Long, ICML 2021, arXiv:2102.11005 (Algorithm 1).
+    """LogME (You et al., ICML 2021): the evidence of a Bayesian linear model from features to labels.
+
+    The log maximum evidence per sample, averaged over the one-vs-rest classes. You, Liu, Wang, Long,
+    ICML 2021, arXiv:2102.11005 (Algorithm 1).
 
     For each class c, targets y = 1[label = c]; the prior w ~ N(0, alpha^-1 I) and noise N(0, beta^-1) are
     fitted by the fixed-point updates gamma = sum_i beta s_i / (alpha + beta s_i), alpha = gamma / m'm,
@@ -54,9 +56,10 @@ def _joint(source_probs: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 @SCORES.register("leep", needs_logits=True)
 def leep(features, labels: np.ndarray, source_logits: np.ndarray) -> float:
-    """LEEP: the mean log-likelihood of the labels under the "expected empirical predictor"
-    sum_z P(y | z) theta(x)_z, P(y | z) from the empirical joint of labels and the pretrained model's soft
-    predictions theta. Nguyen, Hassner, Seeger, Archambeau, ICML 2020, arXiv:2002.12462 (Eq. 1-2)."""
+    """LEEP (Nguyen et al., ICML 2020): the labels' log-likelihood under the expected empirical predictor.
+
+    The predictor is sum_z P(y | z) theta(x)_z, P(y | z) from the empirical joint of labels and the pretrained
+    model's soft predictions theta. Nguyen, Hassner, Seeger, Archambeau, ICML 2020, arXiv:2002.12462 (Eq. 1-2)."""
     theta = softmax(np.asarray(source_logits, dtype=np.float64), axis=1)
     joint = _joint(theta, labels)
     conditional = joint / joint.sum(axis=0, keepdims=True).clip(1e-300)  # P(y | z)
@@ -65,8 +68,9 @@ def leep(features, labels: np.ndarray, source_logits: np.ndarray) -> float:
 
 @SCORES.register("nce", needs_logits=True)
 def nce(features, labels: np.ndarray, source_logits: np.ndarray) -> float:
-    """NCE: negative conditional entropy -H(Y | Z) of the target labels given the pretrained model's hard
-    predictions Z = argmax. Tran, Nguyen, Hassner, ICCV 2019, arXiv:1908.08142 (Eq. 2)."""
+    """NCE (Tran et al., ICCV 2019): -H(Y | Z), the labels' conditional entropy given the source predictions.
+
+    Z = argmax of the pretrained model's logits. Tran, Nguyen, Hassner, ICCV 2019, arXiv:1908.08142 (Eq. 2)."""
     z = np.asarray(source_logits).argmax(axis=1)
     joint = _joint(np.eye(np.asarray(source_logits).shape[1])[z], labels)
     p_z = joint.sum(axis=0, keepdims=True)
@@ -76,9 +80,10 @@ def nce(features, labels: np.ndarray, source_logits: np.ndarray) -> float:
 
 @SCORES.register("hscore")
 def hscore(features: np.ndarray, labels: np.ndarray, source_logits=None) -> float:
-    """H-score: tr(cov(f)^+ cov(E[f | y])), the features' discriminability for the labels, invariant to
-    invertible affine maps of the features. Bao et al., ICIP 2019 (Definition 2); pseudo-inverse for rank
-    deficiency."""
+    """H-score (Bao et al., ICIP 2019): tr(cov(f)^+ cov(E[f | y])), how well the features separate the labels.
+
+    Invariant to invertible affine maps of the features; at most C - 1, which it reaches whenever the samples are
+    fewer than the feature dimensions. Bao et al., ICIP 2019 (Definition 2); pseudo-inverse for rank deficiency."""
     f = np.asarray(features, dtype=np.float64)
     f = f - f.mean(axis=0)
     class_means = np.zeros_like(f)
@@ -97,9 +102,10 @@ def coding_rate(z: np.ndarray, eps: float) -> float:
 
 @SCORES.register("transrate")
 def transrate(features: np.ndarray, labels: np.ndarray, source_logits=None, eps: float = 1.0) -> float:
-    """TransRate: R(Z, eps) - sum_c n_c / n R(Z_c, eps), the coding rate of the centred features minus their
-    rate given the labels (mutual information of features and labels under the rate-distortion view).
-    Huang, Huang, Li, Tang, Huang, ICML 2022, arXiv:2106.09362 (Eq. 4-5). It is >= 0 (log det is concave);
+    """TransRate (Huang et al., ICML 2022): the features' coding rate minus their rate given the labels.
+
+    R(Z, eps) - sum_c n_c / n R(Z_c, eps) for the centred features Z (mutual information of features and labels
+    under the rate-distortion view). Huang, Huang, Li, Tang, Huang, ICML 2022, arXiv:2106.09362 (Eq. 4-5). It is >= 0 (log det is concave);
     features are scaled to unit mean squared norm first, so eps is a distortion relative to that scale."""
     z = np.asarray(features, dtype=np.float64)
     z = z - z.mean(axis=0)
