@@ -10,6 +10,7 @@ from dabench.bench.report import write_tables
 from dabench.bench.runner import run_cells
 from dabench.bench.selection import write_comparison
 from dabench.bench.store import ResultStore
+from dabench.data.loaders import NO_SOURCE
 from dabench.errors import DabenchError
 from dabench.io import DamagedFile, read_json, write_json_atomic
 
@@ -17,7 +18,8 @@ from dabench.io import DamagedFile, read_json, write_json_atomic
 def write_figures(grid: Grid, root: Path) -> dict:
     """Heatmap and bars always; t-SNE for the file's ``tsne`` choice (default: the first adapted
     method on the first pair and seed, against the baseline on the same pair and seed; ``tsne: false``
-    skips it). Figures show finished runs only: a failed (diverged) run has no model to show."""
+    skips it, and task adaptation has none). Figures show finished runs only: a failed (diverged) run has no
+    model to show."""
     figures = root / "figures"
     figures.mkdir(exist_ok=True)
     accuracy_bars(root, figures / "accuracy.png")
@@ -28,7 +30,9 @@ def write_figures(grid: Grid, root: Path) -> dict:
     adapted = [m for m in grid.methods if m != grid.baseline and m in finished]
     if grid.baseline in finished and adapted:
         gain_heatmap(root, figures / "gain_heatmap.png")
-    if grid.baseline in finished and adapted and grid.raw.get("tsne", True) is not False:
+    # Task adaptation has no source domain: no source/target feature picture to draw.
+    two_domains = any(source != NO_SOURCE for source, _ in grid.pairs)
+    if grid.baseline in finished and adapted and two_domains and grid.raw.get("tsne", True) is not False:
         choice = grid.raw["tsne"] if isinstance(grid.raw.get("tsne"), dict) else {}
         method = choice.get("method") or adapted[0]
         source, target = choice.get("pair") or grid.pairs[0]
