@@ -87,3 +87,10 @@ def test_rank_scores_finished_runs_and_refuses_logits_from_a_backbone_without_a_
     assert f"| {layer} |" in capsys.readouterr().out
     assert main(["rank", *common[:2], "--target", "c", "--candidates", "mlp@nope", "--scores", "logme", *common[2:]]) == 2
     assert "candidate mlp@nope: the backbone has no layer 'nope'; its layers: 0, 1, 2, 3" in capsys.readouterr().err
+    import shutil
+
+    shutil.copytree(tmp_path / "run8", tmp_path / "broken")
+    (tmp_path / "broken" / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    assert main(["rank", *common[:2], "--target", "c", "--candidates", str(tmp_path / "broken"), *common[2:]]) == 2
+    err = capsys.readouterr().err
+    assert "broken/checkpoint.pt is not a loadable dabench checkpoint" in err and err.count("\n") == 1
