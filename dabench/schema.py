@@ -178,7 +178,8 @@ class GridFile(Section):
     seeds: list[int] = Field(min_length=1)
     overrides: dict[str, Any] = Field(default_factory=dict)
     tsne: bool | Tsne = True
-    baseline: str = Field("source_only", description="the label gains are measured against")
+    baseline: str = Field("source_only", description="the label gains are measured against (fine_tune by default "
+                                                     "when every pair is task adaptation, [none, target])")
     select: str = Field("last", description="the selection rule of the benchmark's tables (selection/rules.py)")
     sweep: dict[str, Any] | None = Field(None, description="hyper-parameter points per method (bench/sweep.py)")
     protocol: str | None = Field(None, description="a preset in configs/protocols/ for every run (default paper)")

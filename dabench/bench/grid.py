@@ -15,8 +15,9 @@ with all the others as its sources.
 ``sweep`` runs every method at several hyper-parameter points (dabench/bench/sweep.py); the
 table then picks one point per method, pair and seed with the selection rule in use.
 
-``baseline`` names the entry that gains are measured against (default ``source_only``), e.g.
-``baseline: finetune`` for a grid of adaptation methods on top of fine-tuning.
+``baseline`` names the entry that gains are measured against (default ``source_only``; ``fine_tune`` when
+every pair is task adaptation, ``[none, target]``), e.g. ``baseline: finetune`` for a grid of adaptation
+methods on top of fine-tuning.
 
 A method entry may carry a ``label`` (its name in tables, so one method can appear twice)
 and its own ``overrides``: ``{name: source_only, label: finetune_lr0.1,
@@ -38,6 +39,7 @@ from pydantic import ValidationError
 from dabench import protocols
 from dabench.bench.sweep import applicable, sweep_points
 from dabench.config import apply_overrides, as_spec, config_hash, family_config, load_yaml, merge, resolve
+from dabench.data.loaders import NO_SOURCE
 from dabench.errors import DabenchError
 from dabench.schema import GridFile, describe
 from dabench.selection import rules
@@ -131,7 +133,8 @@ def load_grid(path: str | Path, cli_overrides: list[str] | None = None, threads:
     if len(set(names)) != len(names):
         raise DabenchError(f"{path}: methods: {names} lists a method twice; give each variant its own "
                            f"'label', e.g. {{name: dann, label: dann_0.5, trade_off: 0.5}}")
-    baseline = raw.get("baseline", "source_only")
+    # Task adaptation (every pair from source none) measures gains against plain fine-tuning.
+    baseline = raw.get("baseline", "fine_tune" if all(source == NO_SOURCE for source, _ in pairs) else "source_only")
     if "baseline" in raw and baseline not in names:
         raise DabenchError(f"{path}: baseline '{baseline}' is not one of the method labels ({', '.join(names)})")
     _check_tsne(path, raw.get("tsne", True), names, pairs, raw["seeds"], baseline)

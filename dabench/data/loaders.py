@@ -14,8 +14,8 @@ import torch
 from torch import Tensor
 
 from dabench.data.base import DomainDataset
-from dabench.data.splits import drawn_indices, split_folders
 from dabench.data.files import HiddenImages, ImageFiles, StepReader
+from dabench.data.splits import drawn_indices, split_folders
 from dabench.errors import DabenchError
 from dabench.types import Batch
 

@@ -61,8 +61,8 @@ def split_folders(dataset) -> list[Path]:
     return own or [SHIPPED / dataset.name, dataset.root / "splits" / dataset.name, cache_dir() / "splits" / dataset.name]
 
 
-def drawn_indices(folders: list[Path], name: str, n: int, draw, header: str) -> "torch.Tensor":
-    """The sorted (k,) int64 indices into a split of `n` samples listed in split file `name` (the first of
+def drawn_indices(folders: list[Path], name: str, n: int, draw, header: str):
+    """The sorted (k,) int64 tensor of indices into a split of `n` samples listed in split file `name` (the first of
     `folders` that has one), or drawn by `draw()` and saved in the last folder, after `header`."""
     import torch
 

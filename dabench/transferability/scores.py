@@ -8,7 +8,7 @@ for every score (NCE and LEEP are log-likelihoods, <= 0).
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import log_softmax, softmax
+from scipy.special import softmax
 
 from dabench.transferability import SCORES
 
