@@ -251,11 +251,13 @@ def check_setting(cfg: dict, method) -> None:
             raise DabenchError("config: target_label_fraction is the label budget of task adaptation (source: none); "
                                "semi-supervised DA takes target_labeled (labels per class)")
         return
-    if method.uses_target:
-        fits = [name for name in METHODS.names() if not METHODS.get(name).uses_target]
-        raise DabenchError(f"config: method '{cfg['method']['name']}' trains on source and target batches, and "
-                           f"source none (task adaptation) has neither: its only data are the target's labeled "
-                           f"samples; use one of {', '.join(fits)}")
+    if method.uses_target or method.needs_several_sources:
+        fits = [name for name in METHODS.names()
+                if not (METHODS.get(name).uses_target or METHODS.get(name).needs_several_sources)]
+        needs = "several source domains" if method.needs_several_sources else "source and target batches"
+        raise DabenchError(f"config: method '{cfg['method']['name']}' trains on {needs}, and source none (task "
+                           f"adaptation) has none: its only data are the target's labeled samples; use one of "
+                           f"{', '.join(fits)}")
     for key in ("unseen_target", "source_classes", "target_classes"):
         if cfg[key]:
             raise DabenchError(f"config: {key} needs a source domain, and source is none (task adaptation); unset "
