@@ -111,3 +111,16 @@ def test_semi_supervised_da_draws_the_same_labeled_samples_as_task_adaptation_wh
     rows = lambda x: sorted(map(tuple, x.tolist()))  # noqa: E731 (the labeled stream is shuffled once)
     assert rows(per_seed.target_labeled.x) == rows(task.source_train.x)
     assert rows(fixed.target_labeled.x) != rows(task.source_train.x)  # seed 0 for every seed, as before
+
+
+def test_a_task_adaptation_grid_measures_gains_against_fine_tuning(tmp_path):
+    from dabench.bench.grid import load_grid
+
+    grid_file = tmp_path / "grid.yaml"
+    grid_file.write_text("dataset: toy\npairs: [[none, b]]\nseeds: [0]\ntarget_labeled: 2\n"
+                         "methods: [{name: fine_tune, allow_random_backbone: true}, "
+                         "{name: bss, allow_random_backbone: true}]\n"
+                         "model: {backbone: {name: mlp, hidden: [16]}}\n")
+    grid = load_grid(grid_file)
+    assert grid.baseline == "fine_tune" and grid.pairs == [("none", "b")]
+    assert {cell.config["target_labeled"] for cell in grid.cells} == {2}
