@@ -168,7 +168,6 @@ class TransferData:
       (``unknown_label``); ``metric`` becomes "h_score" (dabench.evaluate.open_set_scores),
       and a method without an unknown output of its own predicts unknown when its top softmax
       probability is below ``unknown_threshold``.
-
     - task adaptation (``source`` none): ``source_train`` is the target's label budget, `target_labeled`
       per class or `target_label_fraction` of each class, drawn with `label_seed` (``label_budget``);
       ``source_val``, ``target_train`` and ``target_inputs`` are empty.
