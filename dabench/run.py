@@ -21,7 +21,8 @@ from dabench.errors import DabenchError
 from dabench.io import DamagedFile, load_checkpoint, make_folder, read_json, set_aside, write_json_atomic
 from dabench.log import Loggers, make_logger
 from dabench.methods.base import METHODS, Method
-from dabench.models.model import Model, build_model
+from dabench.models.model import Model
+from dabench.models.pretrained import build_from_config
 from dabench.provenance import git_commit, provenance
 from dabench.schema import Optim
 from dabench.trainer import NonFiniteLoss, Trainer, start
@@ -65,7 +66,7 @@ def train_source_stage(cfg: dict, stage: dict, input_shape: tuple[int, ...], num
             (out / "result.json").unlink()
             result = train(first, out, resume=True, same_domain=True)
             weights = load_checkpoint(out / "checkpoint.pt")["method"]
-    model = build_model(**first["model"], input_shape=input_shape, num_classes=num_classes)
+    model = build_from_config(first["model"], input_shape, num_classes)
     model.load_state_dict({k[len("model."):]: v for k, v in weights.items() if k.startswith("model.")})
     return model, {"path": str(out), "config_hash": result["config_hash"], "method": first["method"],
                    "model": first["model"], "steps": result["steps"],
@@ -98,7 +99,7 @@ class Run:
                             cfg["target_labeled"], cfg["target_classes"], cfg["source_classes"],
                             cfg["unknown_threshold"], cfg["unseen_target"], cfg["target_label_fraction"],
                             cfg["seed"] if label_draw(cfg) == "per_seed" else 0)
-        model = build_model(**cfg["model"], input_shape=data.input_shape, num_classes=data.num_classes)
+        model = build_from_config(cfg["model"], data.input_shape, data.num_classes)
         method = METHODS.build(cfg["method"])
         method.num_sources = len(data.source_domains)
         method.build(model, data.num_classes, trainer.steps)

@@ -226,7 +226,7 @@ def efficientnet_lite0(input_shape: tuple[int, ...], weights: str | None = "imag
         if isinstance(layer, nn.BatchNorm2d):
             layer.momentum = bn_momentum
     extractor = FeatureExtractor(1280, _ConvFeatures(net), nn.AdaptiveAvgPool2d(1), nn.Flatten())
-    # Kept outside the module tree (no parameters, no state-dict keys): build_model hands it to the methods
+    # Kept outside the module tree (no parameters, no state-dict keys): Model.pretrained_head hands it to the methods
     # that fine-tune the old task's head too (LwF, Co-Tuning).
     extractor.__dict__["pretrained_head"] = imagenet_head
     return extractor

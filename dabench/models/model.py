@@ -74,7 +74,10 @@ class Model(Freezable):
                 if isinstance(layer, nn.Linear):
                     init_linear(layer, std=0.01)
 
-    # Set by build_model: the pretrained task's classifier (not a submodule) and the parts with pretrained weights.
+    # The pretrained task's classifier over backbone features, (N, backbone.feature_dim) -> (N, C_old): the init_from
+    # run's or the one the backbone ships. Not a submodule (it stays out of the parameters and the state dict): only
+    # a method that trains the old task's head too (LwF, Co-Tuning) registers a copy as its own. `pretrained_parts`
+    # names the submodules that start from pretrained weights (the bottleneck too with init_from).
     pretrained_head: nn.Module | None = None
     pretrained_parts: tuple[str, ...] = ("backbone",)
 
@@ -127,26 +130,13 @@ def backbone_layer(backbone: nn.Module, name: str, key: str = "model.freeze") ->
                            + (", or 'all'" if key == "model.freeze" else "")) from None
 
 
-def build_model(backbone: str | dict, input_shape: tuple[int, ...], num_classes: int, init_from: str | None = None,
-                init_from_id: str | None = None, **head) -> Model:
-    """Build from the config's ``model`` section: backbone spec ("lenet", "timm:<name>" or {name, **kwargs}),
-    the keyword arguments of ``Model`` for the bottleneck and head, and ``init_from``, a finished run whose
-    backbone and bottleneck weights the model starts from (dabench.models.pretrained).
-
-    The model's ``pretrained_head`` is the pretrained task's classifier over backbone features, (N,
-    backbone.feature_dim) -> (N, C_old): the init_from run's, else the one the backbone ships (EfficientNet-Lite0's
-    ImageNet classifier), else None. It stays out of the model's parameters and state dict: only a method that
-    trains the old task's head too (LwF, Co-Tuning) registers it as its own. ``pretrained_parts`` names the
-    submodules that start from pretrained weights (the bottleneck too with init_from)."""
+def build_model(backbone: str | dict, input_shape: tuple[int, ...], num_classes: int, **head) -> Model:
+    """Build from a ``model`` section without ``init_from`` (``dabench.models.pretrained.build_from_config`` handles
+    that): backbone spec ("lenet", "timm:<name>" or {name, **kwargs}) and the keyword arguments of ``Model`` for the
+    bottleneck and head. The model's ``pretrained_head`` is the classifier the backbone ships, if any (EfficientNet-
+    Lite0's ImageNet one), over backbone features."""
     model = Model(BACKBONES.build(backbone, input_shape=tuple(input_shape)), num_classes, **head)
-    if init_from is not None:
-        from dabench.models.pretrained import load_pretrained
-
-        pretrained_head = load_pretrained(model, init_from, tuple(input_shape))
-    else:
-        pretrained_head = getattr(model.backbone, "pretrained_head", None)
-    model.__dict__["pretrained_head"] = pretrained_head  # not registered: see the docstring
-    model.pretrained_parts = ("backbone", "bottleneck") if init_from is not None else ("backbone",)
+    model.__dict__["pretrained_head"] = getattr(model.backbone, "pretrained_head", None)  # not a submodule: see Model
     return model
 
 

@@ -15,6 +15,7 @@ from torch import nn
 
 from dabench.errors import DabenchError
 from dabench.io import DamagedFile, load_checkpoint, read_json
+from dabench.models.model import Model, build_model
 
 KEY = "model.init_from"
 
@@ -55,8 +56,6 @@ def load_pretrained(model: nn.Module, init_from: str | Path, input_shape: tuple[
     """Load the backbone and bottleneck of the run in `init_from` into `model` (a dabench Model); returns the run's
     classifier over backbone features, (N, backbone.feature_dim) -> (N, C_old), or None when it cannot be rebuilt
     as a plain classifier (a method replaced it, e.g. MME's cosine classifier)."""
-    from dabench.models.model import build_model
-
     folder = run_folder(init_from)
     try:
         weights = load_checkpoint(folder / "checkpoint.pt")["method"]
@@ -86,3 +85,15 @@ def load_pretrained(model: nn.Module, init_from: str | Path, input_shape: tuple[
         return None
     old.bottleneck.load_state_dict(model.bottleneck.state_dict())
     return nn.Sequential(old.bottleneck, old.classifier)
+
+
+def build_from_config(model: dict, input_shape: tuple[int, ...], num_classes: int) -> Model:
+    """The Model of a config's resolved ``model`` section: ``build_model``, then, with ``init_from``, the run's
+    backbone and bottleneck weights, its classifier as ``pretrained_head`` and both parts as pretrained."""
+    init_from = model.get("init_from")
+    built = build_model(**{k: v for k, v in model.items() if k not in ("init_from", "init_from_id")},
+                        input_shape=input_shape, num_classes=num_classes)
+    if init_from is not None:
+        built.__dict__["pretrained_head"] = load_pretrained(built, init_from, tuple(input_shape))
+        built.pretrained_parts = ("backbone", "bottleneck")
+    return built

@@ -59,7 +59,7 @@ def _encode(candidate: str, data, batch_size: int, before=None):
             raise DabenchError(f"candidate {candidate}: not a finished dabench run (no result.json); finish it or "
                                f"give another")
         pretrained_run(folder, cfg["model"]["backbone"])  # finished, checkpoint present
-        model = build_model(**{**cfg["model"], "init_from": None, "init_from_id": None},
+        model = build_model(**{k: v for k, v in cfg["model"].items() if k not in ("init_from", "init_from_id")},
                             input_shape=data.input_shape, num_classes=data.num_classes)
         head = load_pretrained(model, folder, data.input_shape)
         encode = lambda x: model.features(x)  # noqa: E731
