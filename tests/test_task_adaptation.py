@@ -124,3 +124,14 @@ def test_a_task_adaptation_grid_measures_gains_against_fine_tuning(tmp_path):
     grid = load_grid(grid_file)
     assert grid.baseline == "fine_tune" and grid.pairs == [("none", "b")]
     assert {cell.config["target_labeled"] for cell in grid.cells} == {2}
+
+
+def test_tables_name_the_setting_and_show_no_unsupervised_numbers_beside_it():
+    from dabench.bench.report import published, setting
+
+    assert setting(toy_config("source_only", source="none")) == "task adaptation"
+    semi = toy_config("dann", target_labeled=2)
+    assert setting(semi) == "semi-supervised" and setting(toy_config("dann")) == "closed-set"
+    # DANN's published USPS->MNIST number is unsupervised DA: a semi-supervised table does not print it.
+    assert published("digits", "lenet", ["dann"], [("usps", "mnist")], "semi-supervised").empty
+    assert not published("digits", "lenet", ["dann"], [("usps", "mnist")], "closed-set").empty

@@ -196,6 +196,8 @@ def setting(cfg: dict) -> str:
         return "domain generalization"
     if cfg["source"] == NO_SOURCE:
         return "task adaptation"
+    if cfg.get("target_labeled") and known is None and kept is None and len(source_domains(cfg["source"])) == 1:
+        return "semi-supervised"
     if len(source_domains(cfg["source"])) > 1:
         return "multi-source"
     if known is None:
@@ -222,6 +224,11 @@ def _setting_footer(cfg: dict) -> list[str]:
         return [f"- Setting: task adaptation: no source domain; training reads {budget} of the target's train split, "
                 f"drawn per seed (a split file under $DABENCH_CACHE/splits), and starts from {start}. Target accuracy "
                 f"is on the target's test split (on a transductive dataset, its samples not labeled)."]
+    if name == "semi-supervised":
+        draw = "drawn per seed" if cfg.get("target_labeled_draw") == "per_seed" else "drawn with seed 0 for every seed"
+        return [f"- Setting: semi-supervised DA: {cfg['target_labeled']} labeled target samples per class ({draw}) "
+                f"besides the unlabeled target train split; on a transductive dataset they leave the scored set. "
+                f"Published numbers of unsupervised DA are not shown beside it."]
     if name == "multi-source":
         return [f"- Setting: multi-source DA: the sources of each pair (joined by +) are one labeled source train split; "
                 f"every source batch holds each source in equal shares ({cfg['trainer']['batch_size']} samples in all)."]
