@@ -9,6 +9,8 @@ The Python API, for notebooks and scripts (docs/api.md has a worked example):
     register_method(name)         decorators that add a method, dataset or backbone by name
     register_dataset(name)
     register_backbone(name)
+    rank(cfg, candidates, scores)  transferability scores of pretrained candidates (`dabench rank`)
+    register_score(name)          a transferability score: (features, labels, source_logits) -> float
 
 Packages outside dabench add theirs through the ``dabench.plugins`` entry-point group. The names
 are imported on first use, so ``import dabench.errors`` (or ``dabench --version``) stays light.
@@ -26,6 +28,8 @@ _API = {
     "register_method": ("dabench.methods.base", "METHODS.register"),
     "register_dataset": ("dabench.data.base", "DATASETS.register"),
     "register_backbone": ("dabench.models.backbones", "BACKBONES.register"),
+    "rank": ("dabench.transferability.rank", "rank"),
+    "register_score": ("dabench.transferability", "SCORES.register"),
 }
 __all__ = list(_API)
 

@@ -60,7 +60,7 @@ def test_a_plugin_package_registers_its_method_through_the_entry_point(tmp_path)
 
 
 @pytest.mark.parametrize("name", ["train", "run_benchmark", "load_results", "Method", "register_method", "register_dataset",
-                                  "register_backbone"])
+                                  "register_backbone", "rank", "register_score"])
 def test_the_public_api_names(name):
     import dabench
 
