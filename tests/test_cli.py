@@ -27,7 +27,7 @@ def test_list_shows_methods_datasets_with_domains_and_backbones(capsys):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--method", "dnn"], "unknown method 'dnn'; known: adabn, adda, afn, align, bnm"),
+    (["--method", "dnn"], "unknown method 'dnn'; known: adabn, adda, afn, align, bi_tuning, bnm"),
     (["--method", "dann", "--target", "usps"], "dataset 'mini_digits' has no domain 'usps'; its domains: mnist, optdigits"),
     (["--method", "dann", "trainer.stepz=3"], "unknown key 'trainer.stepz'"),
 ])

@@ -16,7 +16,7 @@ def test_unknown_name_lists_known_and_suggests():
     with pytest.raises(DabenchError) as err:
         METHODS.get("dan_")
     message = str(err.value)
-    assert "known: adabn, adda, afn, align, bnm" in message and "did you mean 'dan'?" in message
+    assert "known: adabn, adda, afn, align, bi_tuning, bnm" in message and "did you mean 'dan'?" in message
     assert "\n" not in message
 
 
