@@ -31,6 +31,8 @@ def categorical_contrastive(queries, keys, query_labels, key_labels, temperature
 
 @METHODS.register("bi_tuning")
 class BiTuning(FineTune):
+    trained_heads = ("projector",)
+
     def __init__(self, trade_off: float = 1.0, temperature: float = 0.07, projection_dim: int = 128,
                  momentum: float = 0.999, queue_size: int = 1024, label_smoothing: float = 0.0,
                  allow_random_backbone: bool = False):
@@ -65,6 +67,3 @@ class BiTuning(FineTune):
         self.queue[slots], self.queue_labels[slots] = keys, s.y
         self.queue_at.copy_((self.queue_at + len(keys)) % self.queue_size)
         return {"cls": self.cross_entropy(logits, s.y), "contrast": self.trade_off * contrast}
-
-    def param_groups(self, backbone_lr_mult):
-        return [*super().param_groups(backbone_lr_mult), {"params": list(self.projector.parameters()), "lr_mult": 1.0}]

@@ -26,6 +26,8 @@ def category_relationship(old_probs: torch.Tensor, labels: torch.Tensor, num_cla
 
 @METHODS.register("co_tuning")
 class CoTuning(FineTune):
+    trained_heads = ("old",)
+
     def __init__(self, trade_off: float = 2.3, label_smoothing: float = 0.0, allow_random_backbone: bool = False):
         super().__init__(label_smoothing, allow_random_backbone)
         self.trade_off = trade_off
@@ -48,6 +50,3 @@ class CoTuning(FineTune):
         logits = self.model.classifier(self.model.bottleneck(backbone_features))
         return {"cls": self.cross_entropy(logits, s.y),
                 "co_tuning": self.trade_off * soft_cross_entropy(self.old(backbone_features), self.relationship[s.y])}
-
-    def param_groups(self, backbone_lr_mult):
-        return [*super().param_groups(backbone_lr_mult), {"params": list(self.old.parameters()), "lr_mult": 1.0}]

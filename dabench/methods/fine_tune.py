@@ -15,7 +15,7 @@ from copy import deepcopy
 from torch import nn
 
 from dabench.errors import DabenchError
-from dabench.methods.base import METHODS
+from dabench.methods.base import METHODS, groups
 from dabench.methods.source_only import SourceOnly
 
 
@@ -26,6 +26,13 @@ class FineTune(SourceOnly):
     def __init__(self, label_smoothing: float = 0.0, allow_random_backbone: bool = False):
         super().__init__(label_smoothing)
         self.allow_random_backbone = allow_random_backbone
+
+    # Submodules of the method itself that train with the model at the head's rate (LwF's old-task head, a projector).
+    trained_heads: tuple[str, ...] = ()
+
+    def param_groups(self, backbone_lr_mult):
+        own = [p for name in self.trained_heads for p in getattr(self, name).parameters()]
+        return [*super().param_groups(backbone_lr_mult), *groups((own, 1.0))]
 
     def frozen_copy(self, module: nn.Module) -> nn.Module:
         """A frozen copy of `module` at its pretrained weights (the reference of L2-SP, DELTA, LwF); it is

@@ -19,6 +19,8 @@ from dabench.methods.fine_tune import FineTune
 
 @METHODS.register("lwf")
 class LwF(FineTune):
+    trained_heads = ("old",)
+
     def __init__(self, trade_off: float = 1.0, temperature: float = 2.0, label_smoothing: float = 0.0,
                  allow_random_backbone: bool = False):
         super().__init__(label_smoothing, allow_random_backbone)
@@ -36,6 +38,3 @@ class LwF(FineTune):
             recorded = (self.original_head(self.original_backbone(s.x)).float() / self.temperature).softmax(1)
         return {"cls": self.cross_entropy(logits, s.y),
                 "lwf": self.trade_off * soft_cross_entropy(self.old(backbone_features), recorded, self.temperature)}
-
-    def param_groups(self, backbone_lr_mult):
-        return [*super().param_groups(backbone_lr_mult), {"params": list(self.old.parameters()), "lr_mult": 1.0}]
