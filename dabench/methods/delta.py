@@ -26,4 +26,4 @@ class DELTA(L2SP):
             reference = part(reference)
         return {"cls": self.cross_entropy(self.model.classifier(features), s.y),
                 "delta": self.alpha / 2 * (regularised - reference.detach()).pow(2).flatten(1).sum(1).mean(),
-                "l2_new": self.beta / 2 * l2_norm(self.new_parameters())}
+                "l2_new": self.beta / 2 * l2_norm(self.new_parameters)}

@@ -22,13 +22,12 @@ class L2SP(FineTune):
     def build(self, model, num_classes, steps):
         super().build(model, num_classes, steps)
         self.start = self.frozen_copy(model.pretrained())
-
-    def new_parameters(self) -> list:
-        """The model's parameters outside its pretrained parts: the new layers."""
-        pretrained = set(map(id, self.model.pretrained().parameters()))
-        return [p for p in self.model.parameters() if id(p) not in pretrained]
+        # Found once, not per step: moving to a device or loading a checkpoint keeps the Parameter objects.
+        self.pretrained_parameters = list(model.pretrained().parameters())
+        pretrained = set(map(id, self.pretrained_parameters))
+        self.new_parameters = [p for p in model.parameters() if id(p) not in pretrained]
 
     def loss(self, s, t, progress):
         return {**super().loss(s, t, progress),
-                "l2sp": self.alpha / 2 * l2_distance(self.model.pretrained().parameters(), self.start.parameters()),
-                "l2_new": self.beta / 2 * l2_norm(self.new_parameters())}
+                "l2sp": self.alpha / 2 * l2_distance(self.pretrained_parameters, self.start.parameters()),
+                "l2_new": self.beta / 2 * l2_norm(self.new_parameters)}
