@@ -8,10 +8,10 @@ import json
 import sys
 from pathlib import Path
 
-import yaml
 
 from dabench import protocols
-from dabench.config import apply_overrides, family_config, load_yaml
+from dabench.config import family_config
+from dabench.config_files import apply_overrides, load_yaml, parse_yaml
 from dabench.errors import DabenchError
 
 
@@ -154,8 +154,10 @@ def cmd_bench(args) -> None:
 
     slurm = {}
     for item in args.slurm:
-        key, _, value = item.partition("=")
-        slurm[key] = yaml.safe_load(value)
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise DabenchError(f"--slurm {item}: expected KEY=VALUE (a submitit option), e.g. --slurm timeout_min=60")
+        slurm[key] = parse_yaml(value)
     if args.runs_per_gpu > 1 and args.executor != "gpus":
         raise DabenchError(f"--runs-per-gpu {args.runs_per_gpu} packs runs on GPUs; add --executor gpus (with "
                            f"--executor {args.executor}, use --workers)")

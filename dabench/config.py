@@ -1,5 +1,5 @@
-"""Run configs: YAML files with ``_base_`` inheritance, dotted ``key=value`` overrides, and
-validation of every key, type, range, name and domain before any training starts.
+"""Run configs: validation of every key, type, range, name and domain before any training starts, and the
+config hash that names a run (reading YAML files and overrides: dabench/config_files.py).
 
 A run config has these sections (dabench/schema.py gives every type, range and default):
 
@@ -29,69 +29,10 @@ import copy
 import hashlib
 import inspect
 import json
-from pathlib import Path
-from typing import Any
 
-import yaml
-
+from dabench.config_files import CONFIG_DIR, as_spec, leaves, load_yaml
 from dabench.errors import DabenchError
 from dabench.schema import RunConfig, describe
-
-
-def shipped(name: str) -> Path:
-    """The folder `name` (configs, paper_results): at the top of a source checkout, or inside the
-    package where a wheel installs it."""
-    here = Path(__file__).resolve().parent
-    checkout = here.parent / name
-    return checkout if checkout.is_dir() and (here.parent / "pyproject.toml").is_file() else here / name
-
-
-CONFIG_DIR = shipped("configs")
-
-
-def merge(base: dict, update: dict) -> dict:
-    """Recursive dict merge; values of `update` win, mappings merge key by key, except that a spec
-    naming another component (``{name: minilm}`` over ``{name: mlp, hidden: [50]}``) replaces the
-    old one: the options of one backbone, method or dataset mean nothing to another."""
-    out = copy.deepcopy(base)
-    for key, value in update.items():
-        old = out.get(key)
-        both_mappings = isinstance(old, dict) and isinstance(value, dict)
-        if both_mappings and not ("name" in value and value["name"] != old.get("name")):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def load_yaml(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict:
-    """Read a YAML config, resolving its ``_base_`` (a path relative to the file, or a list)."""
-    path = Path(path)
-    if not path.exists() and not path.is_absolute() and path.parts[:1] == ("configs",):
-        path = CONFIG_DIR.joinpath(*path.parts[1:])  # `--config configs/...` from any folder
-    if path.resolve() in _chain:
-        cycle = " -> ".join(str(p) for p in (*_chain, path.resolve()))
-        raise DabenchError(f"{path}: _base_ cycle ({cycle}); remove one of these _base_ links")
-    if path.is_dir():
-        raise DabenchError(f"config {path} is a folder; give the path of a YAML file in it")
-    if not path.is_file():
-        raise DabenchError(f"config file {path} not found; give a path to a YAML file (examples in {CONFIG_DIR})")
-    try:
-        cfg = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise DabenchError(f"{path}{where}: malformed YAML ({getattr(err, 'problem', err)}); fix the syntax") from None
-    if not isinstance(cfg, dict):
-        raise DabenchError(f"{path}: expected a mapping of config keys, got {type(cfg).__name__}")
-    bases = cfg.pop("_base_", [])
-    if not isinstance(bases, (str, list)) or not all(isinstance(b, str) for b in ([bases] if isinstance(bases, str)
-                                                                                 else bases)):
-        raise DabenchError(f"{path}: _base_ must be a path or a list of paths, got {bases!r}")
-    merged: dict = {}
-    for base in [bases] if isinstance(bases, str) else bases:
-        merged = merge(merged, load_yaml(path.parent / base, (*_chain, path.resolve())))
-    return merge(merged, cfg)
 
 
 def family_config(dataset: str) -> dict:
@@ -105,44 +46,6 @@ def family_config(dataset: str) -> dict:
         raise DabenchError(f"dataset '{dataset}' has no protocol config {family}; pass --config FILE with its "
                            f"model, trainer and optim sections (see {CONFIG_DIR / 'datasets'} for examples)")
     return load_yaml(family)
-
-
-def set_dotted(cfg: dict, key: str, value: Any) -> None:
-    """cfg["a"]["b"]["c"] = value for key "a.b.c", creating sections; a name string becomes {name: ...}."""
-    node = cfg
-    parts = key.split(".")
-    for part in parts[:-1]:
-        if isinstance(node.get(part), str):  # "method=dann" then "method.trade_off=2"
-            node[part] = {"name": node[part]}
-        node = node.setdefault(part, {})
-        if not isinstance(node, dict):
-            raise DabenchError(f"override '{key}': '{part}' is not a section")
-    node[parts[-1]] = value
-
-
-def apply_overrides(cfg: dict, overrides: list[str] | dict) -> dict:
-    """Apply ``a.b.c=value`` strings (values parsed as YAML: ``lr=1`` is 1, ``x=[0,1]`` a list)
-    or a mapping {dotted key: value}; returns a new dict."""
-    cfg = copy.deepcopy(cfg)
-    if isinstance(overrides, dict):
-        for key, value in overrides.items():
-            set_dotted(cfg, key, value)
-        return cfg
-    for item in overrides:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise DabenchError(f"override '{item}' is not key=value; write e.g. trainer.steps=500")
-        try:
-            value = yaml.safe_load(raw)
-        except yaml.YAMLError:
-            raise DabenchError(f"override '{item}': value is not valid YAML; quote it") from None
-        set_dotted(cfg, key, value)
-    return cfg
-
-
-def as_spec(value: Any) -> dict:
-    """``"dann"`` -> {"name": "dann"}; a mapping is returned as is."""
-    return {"name": value} if isinstance(value, str) else dict(value)
 
 
 def resolve(cfg: dict, same_domain: bool = False, check_data: bool = True) -> dict:
@@ -266,19 +169,6 @@ def check_setting(cfg: dict, method) -> None:
         raise DabenchError("config: target_labeled and target_label_fraction both set a label budget; set one")
     if not cfg["target_labeled"] and cfg["target_label_fraction"] is None:
         cfg["target_label_fraction"] = 1.0
-
-
-def leaves(tree: dict, prefix: str = "") -> dict:
-    """{dotted key: value} of the leaves of a config; a spec given as a name counts as its `name`."""
-    out = {}
-    for key, value in tree.items():
-        if key in ("dataset", "method", "backbone") and isinstance(value, str):
-            value = {"name": value}
-        if isinstance(value, dict) and value:
-            out.update(leaves(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
 
 
 def explain(layers: list[tuple[str, dict]], resolved: dict) -> str:

@@ -76,6 +76,15 @@ def write_bytes_atomic(data: bytes, path: str | Path) -> None:
         raise
 
 
+def save_figure(fig, path: Path) -> None:
+    """Matplotlib figure `fig` as `path` in PNG (for the README and notebooks) and the same name as PDF (vector,
+    for papers), each written atomically: an interrupted figure stage leaves no half-written file."""
+    for suffix, options in ((".png", {"dpi": 150}), (".pdf", {})):
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format=suffix[1:], bbox_inches="tight", **options)
+        write_bytes_atomic(buffer.getvalue(), path.with_suffix(suffix))
+
+
 def write_json_atomic(obj, path: str | Path) -> None:
     write_bytes_atomic(json.dumps(obj, indent=2, default=str).encode(), path)
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from dabench.config import CONFIG_DIR, as_spec, leaves, load_yaml, merge
+from dabench.config_files import CONFIG_DIR, as_spec, leaves, load_yaml, merge
 from dabench.errors import DabenchError
 
 PROTOCOL_DIR = CONFIG_DIR / "protocols"

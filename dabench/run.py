@@ -14,7 +14,8 @@ import numpy as np
 import torch
 from filelock import FileLock
 
-from dabench.config import apply_overrides, config_hash, merge, resolve
+from dabench.config import config_hash, resolve
+from dabench.config_files import apply_overrides, merge
 from dabench.data.base import DATASETS, DomainDataset, cache_dir
 from dabench.data.loaders import NO_SOURCE, TransferData, source_domains
 from dabench.errors import DabenchError

@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dabench.config import merge, resolve
+from dabench.config import resolve
+from dabench.config_files import merge
 from dabench.run import build
 from dabench.types import Outputs
 

@@ -11,7 +11,8 @@ import soundfile
 import torch
 
 from dabench.data.archives import prepare, verify
-from dabench.data.base import DATASETS, sha256_of
+from dabench.data.base import DATASETS
+from dabench.data.checksums import sha256_of
 from dabench.errors import DabenchError
 from dabench.testing import make_audio_folder_domains, tone
 

@@ -214,7 +214,7 @@ def test_local_worker_pool_and_submitit_engine_produce_the_same_results(tmp_path
 
 @pytest.mark.data
 def test_the_minimal_benchmark_file_expands_as_written(data_root):
-    from dabench.config import CONFIG_DIR
+    from dabench.config_files import CONFIG_DIR
 
     grid = load_grid(CONFIG_DIR / "benchmarks" / "minimal.yaml")
     assert grid.pairs == [("amazon", "webcam"), ("webcam", "amazon")]
@@ -226,7 +226,7 @@ def test_the_minimal_benchmark_file_expands_as_written(data_root):
 @pytest.mark.parametrize("name", ["quickstart", "smoke", "office_caltech10_surf", "digits", "methods_digits",
                                   "methods_surf"])
 def test_shipped_benchmark_files_are_valid(name):
-    from dabench.config import CONFIG_DIR
+    from dabench.config_files import CONFIG_DIR
 
     try:
         grid = load_grid(CONFIG_DIR / "benchmarks" / f"{name}.yaml")

@@ -15,7 +15,7 @@ CONFIGS = sorted((Path(__file__).parents[1] / "configs" / "benchmarks").glob("*.
 
 @pytest.mark.parametrize("path", CONFIGS, ids=[p.stem for p in CONFIGS])
 def test_benchmark_config_resolves(path, tmp_path, monkeypatch):
-    from dabench.config import load_yaml
+    from dabench.config_files import load_yaml
 
     dataset = load_yaml(path)["dataset"]
     name = dataset if isinstance(dataset, str) else dataset["name"]

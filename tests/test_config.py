@@ -3,7 +3,8 @@ import re
 
 import pytest
 
-from dabench.config import CONFIG_DIR, apply_overrides, as_spec, config_hash, load_yaml, merge, resolve
+from dabench.config import config_hash, resolve
+from dabench.config_files import CONFIG_DIR, apply_overrides, as_spec, load_yaml, merge
 from dabench.data.base import DATASETS
 from dabench.errors import DabenchError
 from dabench.testing import toy_config
@@ -30,6 +31,15 @@ def test_overrides_are_parsed_as_yaml():
     assert cfg["trainer"]["steps"] == 500 and cfg["optim"]["lr"] == 1
     assert cfg["method"] == {"name": "dann", "trade_off": 0.5}
     assert cfg["model"]["backbone"]["hidden"] == [4, 2]
+
+
+@pytest.mark.parametrize("text, value", [("1e-3", 1e-3), ("1e6", 1e6), ("1.0e30", 1e30), ("-2E+2", -200.0),
+                                         (".5e-1", 0.05), ("1e", "1e"), ("e5", "e5"), ("5", 5), ("0.1", 0.1)])
+def test_scientific_notation_is_a_float_in_overrides_and_files(text, value, tmp_path):
+    # YAML 1.1 (PyYAML's default) reads 1e-3 and 1e6 as strings; configs follow YAML 1.2 here
+    assert apply_overrides({}, [f"optim.lr={text}"])["optim"]["lr"] == value
+    (tmp_path / "run.yaml").write_text(f"optim:\n  lr: {text}\n")
+    assert load_yaml(tmp_path / "run.yaml")["optim"]["lr"] == value
 
 
 def test_override_without_equals_is_one_line_error():

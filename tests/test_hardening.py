@@ -72,6 +72,23 @@ def test_bad_train_values_fail_before_training_with_one_line(args, message, tmp_
     assert message in one_line_error(capsys)
 
 
+def test_scientific_notation_trains_with_that_learning_rate(tmp_path):
+    assert main(["train", *TOY, "--out", str(tmp_path / "run"), "optim.lr=1e-3", "trainer.steps=1"]) == 0
+    assert json.loads((tmp_path / "run" / "result.json").read_text())["config"]["optim"]["lr"] == 1e-3
+
+
+def test_slurm_without_slurm_and_an_option_without_value_are_one_line_errors(tmp_path, capsys, monkeypatch,
+                                                                             no_training):
+    pytest.importorskip("submitit", reason="submitit is the cluster extra (pip install -e '.[slurm]')")
+    grid = tmp_path / "grid.yaml"
+    grid.write_text("dataset: toy\nmethods: [source_only]\npairs: [[a, b]]\nseeds: [0]\n")
+    assert main(["bench", str(grid), "--out", str(tmp_path / "out"), "--quiet", "--slurm", "timeout_min"]) == 2
+    assert "--slurm timeout_min: expected KEY=VALUE" in one_line_error(capsys)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no sbatch: submitit would have run the cells here silently
+    assert main(["bench", str(grid), "--out", str(tmp_path / "out"), "--quiet", "--executor", "slurm"]) == 2
+    assert "executor 'slurm' needs SLURM (no sbatch on PATH" in one_line_error(capsys)
+
+
 def test_base_cycle_and_bad_out_are_one_line_errors(tmp_path, capsys, no_training):
     (tmp_path / "a.yaml").write_text("_base_: b.yaml\n")
     (tmp_path / "b.yaml").write_text("_base_: a.yaml\n")

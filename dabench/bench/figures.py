@@ -3,7 +3,6 @@ and a t-SNE of source and target features before and after adaptation with the p
 A-distance (Ben-David et al., NeurIPS 2007 / JMLR 2010)."""
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
@@ -14,16 +13,7 @@ from tqdm.auto import tqdm
 
 from dabench.bench.report import gains, grid_rule, run_values
 from dabench.bench.store import ResultStore
-from dabench.io import write_bytes_atomic  # noqa: E402
-
-
-def save_figure(fig: Figure, path: Path) -> None:
-    """`path` as PNG (for the README and notebooks) and the same name as PDF (vector, for papers),
-    each written atomically: an interrupted figure stage leaves no half-written file."""
-    for suffix, options in ((".png", {"dpi": 150}), (".pdf", {})):
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format=suffix[1:], bbox_inches="tight", **options)
-        write_bytes_atomic(buffer.getvalue(), path.with_suffix(suffix))
+from dabench.io import save_figure
 
 
 def metric_name(rows: list[dict]) -> str:

@@ -38,7 +38,8 @@ from pydantic import ValidationError
 
 from dabench import protocols
 from dabench.bench.sweep import applicable, sweep_points
-from dabench.config import apply_overrides, as_spec, config_hash, family_config, load_yaml, merge, resolve
+from dabench.config import config_hash, family_config, resolve
+from dabench.config_files import apply_overrides, as_spec, load_yaml, merge
 from dabench.data.loaders import NO_SOURCE
 from dabench.errors import DabenchError
 from dabench.schema import GridFile, describe

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from dabench.io import save_figure
+
 
 def holm(p_values: pd.Series) -> pd.Series:
     """Holm-adjusted p-values over the non-NaN entries of `p_values`; NaN stays NaN."""
@@ -78,8 +80,6 @@ def diagram(result: Friedman, path: Path, alpha: float = 0.05) -> None:
     bar where the Nemenyi test does not separate them."""
     import scikit_posthocs
     from matplotlib.figure import Figure
-
-    from dabench.bench.figures import save_figure
 
     fig = Figure(figsize=(7, 0.45 * len(result.ranks) + 1.2))
     ax = fig.add_subplot()

@@ -17,7 +17,7 @@ from scipy import stats
 from dabench import protocols
 from dabench.bench import ranking
 from dabench.bench.store import ResultStore
-from dabench.config import shipped
+from dabench.config_files import shipped
 from dabench.data.loaders import NO_SOURCE, source_domains
 from dabench.errors import DabenchError
 from dabench.io import write_bytes_atomic

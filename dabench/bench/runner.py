@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -110,8 +111,17 @@ def run_cells(cells: list[Cell], root: str | Path, executor: str = "local", work
         import submitit
 
         folder = Path(root) / "submitit"
-        engine = submitit.AutoExecutor(folder=folder) if executor == "slurm" else submitit.LocalExecutor(folder=folder)
-        engine.update_parameters(**(slurm or {}))
+        if executor == "slurm":
+            if shutil.which("sbatch") is None:  # submitit's AutoExecutor would silently run the cells here instead
+                raise DabenchError("executor 'slurm' needs SLURM (no sbatch on PATH on this machine); run on the "
+                                   "cluster's login node, or use --executor local / submitit_local")
+            engine = submitit.AutoExecutor(folder=folder, cluster="slurm")
+        else:
+            engine = submitit.LocalExecutor(folder=folder)
+        try:
+            engine.update_parameters(**(slurm or {}))
+        except (TypeError, ValueError) as err:
+            raise DabenchError(f"--slurm options {slurm}: {str(err).splitlines()[0]}") from None
         jobs = engine.map_array(execute, pending, [root] * len(pending))
         if detach:
             bar.close()

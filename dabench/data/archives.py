@@ -27,7 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dabench.data.base import DomainDataset, cache_dir, sha256_of
+from dabench.data.base import DomainDataset, cache_dir
+from dabench.data.checksums import sha256_of
 from dabench.data.download import copy_verified, download_file, files_named
 from dabench.data.splits import SHIPPED, test_mask
 from dabench.errors import DabenchError

@@ -1,13 +1,13 @@
 """DomainDataset, the DATASETS registry, the data root and checksum-verified file access."""
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
 import torch
 from torch.utils.data import TensorDataset
 
+from dabench.data.checksums import file_sha256, file_status
 from dabench.errors import DabenchError
 from dabench.registry import Registry
 
@@ -31,49 +31,6 @@ def cache_dir() -> Path:
     if os.environ.get("DABENCH_CACHE"):
         return Path(os.environ["DABENCH_CACHE"]).expanduser()
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dabench-runs"
-
-
-def file_digest(path: Path, algorithm: str = "sha256", chunk: int = 1 << 20) -> str:
-    digest = hashlib.new(algorithm)
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def sha256_of(path: Path) -> str:
-    return file_digest(path)
-
-
-_digests: dict[tuple[str, int, int], str] = {}
-
-
-def file_sha256(path: Path) -> str:
-    """sha256 of a file, computed once per (path, size, mtime) in this process."""
-    stat = path.stat()
-    key = (str(path.resolve()), stat.st_size, stat.st_mtime_ns)
-    if key not in _digests:
-        _digests[key] = sha256_of(path)
-    return _digests[key]
-
-
-def matches(path: Path, expected: str | tuple[str, ...] | None) -> bool:
-    """Whether file `path` has the digest `expected`: a sha256 hex digest, a tuple of accepted ones
-    (the same data, compressed twice), "<algorithm>:<hex>" (md5 or sha512 where that is what the
-    authors publish; a published prefix is enough), or None (no digest published: only presence)."""
-    if expected is None:
-        return True
-    if isinstance(expected, str) and ":" in expected:
-        algorithm, digest = expected.split(":")
-        return file_digest(path, algorithm).startswith(digest)
-    return file_sha256(path) in ((expected,) if isinstance(expected, str) else expected)
-
-
-def file_status(path: Path, expected: str | tuple[str, ...] | None) -> str:
-    """'ok', 'missing' or 'bad:<sha256>' (see `matches` for `expected`)."""
-    if not path.is_file():
-        return "missing"
-    return "ok" if matches(path, expected) else f"bad:{file_sha256(path)}"
 
 
 class DomainDataset:

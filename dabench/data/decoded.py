@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from dabench.data.prefetch import prefetched
 from dabench.errors import DabenchError
 
 SCALE, RATIO, ATTEMPTS = (0.08, 1.0), (3 / 4, 4 / 3), 10  # torchvision's RandomResizedCrop defaults
@@ -39,8 +40,6 @@ class DecodedImages:
     """
 
     def __init__(self, paths: list[str], policy, device: torch.device, workers: int):
-        from dabench.data.files import prefetched
-
         images = []
         decode = functools.partial(decode_chunk, paths, policy)
         for chunk in prefetched(decode, range(0, len(paths), CHUNK), workers, pin_memory=False):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from dabench.data.base import DomainDataset, file_status, matches, sha256_of
+from dabench.data.checksums import file_status, matches, sha256_of
 from dabench.errors import DabenchError
 
 
@@ -48,7 +48,7 @@ def fetch(url: str, dest: Path, timeout: float = 60.0, progress: bool = True) ->
 def download_file(root: Path, relpath: str, expected: str | tuple[str, ...] | None, mirrors: list[str],
                   progress: bool = True, manual: str = "", dataset: str = "") -> Path:
     """Fetch `relpath` under `root` from the first mirror that yields a file matching `expected`
-    (see `dabench.data.base.matches`)."""
+    (see `dabench.data.checksums.matches`)."""
     dest = root / relpath
     if dest.is_file() and expected is not None and matches(dest, expected):
         return dest
@@ -95,8 +95,9 @@ def copy_verified(source: Path, dest: Path, expected) -> None:
         os.replace(part, dest)
 
 
-def download(dataset: DomainDataset, progress: bool = True) -> list[str]:
-    """Fetch every declared file that is missing or corrupt and has known URLs; returns the files fetched."""
+def download(dataset, progress: bool = True) -> list[str]:
+    """Fetch every declared file of `dataset` (a DomainDataset: its root, files, urls) that is missing or corrupt
+    and has known URLs; returns the files fetched."""
     fetched = []
     for relpath, expected in dataset.files.items():
         if relpath in dataset.urls and file_status(dataset.root / relpath, expected) != "ok":

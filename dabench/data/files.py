@@ -18,6 +18,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from dabench.data.decoded import decoded
+from dabench.data.prefetch import prefetched
 from dabench.errors import DabenchError
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -193,8 +195,6 @@ class ImageFiles:
         if not self.decodes_once:
             return self.policy.normalize(self.decode(idx, seed).to(self.device))
         if self._store is None:
-            from dabench.data.decoded import decoded
-
             self._store = decoded(self.paths, self.policy, self.device, self.workers)
             self._rows = torch.tensor([self._store.row[path] for path in self.paths], device=self.device)
         store = self._store
@@ -224,27 +224,6 @@ class ImageFiles:
                                 pin_memory=self.device.type == "cuda", persistent=True)
             self._test_loader = (batch_size, loader)
         return self._test_loader[1]
-
-
-class _Reads(torch.utils.data.Dataset):
-    """Item k = the k-th batch of images, decoded by `read_batch(k)`; for DataLoader workers."""
-
-    def __init__(self, read_batch):
-        self.read_batch = read_batch
-
-    def __getitem__(self, k):
-        return self.read_batch(k)
-
-
-def prefetched(read_batch, keys, workers: int, pin_memory: bool, persistent: bool = False
-               ) -> torch.utils.data.DataLoader:
-    """Batches read_batch(k) for k in `keys`, decoded ahead of time by `workers` processes (kept alive between
-    iterations if `persistent`)."""
-    # Its own generator: a DataLoader otherwise draws its workers' seeds from the global RNG, and
-    # training (dropout...) would then depend on the number of workers.
-    return torch.utils.data.DataLoader(_Reads(read_batch), sampler=keys, batch_size=None, num_workers=workers,
-                                       pin_memory=pin_memory, persistent_workers=persistent and workers > 0,
-                                       generator=torch.Generator().manual_seed(0))
 
 
 # The ImageFiles behind each HiddenImages, kept out of the object a method is handed.

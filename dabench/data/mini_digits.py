@@ -18,7 +18,8 @@ from importlib.resources import files as package_files
 import numpy as np
 import torch
 
-from dabench.data.base import DATASETS, DomainDataset, cache_dir, sha256_of, tensor_dataset
+from dabench.data.base import DATASETS, DomainDataset, cache_dir, tensor_dataset
+from dabench.data.checksums import sha256_of
 from dabench.data.images import to_common_format
 from dabench.data.splits import SHIPPED, test_mask
 from dabench.errors import DabenchError

@@ -21,7 +21,8 @@ import numpy as np
 import torch
 from filelock import FileLock
 
-from dabench.data.base import DATASETS, DomainDataset, cache_dir, sha256_of, tensor_dataset
+from dabench.data.base import DATASETS, DomainDataset, cache_dir, tensor_dataset
+from dabench.data.checksums import sha256_of
 from dabench.data.speech_synth import DOMAINS, SAMPLE_RATE, WORDS, write_corpus
 from dabench.errors import DabenchError
 

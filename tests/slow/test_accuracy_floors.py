@@ -1,7 +1,8 @@
 """Accuracy floors on real data: minutes of CPU training each, so not in the default run (`pytest -m slow`)."""
 import pytest
 
-from dabench.config import family_config, merge
+from dabench.config import family_config
+from dabench.config_files import merge
 from dabench.run import train
 
 pytestmark = [pytest.mark.slow, pytest.mark.data]
