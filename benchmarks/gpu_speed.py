@@ -182,7 +182,8 @@ def reference_dann(root: Path, args, device: torch.device) -> dict:
 
 def sync_report(root: Path, args, device: torch.device) -> list[dict]:
     """For every method: whether steps 3-6 of a short run wait for the GPU, and where."""
-    from dabench.config import merge, resolve
+    from dabench.config import resolve
+    from dabench.config_files import merge
     from dabench.methods.base import METHODS
     from dabench.run import build
     from dabench.testing import method_sections

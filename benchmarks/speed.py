@@ -23,7 +23,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from reference import GradientReversal
 
-from dabench.config import CONFIG_DIR, load_yaml, merge, resolve
+from dabench.config import resolve
+from dabench.config_files import CONFIG_DIR, load_yaml, merge
 from dabench.evaluate import evaluate
 from dabench.log import Loggers
 from dabench.provenance import device_name

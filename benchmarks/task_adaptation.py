@@ -20,7 +20,8 @@ import yaml
 
 from dabench.bench.benchmark import run_benchmark
 from dabench.bench.store import ResultStore
-from dabench.config import family_config, merge, resolve
+from dabench.config import family_config, resolve
+from dabench.config_files import merge
 from dabench.io import write_bytes_atomic
 from dabench.transferability import SCORES
 from dabench.transferability.rank import rank
