@@ -117,10 +117,13 @@ def resolve(cfg: dict, same_domain: bool = False, check_data: bool = True) -> di
     if cfg["source_classes"] and cfg["target_classes"] and not set(cfg["source_classes"]) & set(cfg["target_classes"]):
         raise DabenchError(f"source_classes {cfg['source_classes']} and target_classes {cfg['target_classes']} share "
                            f"no class, so nothing could transfer; list at least one class in both")
-    if METHODS.get(cfg["method"]["name"]).unknown_output and cfg["source_classes"] is None:
-        raise DabenchError(f"config: method '{cfg['method']['name']}' is an open-set method with an 'unknown' output; "
-                           f"set source_classes to the known classes (e.g. source_classes=[0,1,2,3,4]) so that the "
-                           f"target holds classes the source lacks")
+    target_classes = set(cfg["target_classes"] or range(dataset.num_classes))  # empty: classes found on reading
+    if METHODS.get(cfg["method"]["name"]).unknown_output and (
+            cfg["source_classes"] is None or target_classes and not target_classes - set(cfg["source_classes"])):
+        raise DabenchError(f"config: method '{cfg['method']['name']}' is an open-set method with an 'unknown' output, "
+                           f"and no target class is unknown (outside source_classes); set source_classes to the "
+                           f"known classes only (e.g. source_classes=[0,1,2,3,4]) so that the target holds classes "
+                           f"the source lacks")
     if cfg["unseen_target"] and METHODS.get(cfg["method"]["name"]).uses_target:
         fits = [name for name in METHODS.names() if not METHODS.get(name).uses_target]
         raise DabenchError(f"config: method '{cfg['method']['name']}' trains on target batches, and unseen_target "

@@ -47,7 +47,8 @@ class Registry:
         def add(obj: Callable) -> Callable:
             if name in self._entries and self._entries[name] is not obj:
                 other = self._entries[name].__module__
-                raise ValueError(f"{self.kind} '{name}' registered twice: by {other} and {obj.__module__}")
+                raise DabenchError(f"{self.kind} '{name}' registered twice, by {other} and by {obj.__module__}; "
+                                   f"register one of them under another name")
             self._entries[name] = obj
             obj.registered_name = name
             for key, value in declared.items():

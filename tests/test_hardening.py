@@ -59,6 +59,7 @@ def one_line_error(capsys) -> str:
                                                    "valid number"),
     (["--method", "dann", "method.trade_off=[1, 2]"], "parameter 'trade_off' = [1, 2]"),
     (["val_fraction=abc"], "val_fraction: Input should be a valid number"),
+    (["val_fraction=0.999"], "val_fraction=0.999 holds out all 300 source training samples as source_val"),
     (["model.dropout=2"], "model.dropout: Input should be less than 1"),
     (["trainer=5"], "trainer: Input should be a valid dictionary"),
     (["model=[1]"], "model: Input should be a valid dictionary"),

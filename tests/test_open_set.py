@@ -61,6 +61,10 @@ def test_unknown_is_the_extra_output_or_a_confidence_under_the_threshold():
 def test_bad_open_set_configs_are_refused_with_the_fix():
     with pytest.raises(DabenchError, match="method 'osbp' is an open-set method .* set source_classes"):
         toy_config("osbp")
+    for method, classes in (("osbp", {"source_classes": [0, 1, 2]}),  # every class known: nothing is unknown
+                            ("ovanet", {"source_classes": [0, 1], "target_classes": [0, 1]})):
+        with pytest.raises(DabenchError, match=f"method '{method}' .* no target class is unknown"):
+            toy_config(method, **classes)
     with pytest.raises(DabenchError, match=r"source_classes \[0\] and target_classes \[1, 2\] share no class"):
         toy_config("source_only", source_classes=[0], target_classes=[1, 2])
     with pytest.raises(DabenchError, match=r"source_classes \[0, 5\]: list distinct classes of dataset 'toy'"):

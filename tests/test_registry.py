@@ -8,7 +8,7 @@ from dabench.registry import Registry
 def test_duplicate_name_raises_naming_both_modules():
     registry = Registry("thing", "dabench.methods")
     registry.register("a")(type("A", (), {}))
-    with pytest.raises(ValueError, match="registered twice"):
+    with pytest.raises(DabenchError, match="registered twice"):
         registry.register("a")(type("B", (), {}))
 
 

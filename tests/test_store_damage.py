@@ -9,8 +9,9 @@ import time
 import pytest
 
 from dabench.bench.benchmark import run_benchmark
-from dabench.bench.store import ResultStore
+from dabench.bench.store import ResultStore, lease_seconds
 from dabench.cli import main
+from dabench.errors import DabenchError
 
 GRID = """
 dataset: toy
@@ -152,3 +153,10 @@ def test_store_check_names_every_damage_and_repair_mends_it(store, capsys):
     assert len(ResultStore(store / "out").rows()) == 3  # the damaged cell's row is gone until it reruns
     assert rerun(store)[first.name] == "ran"
     assert len(ResultStore(store / "out").rows()) == 4
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "-1", "0", "ten"])
+def test_a_lease_that_is_not_a_positive_finite_time_is_refused(value, monkeypatch):
+    monkeypatch.setenv("DABENCH_LEASE_S", value)
+    with pytest.raises(DabenchError, match=f"DABENCH_LEASE_S='{value}' is not a positive, finite number of seconds"):
+        lease_seconds()

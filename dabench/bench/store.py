@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import socket
 import threading
@@ -53,8 +54,9 @@ def lease_seconds() -> float:
         lease = float(value)
     except ValueError:
         lease = -1.0
-    if not lease > 0:
-        raise DabenchError(f"DABENCH_LEASE_S={value!r} is not a positive number of seconds; unset it or fix it")
+    if not 0 < lease < math.inf:  # an infinite lease: a dead runner's cells would wait for it forever
+        raise DabenchError(f"DABENCH_LEASE_S={value!r} is not a positive, finite number of seconds; unset it or fix "
+                           f"it")
     return lease
 
 

@@ -202,6 +202,10 @@ class TransferData:
         n_val = int(round(val_fraction * len(x_s)))
         order = torch.randperm(len(x_s), generator=torch.Generator().manual_seed(0))
         val, train = order[:n_val], order[n_val:]
+        if not len(train):
+            raise DabenchError(f"val_fraction={val_fraction} holds out all {len(x_s)} source training samples as "
+                               f"source_val, and none is left to train on; use a smaller val_fraction (0.1 is "
+                               f"the default)")
         self.num_classes = dataset.num_classes if source_classes is None else len(source_classes)
         self.input_shape = tuple(x_s.shape[1:])
         self.source_train = LabeledSplit(take(x_s, train).to(device), y_s[train].to(device),
