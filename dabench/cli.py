@@ -261,7 +261,7 @@ def cmd_data(args) -> None:
             done = dataset.download(domains)
             print(f"{dataset.name}: {', '.join(done) if done else 'nothing to fetch'} ({root})")
         return
-    problems = []
+    problems, hints = 0, []
     for dataset in _datasets(args.names, root, args.path):
         found = dataset.verify()
         present = [d for d in dataset.domains if dataset.present(d)]
@@ -269,10 +269,10 @@ def cmd_data(args) -> None:
         print(f"{dataset.name:22s} {'CORRUPT' if found else 'ok' if present else absent}; "
               f"present: {', '.join(present) or 'none'}")
         print("".join(f"  CORRUPT {problem}\n" for problem in found), end="")
-        problems += found
+        problems += len(found)
+        hints += [f"{dataset.name}: {dataset.repair_hint()}"] if found else []
     if problems:
-        raise DabenchError(f"{len(problems)} problem(s) under {root} (listed above); delete those files and run "
-                           f"`dabench data download NAME`")
+        raise DabenchError(f"{problems} problem(s), listed above; {'; '.join(hints)}")
 
 
 def parser() -> argparse.ArgumentParser:

@@ -2,6 +2,7 @@
 layout (tone clips instead of speech) are downloaded from a local server, checked, extracted,
 counted and loaded; the audio_folder form reads any domain/class/*.wav tree."""
 import io
+import re
 import tarfile
 from dataclasses import replace
 
@@ -10,6 +11,7 @@ import pytest
 import soundfile
 import torch
 
+from dabench.cli import main
 from dabench.data.archives import prepare, verify
 from dabench.data.base import DATASETS
 from dabench.data.checksums import sha256_of
@@ -137,7 +139,7 @@ def test_speech_commands_unknown_word_set_lists_the_known_ones(tmp_path):
         DATASETS.build({"name": "speech_commands", "words": "twelve"}, root=tmp_path)
 
 
-def test_audio_folder_reads_any_domain_class_wav_tree(tmp_path):
+def test_audio_folder_reads_any_domain_class_wav_tree(tmp_path, capsys):
     root = make_audio_folder_domains(tmp_path / "clips", per_class=3)
     dataset = DATASETS.build({"name": "audio_folder", "path": str(root)}, root=tmp_path / "data")
     assert dataset.domains == ("loud", "quiet") and dataset.class_names == ("high", "low")
@@ -151,6 +153,22 @@ def test_audio_folder_reads_any_domain_class_wav_tree(tmp_path):
     victim = root / "loud" / "high" / "1.wav"
     victim.write_bytes(b"garbage")
     assert [p for p in dataset.verify() if "1.wav: not a readable audio" in p]
+    assert main(["data", "verify", "audio_folder", "--path", str(root)]) == 2
+    assert f"audio_folder: replace or delete them in your folder {root}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("samples, problem", [(np.zeros(0, dtype="float32"), "holds no samples (0 frames)"),
+                                              (np.full(1600, np.nan, dtype="float32"), "holds NaN or infinite")])
+def test_an_empty_or_nan_clip_is_reported_by_verify_and_refused_by_training(samples, problem, tmp_path):
+    import soundfile
+
+    root = make_audio_folder_domains(tmp_path / "clips", per_class=1)
+    victim = root / "quiet" / "low" / "0.wav"
+    soundfile.write(victim, samples, 16_000, subtype="FLOAT")
+    dataset = DATASETS.build({"name": "audio_folder", "path": str(root)}, root=tmp_path / "data")
+    assert [p for p in dataset.verify() if f"0.wav: not a readable audio (audio file {victim} {problem}" in p]
+    with pytest.raises(DabenchError, match=re.escape(f"audio file {victim} {problem}")):
+        dataset.load("quiet", "train")
 
 
 def test_audio_folder_needs_a_folder(tmp_path):

@@ -116,7 +116,8 @@ def test_data_verify_reports_each_file_and_fails_on_a_corrupt_one(data_root, tmp
     assert main(["data", "verify", "office_caltech10_surf", "--root", str(tmp_path)]) == 2
     captured = capsys.readouterr()
     assert "CORRUPT" in captured.out and "dslr_SURF_L10.mat: sha256" in captured.out
-    assert "1 problem(s) under" in captured.err
+    assert ("1 problem(s), listed above; office_caltech10_surf: delete them and run `dabench data download "
+            "office_caltech10_surf`") in captured.err
 
 
 def test_overrides_may_follow_the_options_and_unknown_flags_are_refused(tmp_path, capsys):

@@ -313,6 +313,29 @@ def test_a_run_on_lazy_images_is_reproducible_with_or_without_loader_workers(tmp
     assert any(key.endswith("photos (listing)") for key in in_process["data_files"])
 
 
+def test_a_decompression_bomb_stops_training_with_one_line(tmp_path, monkeypatch):
+    from dabench.run import train
+
+    root = make_folder_domains(tmp_path / "domains")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)  # every small test image is now over twice the limit
+    with pytest.raises(DabenchError, match=r"image .*\.png is refused as a decompression bomb .* delete it, or raise "
+                                           r"PIL.Image.MAX_IMAGE_PIXELS"):
+        train(folder_config(root), tmp_path / "run")
+
+
+def test_an_error_in_a_loader_worker_keeps_its_one_line_message():
+    class Unreadable(torch.utils.data.Dataset):
+        def __len__(self):
+            return 1
+
+        def __getitem__(self, index):
+            raise DabenchError("cannot read image a.png (broken); re-extract the dataset")
+
+    with pytest.raises(DabenchError) as caught:
+        next(iter(torch.utils.data.DataLoader(Unreadable(), num_workers=1)))
+    assert str(caught.value) == "cannot read image a.png (broken); re-extract the dataset"
+
+
 def test_training_view_is_random_per_step_and_fixed_by_the_seed(tmp_path):
     from dabench.data.loaders import InfiniteBatches
 

@@ -60,6 +60,24 @@ def test_a_corrupted_wav_is_named_with_its_checksum(tmp_path):
     assert [p for p in dataset.verify() if victim.name in p]
 
 
+def test_a_damaged_manifest_is_named_with_the_fix_by_load_verify_and_list(tmp_path, monkeypatch, capsys):
+    from dabench.cli import main
+
+    monkeypatch.setenv("DABENCH_CACHE", str(tmp_path))
+    corpus = tmp_path / "spoken_digits_synth"  # the default corpus, the one `dabench list` looks at
+    corpus.mkdir()
+    (corpus / "manifest.json").write_text("{not json")
+    dataset = DATASETS.build("spoken_digits_synth")
+    with pytest.raises(DabenchError, match=rf"manifest.json: not valid JSON .*delete {corpus} to write the corpus "):
+        dataset.load("female", "train")
+    assert not dataset.present("female")
+    assert main(["list", "datasets"]) == 0
+    assert main(["data", "verify", "spoken_digits_synth"]) == 2
+    assert f"spoken_digits_synth: delete {corpus}: the corpus is written again on first use" in capsys.readouterr().err
+    (corpus / "manifest.json").write_text('{"files": [1, 2]}')
+    assert any("has no valid 'files' map" in line for line in dataset.verify())
+
+
 def test_data_verify_and_list_tell_an_unwritten_corpus_from_a_written_one(speech_corpus, tmp_path, monkeypatch,
                                                                         capsys):
     from dabench.cli import main

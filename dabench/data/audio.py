@@ -40,6 +40,10 @@ def read_wave(path: str | Path, sample_rate: int) -> np.ndarray:
     except RuntimeError as err:  # soundfile's LibsndfileError
         raise DabenchError(f"cannot read audio file {path} ({' '.join(str(err).split())}); it is corrupt or not "
                            f"audio: delete it and download or import the dataset again") from None
+    if not len(wave):
+        raise DabenchError(f"audio file {path} holds no samples (0 frames); delete it or replace it with the clip")
+    if not np.isfinite(wave).all():
+        raise DabenchError(f"audio file {path} holds NaN or infinite samples; delete it or replace it with the clip")
     wave = wave.mean(axis=1)
     if rate != sample_rate:
         import librosa

@@ -86,6 +86,10 @@ class DomainDataset:
             return f"`dabench data download {self.name}`"
         return f"`dabench data import {self.name} PATH` on the files obtained by hand (no direct link exists)"
 
+    def repair_hint(self) -> str:
+        """What to do about the files `verify` reports."""
+        return f"delete them and run {self.fetch_command()}"
+
     def path(self, relpath: str) -> Path:
         """Absolute path of a declared file after checking that it is present and intact."""
         path = self.root / relpath

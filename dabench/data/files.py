@@ -114,6 +114,9 @@ def read_rgb(path: str, transform) -> Tensor:
     try:
         with Image.open(path) as image:
             return transform(image.convert("RGB"))
+    except Image.DecompressionBombError as err:
+        raise DabenchError(f"image {path} is refused as a decompression bomb ({err}); delete it, or raise "
+                           f"PIL.Image.MAX_IMAGE_PIXELS if it is a real image that large") from None
     except OSError as err:
         raise DabenchError(f"cannot read image {path} ({err}); re-extract the dataset or run "
                            f"`dabench data verify`") from None

@@ -54,6 +54,9 @@ class LocalFolder:
     def missing_files(self, domain):
         return []
 
+    def repair_hint(self) -> str:
+        return f"replace or delete them in your folder {self.path}"
+
 
 def decode_all(paths: list[str], decode, errors: tuple[type[Exception], ...], kind: str, folder: Path) -> list[str]:
     """One line per file that `decode` cannot read (your own folder has no published checksums,

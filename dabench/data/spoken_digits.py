@@ -14,7 +14,6 @@ for the other small offline datasets.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +24,7 @@ from dabench.data.base import DATASETS, DomainDataset, cache_dir, tensor_dataset
 from dabench.data.checksums import sha256_of
 from dabench.data.speech_synth import DOMAINS, SAMPLE_RATE, WORDS, write_corpus
 from dabench.errors import DabenchError
+from dabench.io import DamagedFile, read_json
 
 
 @DATASETS.register("spoken_digits_synth")
@@ -46,39 +46,61 @@ class SpokenDigitsSynth(DomainDataset):
     def missing_files(self, domain: str) -> list[str]:
         return []  # generated on first use
 
-    def present(self, domain: str) -> bool:
+    def written_files(self) -> dict[str, str] | None:
+        """The corpus files and their sha256 (manifest.json), None if no corpus is written; a damaged manifest
+        is a DabenchError that says how to write the corpus again."""
         manifest_path = self.corpus / "manifest.json"
-        return manifest_path.is_file() and any(name.startswith(f"{domain}/")
-                                               for name in json.loads(manifest_path.read_text())["files"])
+        if not manifest_path.is_file():
+            return None
+        try:
+            files = read_json(manifest_path).get("files")
+        except DamagedFile as err:
+            raise DabenchError(f"spoken_digits_synth: {err}; delete {self.corpus} to write the corpus again") from None
+        if not isinstance(files, dict) or not all(isinstance(d, str) for d in files.values()):
+            raise DabenchError(f"spoken_digits_synth: {manifest_path} has no valid 'files' map (file -> sha256); "
+                               f"delete {self.corpus} to write the corpus again")
+        return files
+
+    def present(self, domain: str) -> bool:
+        try:
+            files = self.written_files()
+        except DabenchError:  # damaged: not usable as it is (verify and load say why)
+            return False
+        return files is not None and any(name.startswith(f"{domain}/") for name in files)
 
     def fetch_command(self) -> str:
         return "`dabench data synth-speech`"
 
+    def repair_hint(self) -> str:
+        return f"delete {self.corpus}: the corpus is written again on first use"
+
     def verify(self) -> list[str]:
         """Files of a written corpus whose sha256 differs from its manifest (none written: nothing to check)."""
-        manifest_path = self.corpus / "manifest.json"
-        if not manifest_path.exists():
+        try:
+            files = self.written_files()
+        except DabenchError as err:
+            return [str(err)]
+        if files is None:
             return []
-        files = json.loads(manifest_path.read_text())["files"]
         return [f"{self.corpus / name}: sha256 {sha256_of(self.corpus / name) if (self.corpus / name).is_file() else 'missing'}"
                 f", expected {digest}" for name, digest in files.items()
                 if not (self.corpus / name).is_file() or sha256_of(self.corpus / name) != digest]
 
-    def manifest(self) -> dict:
-        """The corpus manifest, writing the corpus first if it is absent (once, under a lock)."""
+    def corpus_files(self) -> dict[str, str]:
+        """The corpus files and their sha256, writing the corpus first if it is absent (once, under a lock)."""
         manifest_path = self.corpus / "manifest.json"
         self.corpus.mkdir(parents=True, exist_ok=True)
         with FileLock(str(self.corpus) + ".lock"):
             if not manifest_path.exists():
                 write_corpus(self.corpus)
-        return json.loads(manifest_path.read_text())
+        return self.written_files()
 
     def load(self, domain, split):
         import soundfile
 
         self.check_domain(domain)
-        manifest = self.manifest()
-        names = sorted(name for name in manifest["files"] if name.startswith(f"{domain}/"))
+        files = self.corpus_files()
+        names = sorted(name for name in files if name.startswith(f"{domain}/"))
         if not names:
             raise DabenchError(f"spoken_digits_synth: {self.corpus} has no '{domain}' files; delete the folder (it "
                                f"is written again) or run `dabench data synth-speech --out {self.corpus}`")
@@ -86,9 +108,9 @@ class SpokenDigitsSynth(DomainDataset):
         for name in names:
             path = self.corpus / name
             digest = sha256_of(path) if path.is_file() else "missing"
-            if digest != manifest["files"][name]:
+            if digest != files[name]:
                 raise DabenchError(f"spoken_digits_synth: {path} has sha256 {digest}, its manifest says "
-                                   f"{manifest['files'][name]}; delete {self.corpus} to write the corpus again")
+                                   f"{files[name]}; delete {self.corpus} to write the corpus again")
             try:
                 wave, rate = soundfile.read(path, dtype="float32")
             except RuntimeError as err:
