@@ -13,3 +13,8 @@ class DabenchError(Exception):
             message = message.rstrip().rsplit("\n", 1)[-1].removeprefix(f"{type(self).__module__}.")
             message = message.split(": ", 1)[1] if message.startswith(type(self).__name__) else message
         super().__init__(message)
+
+
+class NonFiniteLoss(DabenchError):
+    """Training diverged: a loss term, or the model's outputs at an evaluation, became NaN or infinite. The run
+    is recorded as failed."""

@@ -15,6 +15,7 @@ from torch import Tensor
 
 from dabench.data.files import chunks
 from dabench.data.loaders import TransferData
+from dabench.errors import NonFiniteLoss
 from dabench.selection.validators import LabeledPredictions, Predictions, score_all
 
 
@@ -90,15 +91,26 @@ def oracle_scores(method, data: TransferData, batch_size: int, autocast, logits:
     return {"target_test_acc": scores.pop("h_score"), **{f"target_test_{k}": v for k, v in scores.items()}}
 
 
-def evaluate(method, data: TransferData, batch_size: int, autocast) -> dict[str, float]:
-    """One evaluation record: source_val_acc (percent), source_val_loss (mean cross-entropy, nats),
+def finite(predictions: Predictions, split: str, step: int) -> Predictions:
+    """`predictions`, after checking that they are finite: NaN outputs are a diverged run, not a score."""
+    if not (torch.isfinite(predictions.logits).all() and torch.isfinite(predictions.features).all()):
+        raise NonFiniteLoss(f"training diverged: the model's outputs on {split} became non-finite at step {step} "
+                            f"(its weights, or NaN in the inputs); lower optim.lr or the method's trade_off, or "
+                            f"check the data with `dabench data verify`")
+    return predictions
+
+
+def evaluate(method, data: TransferData, batch_size: int, autocast, step: int = 0) -> dict[str, float]:
+    """One evaluation record at `step`: source_val_acc (percent), source_val_loss (mean cross-entropy, nats),
     target_test_acc (percent, oracle: accuracy, or the H-score in open-set DA) with, in open-set DA,
-    the other target_test_* metrics, and score/<validator> for every label-free validator."""
+    the other target_test_* metrics, and score/<validator> for every label-free validator. Non-finite
+    outputs raise NonFiniteLoss (the run fails)."""
     # Without target train data (domain generalization) the validators that read it score NaN.
-    splits = {"target": predict(method, data.target_train, batch_size, autocast)} if len(data.target_train) else {}
+    splits = ({"target": finite(predict(method, data.target_train, batch_size, autocast), "target train", step)}
+              if len(data.target_train) else {})
     record = {"source_val_acc": float("nan"), "source_val_loss": float("nan")}
     if len(data.source_val.y):
-        source_val = predict(method, data.source_val.x, batch_size, autocast)
+        source_val = finite(predict(method, data.source_val.x, batch_size, autocast), "source val", step)
         labels = data.source_val.y.cpu()
         splits["source_val"] = LabeledPredictions(source_val.logits, source_val.features, labels)
         record = {"source_val_acc": accuracy(source_val.logits, labels, data.metric),

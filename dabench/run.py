@@ -18,7 +18,7 @@ from dabench.config import config_hash, resolve
 from dabench.config_files import apply_overrides, merge
 from dabench.data.base import DATASETS, DomainDataset, cache_dir
 from dabench.data.loaders import NO_SOURCE, TransferData, source_domains
-from dabench.errors import DabenchError
+from dabench.errors import DabenchError, NonFiniteLoss
 from dabench.io import DamagedFile, load_checkpoint, make_folder, read_json, set_aside, write_json_atomic
 from dabench.log import Loggers, make_logger
 from dabench.methods.base import METHODS, Method
@@ -26,7 +26,7 @@ from dabench.models.model import Model
 from dabench.models.pretrained import build_from_config
 from dabench.provenance import git_commit, provenance
 from dabench.schema import Optim
-from dabench.trainer import NonFiniteLoss, Trainer, start
+from dabench.trainer import Trainer, start
 
 
 class RunFailed(DabenchError):

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 
 from dabench import distributed
 from dabench.data.loaders import InfiniteBatches, TransferData, source_batches
-from dabench.errors import DabenchError
+from dabench.errors import DabenchError, NonFiniteLoss
 from dabench.evaluate import evaluate
 from dabench.io import save_atomic
 from dabench.models.model import backbone_layer_ids
@@ -128,10 +128,6 @@ def torch_threads(count: int):
         yield
     finally:
         torch.set_num_threads(previous)
-
-
-class NonFiniteLoss(DabenchError):
-    """Training diverged: a loss term became NaN or infinite. The run is recorded as failed."""
 
 
 class Trainer:
@@ -303,7 +299,7 @@ class Trainer:
                      {name: value.cpu() for name, value in sums.items()}), group)
                 if leader:
                     record = {"step": done, "lr": lr, **losses,
-                              **evaluate(method, data, self.eval_batch_size, self.autocast())}
+                              **evaluate(method, data, self.eval_batch_size, self.autocast(), done)}
                     records.append(record)
                     logger.log(done, {k: v for k, v in record.items() if k != "step"})
                     save_atomic({"step": done, "config_hash": tag, "method": method.state_dict(),

@@ -213,6 +213,14 @@ def test_a_non_finite_loss_stops_the_run_naming_step_and_term(diverging_method, 
         train(cfg, tmp_path / "run")
 
 
+def test_weights_that_diverge_right_before_an_evaluation_fail_the_run(tmp_path):
+    # the loss of the one step is finite; the update it makes is not, and the evaluation sees NaN outputs
+    cfg = toy_config("dann", optim={"lr": 1.0e30}, trainer={"steps": 1})
+    with pytest.raises(RunFailed, match="the model's outputs on target train became non-finite at step 1"):
+        train(cfg, tmp_path / "run")
+    assert "non-finite at step 1" in json.loads((tmp_path / "run" / "failed.json").read_text())["error"]
+
+
 def test_a_failed_cell_is_shown_as_failed_and_the_grid_goes_on(diverging_method, tmp_path):
     grid = tmp_path / "grid.yaml"
     grid.write_text(BENCH.format(pairs="[[a, b]]", seeds="[0, 1]").replace("dann", diverging_method) +

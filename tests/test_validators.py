@@ -110,6 +110,24 @@ def test_every_validator_runs_and_declares_label_free_splits():
     assert np.isnan(score_all({"target": target()})["score/dev"])
 
 
+def test_dev_and_iwcv_share_one_domain_classifier_per_evaluation():
+    splits = {"target": target(features=np.random.default_rng(0).normal(size=(5, 2))),
+              "source_val": LabeledPredictions(target().logits, torch.randn(5, 2), torch.tensor([0, 2, 1, 2, 1]))}
+    validation_weights.cache_clear()
+    score_all(splits)
+    assert (validation_weights.cache_info().misses, validation_weights.cache_info().hits) == (1, 1)
+    score_all({**splits, "target": target(features=np.ones((5, 2)))})  # the next evaluation fits its own
+    assert validation_weights.cache_info().misses == 2
+
+
+def test_non_finite_outputs_and_a_single_validation_sample_score_nan_instead_of_crashing():
+    nan_target = target(np.full((5, 3), np.nan))
+    assert all(np.isnan(v) for v in score_all({"target": nan_target}).values())
+    one = LabeledPredictions(torch.zeros(1, 3), torch.randn(1, 2), torch.tensor([1]))  # a valid tiny split
+    scores = score_all({"target": target(features=np.random.default_rng(0).normal(size=(5, 2))), "source_val": one})
+    assert np.isnan(scores["score/dev"]) and np.isnan(scores["score/iwcv"]) and np.isfinite(scores["score/entropy"])
+
+
 def test_a_validator_cannot_ask_for_target_test(monkeypatch):
     @VALIDATORS.register("test_peek", better="higher")
     def peek(target, target_test):

@@ -13,6 +13,7 @@ Deviations from the papers are said in each docstring.
 """
 from __future__ import annotations
 
+import functools
 import inspect
 from dataclasses import dataclass
 
@@ -32,7 +33,7 @@ SND_SAMPLES = 2048
 DEV_TARGET_SAMPLES = 2048
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: one evaluation's splits key a cache
 class Predictions:
     """A model's eval-mode outputs on one split: logits (N, C) and features (N, d), float32 on the CPU."""
 
@@ -40,7 +41,7 @@ class Predictions:
     features: Tensor
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class LabeledPredictions(Predictions):
     """Predictions with their labels (N,) int64: the held-out source validation split."""
 
@@ -64,11 +65,13 @@ def reads(name: str) -> list[str]:
 def score_all(splits: dict[str, Predictions]) -> dict[str, float]:
     """{"score/<name>": value} for every registered validator, each given only the splits it names;
     NaN for one whose split is absent (no source validation split when val_fraction is 0)."""
+    usable = {split: p for split, p in splits.items()
+              if torch.isfinite(p.logits).all() and torch.isfinite(p.features).all()}  # NaN outputs score NaN
     scores = {}
     for name in VALIDATORS.names():
         needed = reads(name)
-        scores[f"score/{name}"] = (float(VALIDATORS.get(name)(**{split: splits[split] for split in needed}))
-                                   if all(split in splits for split in needed) else float("nan"))
+        scores[f"score/{name}"] = (float(VALIDATORS.get(name)(**{split: usable[split] for split in needed}))
+                                   if all(split in usable for split in needed) else float("nan"))
     return scores
 
 
@@ -140,15 +143,19 @@ def dev_risk(losses: np.ndarray, weights: np.ndarray) -> float:
     eta = -Cov(L, w) / Var(w) and DEV = mean(L) + eta * mean(w) - eta: the importance-weighted
     risk with its variance reduced, using E[w] = 1.
     """
+    if len(weights) < 2 or not np.isfinite(weights).all():  # no variance to estimate, or no weights
+        return float("nan")
     weighted = weights * losses
     variance = np.var(weights, ddof=1)
     eta = -np.cov(weighted, weights, ddof=1)[0, 1] / variance if variance > 0 else 0.0
     return float(weighted.mean() + eta * weights.mean() - eta)
 
 
+@functools.lru_cache(maxsize=1)  # DEV and IWCV of one evaluation share one fitted domain classifier
 def validation_weights(source_val: Predictions, target: Predictions) -> np.ndarray:
     """w(x) (n_val,) for each source validation sample, from a logistic-regression domain classifier
-    on features (scikit-learn, standardised features).
+    on features (scikit-learn, standardised features); NaN where there are fewer than 2 samples of
+    either domain to cross-fit on.
 
     Deviation from DEV: the classifier is fitted on source-validation vs target-train features
     (target: a fixed subset of at most DEV_TARGET_SAMPLES) with 2-fold cross-fitting, so each
@@ -162,6 +169,8 @@ def validation_weights(source_val: Predictions, target: Predictions) -> np.ndarr
 
     source = source_val.features.double().numpy()
     target_features = target.features[subset(len(target.features), DEV_TARGET_SAMPLES)].double().numpy()
+    if min(len(source), len(target_features)) < 2:
+        return np.full(len(source), np.nan)
     x = np.concatenate([source, target_features])
     domain = np.concatenate([np.zeros(len(source)), np.ones(len(target_features))])
     classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
