@@ -89,8 +89,9 @@ def test_random_sweep_is_seeded_and_within_bounds():
     ({"optim.lr": "logunif(0.1, 1)"}, "not a list or a distribution"),
     ({"optim.lr": "loguniform(0, 1)"}, "needs 0 < a < b"),
     ({"optim.lr": "uniform(1, x)"}, "bounds of 'uniform\\(1, x\\)' are not numbers"),
-    ({"n": 0, "optim.lr": [0.1]}, "n must be a positive integer"),
-    ({"optim.lr": "uniform(0, 1)"}, "n must be a positive integer"),
+    ({"n": 0, "optim.lr": [0.1]}, "n must be an integer from 1 to 10,000"),
+    ({"optim.lr": "uniform(0, 1)"}, "n must be an integer from 1 to 10,000"),
+    ({"n": 1_000_000, "optim.lr": "uniform(0, 1)"}, "got 1000000; split a larger search into files"),
     ({"optim.lr": []}, "an empty list"),
     ({"n": 3}, "no parameter to sweep"),
 ])
@@ -115,6 +116,14 @@ def test_method_keys_of_a_sweep_apply_only_to_methods_that_take_them(tmp_path):
     assert {tuple(c.sweep) for c in by_method["source_only"]} == {("optim.lr",)}
     assert {c.config["method"]["trade_off"] for c in by_method["dann"]} == {0.3, 1.0}
     assert len({c.cell_id for c in grid.cells}) == 6
+
+
+def test_a_swept_method_key_that_no_method_takes_is_refused(tmp_path):
+    path = write_sweep_grid(tmp_path)
+    path.write_text(path.read_text().replace("method.trade_off", "method.tradeoff"))
+    with pytest.raises(DabenchError, match=r"sweep: method.tradeoff: no method of the grid takes 'tradeoff'; their "
+                                           r"parameters: source_only: label_smoothing; dann: trade_off, hidden"):
+        load_grid(path)
 
 
 def test_bad_select_in_a_benchmark_file_is_named(tmp_path):

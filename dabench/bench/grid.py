@@ -115,12 +115,14 @@ def load_grid(path: str | Path, cli_overrides: list[str] | None = None, threads:
         rules.check(raw.get("select", "last"))
     except DabenchError as err:
         raise DabenchError(f"{path}: {err}") from None
+    taken_by = {i: _method_parameters(path, i, as_spec(entry)["name"]) for i, entry in enumerate(raw["methods"])}
+    _check_swept_method_keys(path, points, {as_spec(raw["methods"][i])["name"]: taken for i, taken in taken_by.items()})
     cells, names = [], []
     for i, entry in enumerate(raw["methods"]):
         method = {**shared, **as_spec(entry)}
         label, method_overrides = method.pop("label", None), method.pop("overrides", None) or {}
         names.append(label or method["name"])
-        taken = _method_parameters(path, i, method["name"])
+        taken = taken_by[i]
         own_points = list({repr(p): p for p in (applicable(point, taken) for point in points)}.values())
         for (source, target), seed, point in itertools.product(pairs, raw["seeds"], own_points):
             run = {**own, "method": method, "source": source, "target": target, "seed": seed}
@@ -149,6 +151,16 @@ def _method_parameters(path: Path, i: int, name: str) -> dict:
         return METHODS.parameters(name)
     except DabenchError as err:
         raise _where(path, f"methods[{i}] {name}", err) from None
+
+
+def _check_swept_method_keys(path: Path, points: list[dict], taken_by: dict[str, dict]) -> None:
+    """A swept ``method.<key>`` goes to the methods that take <key>; one that none takes is a typo, not a no-op."""
+    swept = sorted({key.split(".", 1)[1] for point in points for key in point if key.startswith("method.")})
+    for key in swept:
+        if not any(key in taken for taken in taken_by.values()):
+            parameters = "; ".join(f"{name}: {', '.join(taken) or 'none'}" for name, taken in taken_by.items())
+            raise DabenchError(f"{path}: sweep: method.{key}: no method of the grid takes '{key}'; their parameters: "
+                               f"{parameters}")
 
 
 def _check_tsne(path: Path, choice, methods: list[str], pairs: list[tuple[str, str]], seeds: list[int],

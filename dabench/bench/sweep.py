@@ -27,6 +27,10 @@ RESERVED = ("n", "seed")
 DISTRIBUTION = re.compile(r"^\s*(loguniform|uniform|randint)\(\s*([^,]+?)\s*,\s*([^,]+?)\s*\)\s*$")
 
 
+# Every point is resolved (validated) before any run starts; a million would hang there for hours.
+MAX_POINTS = 10_000
+
+
 def distribution(key: str, text: str):
     """A scipy.stats frozen distribution from "loguniform(a, b)", "uniform(a, b)" or "randint(a, b)"."""
     from scipy import stats
@@ -66,8 +70,9 @@ def sweep_points(block: dict[str, Any] | None) -> list[dict[str, Any]]:
     if not random:
         return [dict(point) for point in ParameterGrid(spaces)]
     n = block.get("n")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise DabenchError(f"sweep: n must be a positive integer (the number of random points), got {n!r}")
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_POINTS:
+        raise DabenchError(f"sweep: n must be an integer from 1 to {MAX_POINTS:,} (the number of random points, "
+                           f"each run for every method, pair and seed), got {n!r}; split a larger search into files")
     seed = block.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise DabenchError(f"sweep: seed must be an integer >= 0, got {seed!r}")
