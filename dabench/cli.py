@@ -8,7 +8,6 @@ import json
 import sys
 from pathlib import Path
 
-
 from dabench import protocols
 from dabench.config import family_config
 from dabench.config_files import apply_overrides, load_yaml, parse_yaml

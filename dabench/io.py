@@ -68,12 +68,33 @@ def write_bytes_atomic(data: bytes, path: str | Path) -> None:
         os.replace(tmp, path)
     except OSError as err:
         tmp.unlink(missing_ok=True)
-        if err.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise DabenchError(f"no space left in {path.parent} to write {path.name} ({len(data):,} bytes needed); "
-                               f"free some space there or choose another --out") from None
-        if err.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
-            raise DabenchError(f"cannot write {path} ({err.strerror}); choose a writable --out") from None
-        raise
+        _write_failed(err, path, len(data))
+
+
+def _write_failed(err: OSError, path: Path, nbytes: int) -> None:
+    """Raise a full disk or a read-only folder as a one-line DabenchError; any other OSError as it is."""
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        raise DabenchError(f"no space left in {path.parent} to write {path.name} ({nbytes:,} bytes needed); "
+                           f"free some space there or choose another --out") from None
+    if err.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
+        raise DabenchError(f"cannot write {path} ({err.strerror}); choose a writable --out") from None
+    raise err
+
+
+def append_text(path: str | Path, text: str) -> None:
+    """Append `text` (whole lines) to `path`. A failed append is cut back off, so a reader never meets half a
+    line from it, and a full disk is a one-line DabenchError as in ``write_bytes_atomic``."""
+    path = Path(path)
+    data = memoryview(text.encode())
+    with open(path, "ab", buffering=0) as f:  # unbuffered: no write is left to fail again at close
+        start = f.tell()
+        try:
+            while data:
+                data = data[f.write(data):]
+        except OSError as err:
+            with contextlib.suppress(OSError):
+                f.truncate(start)
+            _write_failed(err, path, len(text.encode()))
 
 
 def save_figure(fig, path: Path) -> None:

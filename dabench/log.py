@@ -7,11 +7,12 @@ final metrics and its config hash (wandb keeps them as the run summary).
 from __future__ import annotations
 
 import csv
+import io
 import json
 from pathlib import Path
 
 from dabench.errors import DabenchError
-from dabench.io import read_jsonl, write_bytes_atomic
+from dabench.io import append_text, read_jsonl, write_bytes_atomic
 
 
 class JsonlLogger:
@@ -30,8 +31,7 @@ class JsonlLogger:
             self.path.write_text("")
 
     def log(self, step: int, metrics: dict) -> None:
-        with open(self.path, "a") as f:
-            f.write(json.dumps({"step": step, **metrics}) + "\n")
+        append_text(self.path, json.dumps({"step": step, **metrics}) + "\n")
 
     def finish(self, summary: dict | None = None) -> None:
         pass
@@ -53,8 +53,9 @@ class CsvLogger:
             self.path.write_text("step,metric,value\n")
 
     def log(self, step: int, metrics: dict) -> None:
-        with open(self.path, "a", newline="") as f:
-            csv.writer(f).writerows([step, name, value] for name, value in metrics.items())
+        rows = io.StringIO(newline="")
+        csv.writer(rows).writerows([step, name, value] for name, value in metrics.items())
+        append_text(self.path, rows.getvalue())
 
     def finish(self, summary: dict | None = None) -> None:
         pass

@@ -16,7 +16,7 @@ from filelock import FileLock
 
 from dabench.config import config_hash, resolve
 from dabench.config_files import apply_overrides, merge
-from dabench.data.base import DATASETS, DomainDataset, cache_dir
+from dabench.data.base import DATASETS, DomainDataset, cache_dir, make_cache_folder
 from dabench.data.loaders import NO_SOURCE, TransferData, source_domains
 from dabench.errors import DabenchError, NonFiniteLoss
 from dabench.io import DamagedFile, load_checkpoint, make_folder, read_json, set_aside, write_json_atomic
@@ -56,8 +56,8 @@ def train_source_stage(cfg: dict, stage: dict, input_shape: tuple[int, ...], num
     `input_shape` and `num_classes` are the run's: the stage reads the same dataset.
     """
     first = source_stage_config(cfg, stage)
-    out = cache_dir() / "source_models" / f"{first['dataset']['name']}-{first['source']}-{config_hash(first)}"
-    out.mkdir(parents=True, exist_ok=True)
+    out = make_cache_folder(cache_dir() / "source_models" /
+                            f"{first['dataset']['name']}-{first['source']}-{config_hash(first)}")
     with FileLock(str(out / "lock")):  # parallel cells of a grid train it once
         result = train(first, out, resume=True, same_domain=True)
         try:

@@ -245,6 +245,25 @@ def test_a_full_disk_leaves_no_temporary_file_and_names_the_space(tmp_path, monk
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="/dev/full (a device that is always full) is Linux's")
+def test_a_full_disk_while_appending_metrics_is_a_one_line_error(tmp_path):
+    from pathlib import Path
+
+    from dabench.log import CsvLogger, JsonlLogger
+
+    for logger in (JsonlLogger(tmp_path / "metrics.jsonl"), CsvLogger(tmp_path / "metrics.csv")):
+        logger.path = Path("/dev/full")  # the disk fills up during training
+        with pytest.raises(DabenchError, match=r"no space left in /dev to write full \(\d+ bytes needed\)"):
+            logger.log(3, {"loss/cls": 0.5})
+
+
+def test_an_unwritable_cache_is_a_one_line_error_naming_dabench_cache(tmp_path, capsys, monkeypatch):
+    (tmp_path / "a_file").write_text("")
+    monkeypatch.setenv("DABENCH_CACHE", str(tmp_path / "a_file" / "cache"))  # under a file: cannot be created
+    assert main(["train", *TOY, "--method", "shot", "--out", str(tmp_path / "run"), "trainer.steps=1"]) == 2
+    assert "set DABENCH_CACHE to a writable folder" in one_line_error(capsys)
+
+
 def test_the_thread_count_is_recorded_and_hashed(tmp_path):
     grid = tmp_path / "grid.yaml"
     grid.write_text(BENCH.format(pairs="[[a, b]]", seeds="[0]"))

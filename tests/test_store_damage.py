@@ -150,8 +150,10 @@ def test_store_check_names_every_damage_and_repair_mends_it(store, capsys):
     assert main(["store", "check", str(store / "out")]) == 0
     assert "ok, nothing damaged" in capsys.readouterr().out
     assert (first / "result.json.damaged").exists() and (second / "checkpoint.pt.damaged").exists()
-    assert len(ResultStore(store / "out").rows()) == 3  # the damaged cell's row is gone until it reruns
-    assert rerun(store)[first.name] == "ran"
+    # the damaged cells' rows are gone until they rerun (the second's model is lost: its finished run reruns)
+    assert len(ResultStore(store / "out").rows()) == 2
+    status = rerun(store)
+    assert status[first.name] == status[second.name] == "ran"
     assert len(ResultStore(store / "out").rows()) == 4
 
 
@@ -160,3 +162,36 @@ def test_a_lease_that_is_not_a_positive_finite_time_is_refused(value, monkeypatc
     monkeypatch.setenv("DABENCH_LEASE_S", value)
     with pytest.raises(DabenchError, match=f"DABENCH_LEASE_S='{value}' is not a positive, finite number of seconds"):
         lease_seconds()
+
+
+def test_a_repair_leaves_a_store_that_the_next_bench_completes_with_its_figures(tmp_path, capsys):
+    # the t-SNE cell (dann, a->b, seed 0): its finished run's checkpoint is damaged, another cell.json is garbage
+    (tmp_path / "grid.yaml").write_text(GRID.replace("pairs: [[a, b], [b, a]]", "pairs: [[a, b]]")
+                                        .replace("tsne: false\n", ""))
+    assert main(["bench", str(tmp_path / "grid.yaml"), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    before = results(tmp_path)
+    store = ResultStore(tmp_path / "out")
+    tsne_cell, other = (store.cell_dir(c) for c in store.grid()["cells"])
+    if "dann" not in (tsne_cell / "cell.json").read_text():
+        tsne_cell, other = other, tsne_cell
+    (tsne_cell / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    (other / "cell.json").write_text("{garbage")
+    (tmp_path / "out" / "figures" / "complete.json").unlink()  # figures are drawn again
+    with pytest.warns(UserWarning, match="figures: no t-SNE figure: .*checkpoint.pt.*--repair"):
+        assert main(["bench", str(tmp_path / "grid.yaml"), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    assert json.loads((other / "cell.json").read_text())["method"]["name"]  # written again from the grid
+    assert main(["store", "check", str(tmp_path / "out"), "--repair"]) == 0
+    assert "repaired 1 problem(s)" in capsys.readouterr().out
+    status = run_benchmark(tmp_path / "grid.yaml", tmp_path / "out", progress_bar=False)["status"]
+    assert status == {tsne_cell.name: "ran", other.name: "done"}  # the lost model is recomputed
+    assert results(tmp_path) == before
+    assert (tmp_path / "out" / "figures" / "tsne.png").is_file()
+    assert main(["store", "check", str(tmp_path / "out")]) == 0
+
+
+def test_a_bench_where_every_run_diverged_writes_its_tables_and_no_figure(tmp_path):
+    (tmp_path / "grid.yaml").write_text(GRID.replace("trainer.steps: 6", "trainer.steps: 2, optim.lr: 1.0e+30")
+                                        .replace("methods: [source_only, dann]", "methods: [source_only]"))
+    outcome = run_benchmark(tmp_path / "grid.yaml", tmp_path / "out", progress_bar=False)
+    assert set(outcome["status"].values()) == {"failed"} and "Every run failed" in outcome["table"]
+    assert not list((tmp_path / "out" / "figures").glob("*.png"))

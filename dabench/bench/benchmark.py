@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 from dabench.bench.figures import accuracy_bars, gain_heatmap, selection_scatter, tsne_before_after
@@ -20,12 +21,14 @@ def write_figures(grid: Grid, root: Path) -> dict:
     method on the first pair and seed, against the baseline on the same pair and seed; ``tsne: false``
     skips it, and task adaptation has none). Figures show finished runs only: a failed (diverged) run has no
     model to show."""
+    store = ResultStore(root)
     figures = root / "figures"
     figures.mkdir(exist_ok=True)
+    if not store.rows():  # every run failed: nothing to draw
+        return {}
     accuracy_bars(root, figures / "accuracy.png")
     selection_scatter(root, figures / "selection.png")
     info = {}
-    store = ResultStore(root)
     finished = {c.method for c in grid.cells if (store.outcome(c) or {}).get("status") == "finished"}
     adapted = [m for m in grid.methods if m != grid.baseline and m in finished]
     if grid.baseline in finished and adapted:
@@ -43,9 +46,14 @@ def write_figures(grid: Grid, root: Path) -> dict:
                 pick.setdefault(cell.method, cell)
         if not all((store.outcome(pick[m]) or {}).get("status") == "finished" for m in (grid.baseline, method)):
             return info
-        pads = tsne_before_after(store.cell_dir(pick[grid.baseline]), store.cell_dir(pick[method]),
-                                 (grid.baseline, method), figures / "tsne.png", seed,
-                                 f"({source}→{target}, seed {seed})")
+        try:
+            pads = tsne_before_after(store.cell_dir(pick[grid.baseline]), store.cell_dir(pick[method]),
+                                     (grid.baseline, method), figures / "tsne.png", seed,
+                                     f"({source}→{target}, seed {seed})")
+        except (DamagedFile, FileNotFoundError) as err:  # a finished cell whose model file was damaged or removed
+            warnings.warn(f"figures: no t-SNE figure: {err}; run `dabench store check {root} --repair`, then this "
+                          f"benchmark again (it reruns that cell)", stacklevel=2)
+            return info
         info = {"method": method, "pair": [source, target], "seed": seed, "proxy_a_distance": pads}
         write_json_atomic(info, figures / "tsne.json")
     return info

@@ -99,7 +99,7 @@ class ResultStore:
                               self.root / "grid.json")
             for cell in grid.cells:
                 self.cell_dir(cell).mkdir(parents=True, exist_ok=True)
-                if not (self.cell_dir(cell) / "cell.json").exists():
+                if not _readable(self.cell_dir(cell) / "cell.json"):
                     write_json_atomic(cell.config, self.cell_dir(cell) / "cell.json")
                 self._expire(self.cell_dir(cell) / "claim")
 
@@ -226,15 +226,30 @@ class ResultStore:
             for cell_id in grid["cells"]:
                 folder = self.cell_dir(cell_id)
                 self.outcome(cell_id)  # sets aside damaged or foreign result.json / failed.json
+                if (folder / "cell.json").exists() and not _readable(folder / "cell.json"):
+                    set_aside(folder / "cell.json", "not valid JSON; the next bench writes it again from the grid")
                 if (folder / "checkpoint.pt").exists():
                     try:
                         load_checkpoint(folder / "checkpoint.pt")
                     except DamagedFile as damaged:
                         set_aside(folder / "checkpoint.pt", damaged.problem)
+                        # A finished run is never rerun, so its lost model would stay lost: rerun it (the seed
+                        # makes it the same run).
+                        if (folder / "result.json").exists():
+                            set_aside(folder / "result.json", "its checkpoint was damaged; the cell reruns")
                 if (folder / "metrics.jsonl").exists():
                     _keep_good_lines(folder / "metrics.jsonl")
                 self._expire(folder / "claim")
             self.write_results()
+
+
+def _readable(path: Path) -> bool:
+    """Whether `path` exists and holds a JSON object."""
+    try:
+        read_json(path)
+    except (FileNotFoundError, DamagedFile):
+        return False
+    return True
 
 
 def _jsonl_problems(path: Path) -> list[str]:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dabench.data.base import DATASETS, DomainDataset, cache_dir, tensor_dataset
+from dabench.data.base import DATASETS, DomainDataset, cache_dir, make_cache_folder, tensor_dataset
 from dabench.data.download import download_file
 from dabench.errors import DabenchError
 
@@ -148,7 +148,7 @@ def _tokenize(texts: tuple[str, ...], max_length: int) -> np.ndarray:
 def embed_cached(texts: list[str], cache: Path, batch_size: int = 64) -> np.ndarray:
     """(n, 384) float32 MiniLM embeddings; each text's row is cached in `cache` under its sha256."""
     keys = [hashlib.sha256(text.encode()).hexdigest() for text in texts]
-    cache.mkdir(parents=True, exist_ok=True)
+    make_cache_folder(cache)
     missing = [i for i, key in enumerate(keys) if not (cache / f"{key}.npy").is_file()]
     if missing:
         vectors = minilm().encode([texts[i] for i in missing], batch_size=batch_size, normalize_embeddings=True,

@@ -33,6 +33,17 @@ def cache_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dabench-runs"
 
 
+def make_cache_folder(path: Path) -> Path:
+    """mkdir -p `path`, a folder of the cache (see `cache_dir`); a one-line error naming $DABENCH_CACHE if it
+    cannot be created."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise DabenchError(f"cannot create {path} ({err.strerror}); dabench keeps what it computes under "
+                           f"$DABENCH_CACHE (now {cache_dir()}): set DABENCH_CACHE to a writable folder") from None
+    return path
+
+
 class DomainDataset:
     """A set of domains that share one label space.
 

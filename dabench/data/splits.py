@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dabench.data.base import cache_dir, make_cache_folder
 from dabench.errors import DabenchError
 
 SHIPPED = Path(__file__).resolve().parent.parent / "splits"
@@ -46,7 +47,7 @@ def write_split(path: Path, ids: list[str], labels: np.ndarray, test_fraction: f
 
     _, test = train_test_split(np.arange(len(ids)), test_size=test_fraction, stratify=labels, random_state=seed)
     header = f"# test split: {test_fraction:g} of the samples, stratified by class, sklearn train_test_split seed {seed}"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_cache_folder(path.parent)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text("\n".join([header, *(ids[i] for i in sorted(test))]) + "\n")
     os.replace(tmp, path)
@@ -55,8 +56,6 @@ def write_split(path: Path, ids: list[str], labels: np.ndarray, test_fraction: f
 def split_folders(dataset) -> list[Path]:
     """Where `dataset`'s split files are looked for, in order (its own ``split_folders`` where it declares
     them): shipped with dabench, placed under the data root, drawn earlier in the cache, where new ones go."""
-    from dabench.data.base import cache_dir
-
     own = getattr(dataset, "split_folders", None)
     return own or [SHIPPED / dataset.name, dataset.root / "splits" / dataset.name, cache_dir() / "splits" / dataset.name]
 
@@ -70,7 +69,7 @@ def drawn_indices(folders: list[Path], name: str, n: int, draw, header: str):
     if path is None:
         indices = draw()
         path = folders[-1] / name
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_cache_folder(path.parent)
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text("\n".join([header, *map(str, indices.tolist())]) + "\n")
         os.replace(tmp, path)
