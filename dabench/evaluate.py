@@ -14,9 +14,9 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from dabench.data.files import chunks
-from dabench.data.loaders import TransferData
+from dabench.data.loaders import TransferData, take
 from dabench.errors import NonFiniteLoss
-from dabench.selection.validators import LabeledPredictions, Predictions, score_all
+from dabench.selection.validators import LabeledPredictions, Predictions, score_all, subset
 
 
 @torch.inference_mode()
@@ -100,14 +100,23 @@ def finite(predictions: Predictions, split: str, step: int) -> Predictions:
     return predictions
 
 
-def evaluate(method, data: TransferData, batch_size: int, autocast, step: int = 0) -> dict[str, float]:
+def evaluate(method, data: TransferData, batch_size: int, autocast, step: int = 0,
+             target_samples: int | None = None) -> dict[str, float]:
     """One evaluation record at `step`: source_val_acc (percent), source_val_loss (mean cross-entropy, nats),
     target_test_acc (percent, oracle: accuracy, or the H-score in open-set DA) with, in open-set DA,
-    the other target_test_* metrics, and score/<validator> for every label-free validator. Non-finite
-    outputs raise NonFiniteLoss (the run fails)."""
+    the other target_test_* metrics, and score/<validator> for every label-free validator, which see at
+    most `target_samples` target train samples (a fixed random subset; None: all). One forward pass per
+    split feeds them all. Non-finite outputs raise NonFiniteLoss (the run fails)."""
+    # A transductive target's train inputs are its test inputs: predicted whole, they give the oracle too.
+    shared = data.target_test_is_train
+    n = len(data.target_train)
+    scored = subset(n, target_samples) if target_samples is not None and n > target_samples else None
+    target = data.target_train if shared or scored is None else take(data.target_train, scored)
     # Without target train data (domain generalization) the validators that read it score NaN.
-    splits = ({"target": finite(predict(method, data.target_train, batch_size, autocast), "target train", step)}
-              if len(data.target_train) else {})
+    splits = {"target": finite(predict(method, target, batch_size, autocast), "target train", step)} if n else {}
+    test_logits = splits["target"].logits if shared and n else None
+    if shared and n and scored is not None:
+        splits["target"] = Predictions(test_logits[scored], splits["target"].features[scored])
     record = {"source_val_acc": float("nan"), "source_val_loss": float("nan")}
     if len(data.source_val.y):
         source_val = finite(predict(method, data.source_val.x, batch_size, autocast), "source val", step)
@@ -115,5 +124,4 @@ def evaluate(method, data: TransferData, batch_size: int, autocast, step: int = 
         splits["source_val"] = LabeledPredictions(source_val.logits, source_val.features, labels)
         record = {"source_val_acc": accuracy(source_val.logits, labels, data.metric),
                   "source_val_loss": F.cross_entropy(source_val.logits, labels).item()}
-    test_logits = splits["target"].logits if data.target_test_is_train and "target" in splits else None
     return {**record, **oracle_scores(method, data, batch_size, autocast, test_logits), **score_all(splits)}

@@ -35,6 +35,9 @@ class TrainerConfig(Section):
     precision: Literal["auto", "bf16", "fp32"] = "auto"
     device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="auto, cpu, cuda or cuda:N")
     eval_batch_size: int = Field(1024, gt=0)
+    eval_target_samples: int | None = Field(None, ge=2, description=(
+        "the label-free validators score a fixed random subset (seed 0) of at most this many target train samples "
+        "at each evaluation (a large target); null: all. Target accuracy is always over the whole test split"))
     threads: int | None = Field(None, ge=1, description="CPU threads (torch.set_num_threads); null: filled "
                                                         "in with this process's count when the config is resolved")
     compile: bool | Literal["backbone", "model"] = Field(False, description=(

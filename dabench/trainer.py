@@ -151,8 +151,9 @@ class Trainer:
     """
 
     def __init__(self, steps: int, batch_size: int, eval_every: int, log_every: int, precision: str, device: str,
-                 eval_batch_size: int, threads: int, compile: bool | str, channels_last: bool | None,
-                 fused_optimizer: bool | None, tf32: bool | None, cudnn_benchmark: bool | None, optim: Optim):
+                 eval_batch_size: int, eval_target_samples: int | None, threads: int, compile: bool | str,
+                 channels_last: bool | None, fused_optimizer: bool | None, tf32: bool | None,
+                 cudnn_benchmark: bool | None, optim: Optim):
         self.steps, self.batch_size, self.eval_every, self.log_every = steps, batch_size, eval_every, log_every
         self.threads = threads
         self.group = distributed.launched()  # torchrun's processes, or this one alone
@@ -166,7 +167,7 @@ class Trainer:
         self.compile = "backbone" if compile is True else compile
         self.channels_last, self.fused_optimizer, self.tf32, self.cudnn_benchmark = (
             cuda if switch is None else switch for switch in (channels_last, fused_optimizer, tf32, cudnn_benchmark))
-        self.eval_batch_size, self.optim = eval_batch_size, optim
+        self.eval_batch_size, self.eval_target_samples, self.optim = eval_batch_size, eval_target_samples, optim
         # Entered around each step's work between log steps, which must not wait for the device: a check can
         # set it to a CUDA sync detector (benchmarks/gpu_speed.py uses torch.cuda.set_sync_debug_mode).
         self.step_guard = contextlib.nullcontext
@@ -299,7 +300,8 @@ class Trainer:
                      {name: value.cpu() for name, value in sums.items()}), group)
                 if leader:
                     record = {"step": done, "lr": lr, **losses,
-                              **evaluate(method, data, self.eval_batch_size, self.autocast(), done)}
+                              **evaluate(method, data, self.eval_batch_size, self.autocast(), done,
+                                         self.eval_target_samples)}
                     records.append(record)
                     logger.log(done, {k: v for k, v in record.items() if k != "step"})
                     save_atomic({"step": done, "config_hash": tag, "method": method.state_dict(),

@@ -40,13 +40,23 @@ SPEECH_WORDS = ("one", "two", "three")
 
 
 @pytest.fixture(scope="session")
-def speech_corpus(tmp_path_factory):
+def speech_corpus(tmp_path_factory, worker_id):
     """(root, manifest) of a small spoken-digits corpus: three words, all three domains (each voice in a fresh
-    process; about 30 s, so written once per test process)."""
+    process; about 30 s, so written once per test session, for every xdist worker: the first one writes it under
+    the session's shared temporary folder, the others wait for it and read it)."""
+    import json
+
+    from filelock import FileLock
+
     from dabench.data.speech_synth import write_corpus
 
-    root = tmp_path_factory.mktemp("speech")
-    return root, write_corpus(root, words=SPEECH_WORDS)
+    # pytest-xdist: the workers' common parent is this session's; without xdist it would be every session's
+    shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    root = shared / "speech_corpus"
+    with FileLock(str(shared / "speech_corpus.lock")):
+        if not (root / "manifest.json").is_file():
+            write_corpus(root, words=SPEECH_WORDS)
+    return root, json.loads((root / "manifest.json").read_text())
 
 
 @pytest.fixture(autouse=True, scope="session")

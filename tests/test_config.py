@@ -183,3 +183,32 @@ def test_keys_added_later_hash_only_when_set_so_stored_cells_keep_their_names():
     for override in ("model.head_width=8", "model.bottleneck_batchnorm=false", "model.init=mdd", "target_classes=[0]",
                      "source_classes=[0,1]", "unknown_threshold=0.7"):
         assert config_hash(apply_overrides(cfg, [override])) != config_hash(cfg), override
+
+
+# Written at commit 9cbbed7, which hashed model.bottleneck_batchnorm, head_width and init at their defaults;
+# HASHED_UNLESS_DEFAULT dropped them later (to keep older stores' hashes), which renamed these cells.
+HASHED_BEFORE_DEFAULTS_WERE_EXEMPT = {"reproduction/digits", "reproduction/options", "shallow_amazon", "shallow_coil20",
+                                      "shallow_coil20_pretrained", "shallow_sweep_surf"}
+
+
+def test_every_committed_result_keeps_its_hash():
+    """Stored cells are named by their hash: today's code must hash every committed config as it was hashed
+    when it ran, and resolving it again today (new keys filled in with their defaults) must not change that."""
+    from pathlib import Path
+
+    from dabench.config import config_hash, resolve
+    from dabench.io import read_jsonl
+
+    results = Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+    stores = sorted(results.glob("**/results.jsonl"))
+    assert len(stores) >= 30
+    for store in stores:
+        if store.parent.relative_to(results).as_posix() in HASHED_BEFORE_DEFAULTS_WERE_EXEMPT:
+            continue
+        rows = read_jsonl(store)
+        for row in rows:
+            assert config_hash(row["config"]) == row["config_hash"], (store, row["cell_id"])
+        first = next((r for r in rows if r["config"]["model"].get("init_from") is None), None)
+        if first is not None:  # a cell that starts from another run needs that run's folder, not committed
+            assert config_hash(resolve(first["config"], same_domain=first["source"] == first["target"],
+                                       check_data=False)) == first["config_hash"], store

@@ -156,3 +156,35 @@ def test_a_numbered_cuda_device_becomes_the_current_one_and_a_missing_one_is_nam
     assert resolve_device("cuda") == torch.device("cuda") and len(current) == 1  # no index: the current one stays
     with pytest.raises(DabenchError, match=r"trainer.device=cuda:2 but this machine has 2 CUDA device\(s\), cuda:0..cuda:1"):
         resolve_device("cuda:2")
+
+
+@pytest.mark.parametrize("transductive", [False, True])
+def test_a_target_cap_gives_validators_a_fixed_subset_and_leaves_the_target_accuracy_whole(transductive,
+                                                                                            monkeypatch):
+    import dabench.evaluate
+    from dabench.data.loaders import LabeledSplit
+
+    _, method, data = build_toy(toy_config("source_only"))
+    if transductive:  # the target's train inputs are its test inputs (as on the SURF and Amazon datasets)
+        data.target_test = LabeledSplit(data.target_train, torch.arange(len(data.target_train)) % 3)
+        data.target_test_is_train = True
+    seen = []
+    score_all = dabench.evaluate.score_all
+    monkeypatch.setattr(dabench.evaluate, "score_all", lambda splits: seen.append(splits["target"]) or
+                        score_all(splits))
+    whole = dabench.evaluate.evaluate(method, data, 64, torch.autocast("cpu", enabled=False))
+    capped = dabench.evaluate.evaluate(method, data, 64, torch.autocast("cpu", enabled=False), target_samples=50)
+    again = dabench.evaluate.evaluate(method, data, 64, torch.autocast("cpu", enabled=False), target_samples=50)
+    assert len(seen[0].logits) == len(data.target_train) == 300 and len(seen[1].logits) == 50
+    assert torch.equal(seen[1].logits, seen[2].logits)  # the same samples at every evaluation
+    assert torch.equal(seen[1].logits, seen[0].logits[dabench.evaluate.subset(300, 50)])
+    assert capped["target_test_acc"] == whole["target_test_acc"]
+    assert capped["score/entropy"] != whole["score/entropy"]
+
+
+def test_the_target_cap_is_recorded_and_hashed_only_when_set():
+    from dabench.config import config_hash
+
+    assert toy_config("source_only")["trainer"]["eval_target_samples"] is None
+    capped = toy_config("source_only", trainer={"eval_target_samples": 100})
+    assert config_hash(capped) != config_hash(toy_config("source_only"))

@@ -21,7 +21,7 @@ import torch
 from filelock import FileLock
 
 from dabench.data.base import DATASETS, DomainDataset, cache_dir, tensor_dataset
-from dabench.data.checksums import sha256_of
+from dabench.data.checksums import file_sha256, sha256_of
 from dabench.data.speech_synth import DOMAINS, SAMPLE_RATE, WORDS, write_corpus
 from dabench.errors import DabenchError
 from dabench.io import DamagedFile, read_json
@@ -107,7 +107,7 @@ class SpokenDigitsSynth(DomainDataset):
         waves, labels = [], []
         for name in names:
             path = self.corpus / name
-            digest = sha256_of(path) if path.is_file() else "missing"
+            digest = file_sha256(path) if path.is_file() else "missing"  # hashed once per file version
             if digest != files[name]:
                 raise DabenchError(f"spoken_digits_synth: {path} has sha256 {digest}, its manifest says "
                                    f"{files[name]}; delete {self.corpus} to write the corpus again")
