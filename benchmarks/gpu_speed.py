@@ -234,7 +234,7 @@ def packing(args, device: torch.device, out: Path) -> dict:
                     f"seeds: {list(range(args.packed))}\n"
                     f"overrides: {{trainer.steps: {steps}, trainer.eval_every: {steps}, trainer.device: {where}}}\n")
     figures = {}
-    for runs in (1, args.packed):
+    for runs in sorted({1, args.packed}):
         start = time.perf_counter()
         executor = ["--executor", "gpus", "--runs-per-gpu", str(runs)] if device.type == "cuda" else \
             ["--workers", str(runs)]
@@ -268,7 +268,7 @@ def main() -> None:
     domains = OFFICE31
     if args.smoke:
         args.steps, args.warmup, args.log_every, args.batch, args.image_size, args.arch = 4, 2, 2, 4, 32, "resnet18"
-        args.workers, args.digits_steps, args.packed = 0, 10, 2  # 2 runs: each worker process imports torch anew
+        args.workers, args.digits_steps, args.packed = 0, 10, 1  # 1 run: each worker process imports torch anew
         domains = {domain: (40, (size[0] // 8, size[1] // 8)) for domain, (_, size) in OFFICE31.items()}
     device = torch.device("cuda" if torch.cuda.is_available() and not args.smoke else "cpu")
     today = datetime.date.today().isoformat()

@@ -131,13 +131,18 @@ def train_in_processes(cfg: dict, out: Path, processes: int = 2, crash_at: int |
                        resume: bool = False) -> None:
     """Train `cfg` into `out` in `processes` CPU processes joined by gloo, as torchrun launches them
     (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT); with `crash_at`, every process stops when it asks
-    for the batch of that step, as a killed job would."""
+    for the batch of that step, as a killed job would. The processes fork from a server that has imported
+    dabench and its training imports once (POSIX; spawned elsewhere): a test starts several such groups."""
+    import multiprocessing
     import socket
 
     with socket.socket() as probe:  # a free port for the rendezvous
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    torch.multiprocessing.spawn(_train_process, (processes, port, cfg, str(out), crash_at, resume), nprocs=processes)
+    start_method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    multiprocessing.set_forkserver_preload([__name__, "dabench.run", "sklearn.linear_model"])
+    torch.multiprocessing.start_processes(_train_process, (processes, port, cfg, str(out), crash_at, resume),
+                                          nprocs=processes, start_method=start_method)
 
 
 def _train_process(rank: int, world: int, port: int, cfg: dict, out: str, crash_at: int | None,

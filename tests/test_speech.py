@@ -120,7 +120,7 @@ def test_every_method_runs_on_speech_and_stays_finite(speech_corpus, method, tmp
     cfg = resolve({"dataset": {"name": "spoken_digits_synth", "path": str(root)}, "source": "male",
                    "target": "male_room", **sections,
                    "model": {"backbone": {"name": "kws_cnn", "width": 8}, "bottleneck_dim": 16},
-                   "trainer": {"steps": 24, "batch_size": 8, "eval_every": 24, "log_every": 8, "device": "cpu"}})
+                   "trainer": {"steps": 12, "batch_size": 8, "eval_every": 12, "log_every": 4, "device": "cpu"}})
     result = train(cfg, tmp_path)
     assert result["final_losses"] and all(math.isfinite(v) for v in result["final_losses"].values())
 

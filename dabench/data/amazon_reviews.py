@@ -73,7 +73,7 @@ class AmazonReviews(DomainDataset):
             raise DabenchError(f"amazon_reviews: unknown features '{features}'; known: {', '.join(FEATURES)}")
         self.features, self.max_features, self.max_length = features, max_features, max_length
         self.input_shape = {"tfidf": (max_features,), "minilm": (384,), "tokens": (2, max_length)}[features]
-        self._vectorizer = None
+        self._tfidf_key = None
 
     def domain_files(self, domain):
         return [f"{FOLDER}/{domain}/positive.review", f"{FOLDER}/{domain}/negative.review"]
@@ -90,19 +90,21 @@ class AmazonReviews(DomainDataset):
     def load(self, domain, split):
         texts, labels = self.texts(domain)
         if self.features == "tfidf":
-            features = self.tfidf().transform(texts).toarray().astype(np.float32)
+            features = _tfidf_features(self.tfidf_key(), tuple(texts)).copy()
         elif self.features == "tokens":
             features = tokenize(texts, self.max_length)
         else:
             features = embed_cached(texts, cache_dir() / "embeddings" / "all-MiniLM-L6-v2")
         return tensor_dataset(features, labels)
 
-    def tfidf(self):
-        if self._vectorizer is None:
+    def tfidf_key(self) -> tuple:
+        """The arguments of `_fitted_tfidf` for this dataset's files; fits it on first use (which sets the
+        input shape: the vocabulary can be smaller than max_features)."""
+        if self._tfidf_key is None:
             files = tuple((str(self.path(f)), self.used_files[f]) for d in self.domains for f in self.domain_files(d))
-            self._vectorizer = _fitted_tfidf(files, self.max_features)
-            self.input_shape = (len(self._vectorizer.vocabulary_),)
-        return self._vectorizer
+            self._tfidf_key = (files, self.max_features)
+            self.input_shape = (len(_fitted_tfidf(*self._tfidf_key).vocabulary_),)
+        return self._tfidf_key
 
     def downloadable(self) -> bool:
         return True  # the release tarball (MIRRORS), from which download() extracts the files
@@ -136,6 +138,14 @@ def _fitted_tfidf(files: tuple[tuple[str, str], ...], max_features: int):
 
     corpus = [text for path, _ in files for text in read_reviews(Path(path))]
     return TfidfVectorizer(max_features=max_features, ngram_range=(1, 2), sublinear_tf=True, min_df=2).fit(corpus)
+
+
+@functools.lru_cache(maxsize=4)
+def _tfidf_features(key: tuple, texts: tuple[str, ...]) -> np.ndarray:
+    """(len(texts), vocabulary) float32 TF-IDF features of `texts` under the vectorizer `_fitted_tfidf(*key)`.
+    Kept per process, as the fit is: a transductive domain is loaded as train and as test, and a benchmark worker
+    loads the same domains run after run. Callers copy it (a method may change its data in place)."""
+    return _fitted_tfidf(*key).transform(texts).toarray().astype(np.float32)
 
 
 def tokenize(texts: list[str], max_length: int) -> np.ndarray:

@@ -22,7 +22,6 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-from torchvision.transforms.v2 import functional as TF
 
 from dabench.data.files import UNIT  # the tensor image datasets' [-1, 1]
 
@@ -124,6 +123,8 @@ def _warps(magnitude: int, height: int, width: int, device: torch.device) -> Ten
 
 def _photometric(pixels: Tensor, op: str, value: float) -> Tensor:
     """A photometric RandAugment op with signed `value` on a uint8 batch (torchvision's functional ops)."""
+    from torchvision.transforms.v2 import functional as TF  # torchvision costs ~1 s to import: only when used
+
     if op == "Brightness":
         return TF.adjust_brightness(pixels, 1.0 + value)
     if op == "Color":

@@ -120,10 +120,11 @@ def write_corpus(root: str | Path, domains: tuple[str, ...] = tuple(DOMAINS), wo
 
     eSpeak's output depends on what the library synthesized before in the same process (its
     wave generator keeps state), so each (domain, voice) is synthesized in a fresh process, in a
-    fixed order: the same call writes the same bytes, whatever ran before it.
+    fixed order: the same call writes the same bytes, whatever ran before it. The processes are forked from a
+    server that has imported scipy and soundfile but never loaded eSpeak (POSIX; spawned elsewhere), which
+    halves the corpus's time.
     """
     from concurrent.futures import ProcessPoolExecutor
-    from multiprocessing import get_context
 
     root = Path(root)
     unknown = [d for d in domains if d not in DOMAINS]
@@ -132,7 +133,7 @@ def write_corpus(root: str | Path, domains: tuple[str, ...] = tuple(DOMAINS), wo
     files, version = {}, ""
     for domain in domains:
         for voice in VOICES[DOMAINS[domain][0]]:
-            with ProcessPoolExecutor(1, mp_context=get_context("spawn")) as fresh:
+            with ProcessPoolExecutor(1, mp_context=fresh_processes()) as fresh:
                 written, version = fresh.submit(write_voice, str(root), domain, voice, words, seed).result()
             files.update(written)
     manifest = {"synthesizer": f"eSpeak NG {version} (espeakng-loader)", "sample_rate": SAMPLE_RATE,
@@ -141,6 +142,18 @@ def write_corpus(root: str | Path, domains: tuple[str, ...] = tuple(DOMAINS), wo
                 "seed": seed, "files": dict(sorted(files.items()))}
     (root / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return manifest
+
+
+def fresh_processes():
+    """The multiprocessing context whose every process starts without eSpeak: a fork server where the platform has
+    one (its server preloads the synthesizer's other imports once), else spawn."""
+    import multiprocessing
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__, "scipy.signal", "soundfile"])
+    return context
 
 
 def write_voice(root: str, domain: str, voice: str, words: tuple[str, ...], seed: int) -> tuple[dict, str]:
