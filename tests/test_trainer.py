@@ -174,7 +174,7 @@ def test_a_target_cap_gives_validators_a_fixed_subset_and_leaves_the_target_accu
                         score_all(splits))
     whole = dabench.evaluate.evaluate(method, data, 64, torch.autocast("cpu", enabled=False))
     capped = dabench.evaluate.evaluate(method, data, 64, torch.autocast("cpu", enabled=False), target_samples=50)
-    again = dabench.evaluate.evaluate(method, data, 64, torch.autocast("cpu", enabled=False), target_samples=50)
+    dabench.evaluate.evaluate(method, data, 64, torch.autocast("cpu", enabled=False), target_samples=50)
     assert len(seen[0].logits) == len(data.target_train) == 300 and len(seen[1].logits) == 50
     assert torch.equal(seen[1].logits, seen[2].logits)  # the same samples at every evaluation
     assert torch.equal(seen[1].logits, seen[0].logits[dabench.evaluate.subset(300, 50)])
