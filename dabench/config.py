@@ -35,6 +35,74 @@ from dabench.errors import DabenchError
 from dabench.schema import RunConfig, describe
 
 
+def _refuse(self, *args, **kwargs):
+    raise TypeError("a resolved config is read-only: derive a changed one with "
+                    "dabench.config_files.merge(cfg, {...}) (or apply_overrides) and resolve that")
+
+
+class _ReadOnlyDict(dict):
+    """A section of a resolved config: a dict that refuses changes. A deep copy is a plain, changeable dict."""
+
+    __slots__ = ()
+    __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _refuse
+
+    def __deepcopy__(self, memo) -> dict:
+        return thawed(self)
+
+    def __reduce__(self):
+        return frozen, (thawed(self),)
+
+
+class _ReadOnlyList(list):
+    """A list value of a resolved config (source_classes, a method's layers) that refuses changes."""
+
+    __slots__ = ()
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = append = extend = insert = pop = remove = clear = sort = \
+        reverse = _refuse
+
+    def __deepcopy__(self, memo) -> list:
+        return thawed(self)
+
+    def __reduce__(self):
+        return frozen, (thawed(self),)
+
+
+class ResolvedConfig(_ReadOnlyDict):
+    """What `resolve` returns, and all that the runner, the store, the trainer and the loggers read: the run
+    config with every default filled in and every value typed, read-only all the way down, carrying its
+    `hash` (`config_hash`, computed once). It is a dict for reading (json.dumps writes it as one);
+    `copy.deepcopy` or `merge` give a plain dict to derive another config from, which `resolve` validates anew."""
+
+    __slots__ = ("hash",)
+
+    def __reduce__(self):
+        return _resolved, (thawed(self), self.hash)
+
+
+def frozen(value):
+    """`value` with every dict and list, nested ones too, made read-only."""
+    if isinstance(value, dict):
+        return _ReadOnlyDict({key: frozen(item) for key, item in value.items()})
+    if isinstance(value, list):
+        return _ReadOnlyList(frozen(item) for item in value)
+    return value
+
+
+def thawed(value):
+    """`value` as plain, changeable dicts and lists (a deep copy)."""
+    if isinstance(value, dict):
+        return {key: thawed(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [thawed(item) for item in value]
+    return copy.deepcopy(value)
+
+
+def _resolved(plain: dict, hash_: str) -> ResolvedConfig:
+    resolved = ResolvedConfig(frozen(plain))
+    resolved.hash = hash_
+    return resolved
+
+
 def family_config(dataset: str) -> dict:
     """configs/datasets/<dataset>.yaml: the protocol recipe of that dataset (backbone, image size, steps,
     batch, lr). A dataset without one is an error, never a silent fallback to other defaults."""
@@ -55,8 +123,11 @@ def resolve(cfg: dict, same_domain: bool = False, check_data: bool = True) -> di
     dataset, method and backbone by their constructors' annotations, then names, domains and data
     files. Raises DabenchError (one line: the key, the problem, the fix) before anything is
     trained. `same_domain` allows source == target (a source-only first stage scores itself);
-    `check_data=False` skips the data-presence check (``dabench config show``).
+    `check_data=False` skips the data-presence check (``dabench config show``). A ResolvedConfig is returned
+    as it is: resolution happens once, where the config is made.
     """
+    if isinstance(cfg, ResolvedConfig):
+        return cfg
     import torch
     from pydantic import ValidationError
 
@@ -142,7 +213,7 @@ def resolve(cfg: dict, same_domain: bool = False, check_data: bool = True) -> di
             raise DabenchError(f"dataset '{dataset.name}' domain '{domain}': missing {', '.join(missing)} under "
                                f"data root {dataset.root}; run {dataset.fetch_command()} or set "
                                f"DABENCH_DATA (or data_root=) to a folder that holds them")
-    return cfg
+    return _resolved(cfg, config_hash(cfg))
 
 
 def check_setting(cfg: dict, method) -> None:
@@ -207,7 +278,9 @@ HASHED_UNLESS_DEFAULT = {("target_classes",): None, ("model", "bottleneck_batchn
 
 def config_hash(cfg: dict) -> str:
     """sha256 of the canonical JSON of a resolved config without the NOT_HASHED keys (and the
-    HASHED_UNLESS_DEFAULT ones at their default), first 16 hex digits."""
+    HASHED_UNLESS_DEFAULT ones at their default), first 16 hex digits; a ResolvedConfig's own."""
+    if isinstance(cfg, ResolvedConfig):
+        return cfg.hash
     hashed = copy.deepcopy(cfg)
     for *parents, key in [*NOT_HASHED, *HASHED_UNLESS_DEFAULT]:
         section = hashed

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from filelock import FileLock
 
-from dabench.config import config_hash, resolve
+from dabench.config import resolve
 from dabench.config_files import apply_overrides, merge
 from dabench.data.base import DATASETS, DomainDataset, cache_dir, make_cache_folder
 from dabench.data.loaders import NO_SOURCE, TransferData, source_domains
@@ -57,7 +57,7 @@ def train_source_stage(cfg: dict, stage: dict, input_shape: tuple[int, ...], num
     """
     first = source_stage_config(cfg, stage)
     out = make_cache_folder(cache_dir() / "source_models" /
-                            f"{first['dataset']['name']}-{first['source']}-{config_hash(first)}")
+                            f"{first['dataset']['name']}-{first['source']}-{first.hash}")
     with FileLock(str(out / "lock")):  # parallel cells of a grid train it once
         result = train(first, out, resume=True, same_domain=True)
         try:
@@ -195,13 +195,13 @@ def train(cfg: dict, out: str | Path, resume: bool = False, progress_bar: bool =
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise DabenchError(f"--out {out} is a file; give a folder for the run")
-    done = recorded_outcome(out, config_hash(cfg))
+    done = recorded_outcome(out, cfg.hash)
     if done is not None and done["status"] == "failed":  # rerunning a diverged run diverges again
         raise RunFailed(f"{done['error']} (recorded in {out / 'failed.json'}; delete it to try again)")
     if done is not None:
         return done
     make_folder(out)
-    resume_from = resume_state(out, config_hash(cfg), resume)
+    resume_from = resume_state(out, cfg.hash, resume)
 
     run = Run.build(cfg)
     trainer, dataset, data, method = run.trainer, run.dataset, run.data, run.method
@@ -209,13 +209,13 @@ def train(cfg: dict, out: str | Path, resume: bool = False, progress_bar: bool =
     logger = make_logger(out, cfg, resume_from["step"] if resume_from else None, **cfg["logging"]) if group.leader \
         else Loggers()
     try:
-        fit = trainer.fit(method, data, out, logger, cfg["seed"], resume_from, config_hash(cfg), progress_bar)
+        fit = trainer.fit(method, data, out, logger, cfg["seed"], resume_from, cfg.hash, progress_bar)
     except NonFiniteLoss as err:
         if not group.leader:
             raise RunFailed(str(err)) from None
-        write_json_atomic({"error": str(err), "config_hash": config_hash(cfg), "config": cfg,
+        write_json_atomic({"error": str(err), "config_hash": cfg.hash, "config": cfg,
                            **provenance(trainer.device, trainer.threads)}, out / "failed.json")
-        logger.finish({"failed": str(err), "config_hash": config_hash(cfg)})
+        logger.finish({"failed": str(err), "config_hash": cfg.hash})
         raise RunFailed(str(err)) from None
     except BaseException:
         logger.finish()
@@ -224,7 +224,7 @@ def train(cfg: dict, out: str | Path, resume: bool = False, progress_bar: bool =
         return {}
     records, last = fit.records, fit.records[-1]
     logger.finish({"target_accuracy": last["target_test_acc"], "source_accuracy": last["source_val_acc"],
-                   "steps": last["step"], "config_hash": config_hash(cfg)})
+                   "steps": last["step"], "config_hash": cfg.hash})
     result = {
         "method": cfg["method"]["name"], "dataset": cfg["dataset"]["name"],
         "source": cfg["source"], "target": cfg["target"], "seed": cfg["seed"],
@@ -236,7 +236,7 @@ def train(cfg: dict, out: str | Path, resume: bool = False, progress_bar: bool =
         "target_labeled_draw": label_draw(cfg),
         "source_stage": run.source_stage, "init_from": init_from_summary(cfg["model"]),
         "records": records, "protocol": dataset.protocol, "data_sizes": data.sizes,
-        "data_files": dataset.used_files, "config": cfg, "config_hash": config_hash(cfg),
+        "data_files": dataset.used_files, "config": cfg, "config_hash": cfg.hash,
         "wall_s": fit.wall_s, **provenance(trainer.device, trainer.threads),
         **({"processes": group.world} if group.world > 1 else {}),
     }

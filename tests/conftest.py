@@ -17,6 +17,16 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)
 
 
+# The tests that each take 5-25 s (processes started anew, end-to-end runs): run first, so that pytest-xdist's
+# workers do not end with one of them running alone while the other worker idles.
+LONG_FIRST = ("test_bench.py", "test_distributed.py", "test_install.py", "test_gpu_speed_script.py", "test_cli.py",
+              "test_docs.py", "test_selection.py", "test_text.py::test_minilm")
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: not any(part in item.nodeid for part in LONG_FIRST))  # stable: the rest keep order
+
+
 def real_data_root() -> Path | None:
     """DABENCH_DATA if it holds the shared layout, else ../shared/data beside the repo, else None."""
     for candidate in (os.environ.get("DABENCH_DATA"), SHARED_DATA):
@@ -50,8 +60,7 @@ def speech_corpus(tmp_path_factory, worker_id):
 
     from dabench.data.speech_synth import write_corpus
 
-    # pytest-xdist: the workers' common parent is this session's; without xdist it would be every session's
-    shared = tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+    shared = session_folder(tmp_path_factory, worker_id)
     root = shared / "speech_corpus"
     with FileLock(str(shared / "speech_corpus.lock")):
         if not (root / "manifest.json").is_file():
@@ -59,11 +68,33 @@ def speech_corpus(tmp_path_factory, worker_id):
     return root, json.loads((root / "manifest.json").read_text())
 
 
+def session_folder(tmp_path_factory, worker_id) -> Path:
+    """The test session's temporary folder that every pytest-xdist worker shares (without xdist: this run's)."""
+    return tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+
+
 @pytest.fixture(autouse=True, scope="session")
-def source_model_cache(tmp_path_factory):
-    """First-stage source models go to one temporary folder per test session (shared by tests)."""
+def fork_server():
+    """Start this worker's multiprocessing fork server with what the processes forked from it import: the
+    two-process training runs (dabench.testing) and the speech synthesizer's voices fork from it. Each
+    sets its own preload before first use, but only the first to start the server would be served."""
+    import multiprocessing
+    import multiprocessing.forkserver
+
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        multiprocessing.set_forkserver_preload(["dabench.testing", "dabench.run", "sklearn.linear_model",
+                                                "dabench.data.speech_synth", "scipy.signal", "soundfile"])
+        multiprocessing.forkserver.ensure_running()
+
+
+@pytest.fixture(autouse=True, scope="session")
+def source_model_cache(tmp_path_factory, worker_id):
+    """First-stage source models go to one temporary cache per test session, shared by tests and by the xdist
+    workers (as by a benchmark's parallel cells: a lock makes the first to need a stage train it once)."""
+    cache = session_folder(tmp_path_factory, worker_id) / "cache"
+    cache.mkdir(exist_ok=True)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DABENCH_CACHE", str(tmp_path_factory.mktemp("cache")))
+        patch.setenv("DABENCH_CACHE", str(cache))
         yield
 
 
@@ -98,7 +129,7 @@ def server(tmp_path):
     served = tmp_path / "served"
     served.mkdir()
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(RangeHandler, directory=str(served)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, args=(0.02,), daemon=True)  # shutdown() waits one poll
     thread.start()
     yield served, f"http://127.0.0.1:{httpd.server_address[1]}/"
     httpd.shutdown()

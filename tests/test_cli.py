@@ -152,3 +152,11 @@ def test_config_show_prints_every_resolved_key_with_its_origin(capsys):
     assert lines["optim.momentum"] == "0.9  # default" and lines["method.hidden"] == "1024  # default"
     assert main(["config", "show", "--dataset", "digits", "trainer.steps=2.5"]) == 2
     assert "trainer.steps: Input should be a valid integer" in capsys.readouterr().err
+
+
+def test_version_names_the_installed_release(capsys):
+    import dabench
+
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"dabench {dabench.__version__}"

@@ -212,3 +212,41 @@ def test_every_committed_result_keeps_its_hash():
         if first is not None:  # a cell that starts from another run needs that run's folder, not committed
             assert config_hash(resolve(first["config"], same_domain=first["source"] == first["target"],
                                        check_data=False)) == first["config_hash"], store
+
+
+def test_a_resolved_config_is_one_read_only_value_that_carries_its_hash():
+    import json
+    import pickle
+
+    from dabench.config import ResolvedConfig
+
+    cfg = toy_config("dann", source_classes=[0, 1])
+    assert isinstance(cfg, ResolvedConfig) and resolve(cfg) is cfg  # resolved once, where it is made
+    plain = copy.deepcopy(cfg)  # a deep copy is a plain dict, to derive another config from
+    assert type(plain) is dict and type(plain["trainer"]) is dict and type(plain["source_classes"]) is list
+    assert cfg.hash == config_hash(cfg) == config_hash(plain) and json.dumps(cfg) == json.dumps(plain)
+    for change in (lambda: cfg.update(seed=1), lambda: cfg["trainer"].__setitem__("steps", 5),
+                   lambda: cfg["source_classes"].append(2), lambda: cfg["method"].pop("trade_off"),
+                   lambda: cfg.setdefault("colour", "red")):
+        with pytest.raises(TypeError, match=r"read-only: derive a changed one with dabench.config_files.merge"):
+            change()
+    assert cfg == plain
+    again = pickle.loads(pickle.dumps(cfg))  # as a worker process receives a cell
+    assert isinstance(again, ResolvedConfig) and again == cfg and again.hash == cfg.hash
+    with pytest.raises(TypeError, match="read-only"):
+        again["optim"]["lr"] = 1.0
+    derived = resolve(merge(cfg, {"seed": 1}))
+    assert derived["seed"] == 1 and derived.hash != cfg.hash and cfg["seed"] == 0
+
+
+def test_a_run_reads_the_config_it_is_given_without_resolving_it_again(tmp_path, monkeypatch):
+    from dabench import schema
+    from dabench.run import train
+
+    cfg = toy_config("dann", trainer={"steps": 2, "eval_every": 2})
+    validated = []
+    model_validate = schema.RunConfig.model_validate
+    monkeypatch.setattr(schema.RunConfig, "model_validate", lambda value: validated.append(value) or
+                        model_validate(value))
+    result = train(cfg, tmp_path)
+    assert validated == [] and result["config_hash"] == cfg.hash and result["config"] == cfg

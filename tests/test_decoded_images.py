@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+from dabench.config_files import merge
 from dabench.data import decoded as decoded_module
 from dabench.data.decoded import crop_boxes
 from dabench.data.files import ImageFiles, ImagePolicy
@@ -112,7 +113,7 @@ def test_a_run_decodes_each_image_once_and_is_reproducible(tmp_path, monkeypatch
     monkeypatch.setattr(decoded_module, "DecodedImages", lambda paths, *args: built.append(paths) or real(paths, *args))
     monkeypatch.setattr(decoded_module, "_STORES", type(decoded_module._STORES)())
     cfg = folder_config(root, method="shot")  # SHOT also reads the target inputs (HiddenImages) at begin
-    cfg["dataset"]["decode"] = "once"
+    cfg = merge(cfg, {"dataset": {"decode": "once"}})
     first = train(cfg, tmp_path / "a")
     # the target (transductive): one store for its train, test and hidden views
     targets = [paths for paths in built if "sketches" in paths[0]]

@@ -31,10 +31,9 @@ def test_the_wheel_ships_configs_and_published_numbers_and_works_from_any_folder
         assert done.returncode == 0, done.stderr
         return done.stdout
 
-    where = subprocess.run([sys.executable, "-c", "import dabench; print(dabench.__file__)"], cwd=elsewhere, env=env,
-                           capture_output=True, text=True, check=True).stdout
-    assert where.startswith(str(tmp_path / "site"))  # the installed copy, not this checkout
-    assert dabench("--version").strip() == "dabench 0.1.0"
+    where = subprocess.run([sys.executable, "-c", "import dabench; print(dabench.__file__, dabench.__version__)"],
+                           cwd=elsewhere, env=env, capture_output=True, text=True, check=True).stdout
+    assert where.startswith(str(tmp_path / "site")) and where.split()[1] == "0.1.0"  # the installed copy
     dabench("train", "--config", "configs/datasets/mini_digits.yaml", "--out", "run", "--quiet", "trainer.steps=2",
             "trainer.eval_every=2")
     assert (elsewhere / "run" / "result.json").exists()

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from dabench.config import config_hash
+from dabench.config_files import merge
 from dabench.log import Loggers
 from dabench.run import train
 from dabench.testing import build_toy, folder_config, make_folder_domains, toy_config
@@ -23,8 +24,7 @@ def folder(tmp_path_factory):
 
 def conv_config(folder, **trainer):
     cfg = folder_config(folder, method="dann", steps=6)
-    cfg["trainer"].update(trainer)
-    return cfg
+    return merge(cfg, {"trainer": trainer})
 
 
 def test_switches_default_off_on_the_cpu_and_on_with_cuda():

@@ -13,6 +13,7 @@ import pytest
 import torch
 
 import dabench
+from dabench.config_files import merge
 from dabench.log import Loggers
 from dabench.methods.base import METHODS
 from dabench.testing import build_toy, folder_config, make_folder_domains, method_sections, toy_config
@@ -61,7 +62,7 @@ def test_a_training_step_reads_nothing_on_the_host(name, tmp_path, monkeypatch):
 @pytest.mark.parametrize("name", sorted(IMAGES_ONLY))
 def test_a_training_step_on_images_decoded_once_reads_nothing_on_the_host(name, tmp_path, monkeypatch):
     cfg = folder_config(make_folder_domains(tmp_path / "domains"), method=name)
-    cfg["dataset"]["decode"] = "once"  # the GPU path (per_batch indexes files by CPU indices, by design)
+    cfg = merge(cfg, {"dataset": {"decode": "once"}})  # the GPU path (per_batch indexes files by CPU indices, by design)
     assert_reads_nothing(cfg, tmp_path / "run", monkeypatch)
 
 

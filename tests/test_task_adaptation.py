@@ -2,6 +2,7 @@
 import pytest
 import torch
 
+from dabench.config_files import merge
 from dabench.data.base import DATASETS
 from dabench.data.loaders import TransferData
 from dabench.errors import DabenchError
@@ -97,7 +98,7 @@ def test_lwf_without_a_pretrained_classifier_is_refused_with_the_fix():
     from dabench.run import Run
 
     cfg = toy_config({"name": "lwf", "allow_random_backbone": True}, source="none")
-    cfg["method"]["allow_random_backbone"] = False  # a random backbone, but no pretrained head either
+    cfg = merge(cfg, {"method": {"allow_random_backbone": False}})  # a random backbone, but no pretrained head either
     with pytest.raises(DabenchError, match="method 'lwf' trains the pretrained task's classifier too.*model.init_from"):
         Run.build(cfg)
 

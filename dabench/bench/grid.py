@@ -38,7 +38,7 @@ from pydantic import ValidationError
 
 from dabench import protocols
 from dabench.bench.sweep import applicable, sweep_points
-from dabench.config import config_hash, family_config, resolve
+from dabench.config import family_config, resolve
 from dabench.config_files import apply_overrides, as_spec, load_yaml, merge
 from dabench.data.loaders import NO_SOURCE
 from dabench.errors import DabenchError
@@ -132,7 +132,7 @@ def load_grid(path: str | Path, cli_overrides: list[str] | None = None, threads:
             except DabenchError as err:
                 where = f"methods[{i}] {method.get('name')} {source}->{target}" + (f" sweep {point}" if point else "")
                 raise _where(path, where, err) from None
-            cells.append(Cell(config_hash(resolved), names[-1], source, target, seed, resolved, point))
+            cells.append(Cell(resolved.hash, names[-1], source, target, seed, resolved, point))
     if len(set(names)) != len(names):
         raise DabenchError(f"{path}: methods: {names} lists a method twice; give each variant its own "
                            f"'label', e.g. {{name: dann, label: dann_0.5, trade_off: 0.5}}")
