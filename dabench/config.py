@@ -89,12 +89,12 @@ def frozen(value):
 
 
 def thawed(value):
-    """`value` as plain, changeable dicts and lists (a deep copy)."""
+    """`value` as plain, changeable dicts and lists (a deep copy: the leaves are immutable scalars)."""
     if isinstance(value, dict):
         return {key: thawed(item) for key, item in value.items()}
     if isinstance(value, list):
         return [thawed(item) for item in value]
-    return copy.deepcopy(value)
+    return value
 
 
 def _resolved(plain: dict, hash_: str) -> ResolvedConfig:

@@ -18,8 +18,12 @@ import torch
 
 from dabench.config import resolve
 from dabench.config_files import merge
+from dabench.processes import fresh_process_context
 from dabench.run import build
 from dabench.types import Outputs
+
+# What each process of train_in_processes imports before it trains: forked from a server holding them.
+FORK_PRELOAD = [__name__, "dabench.run", "sklearn.linear_model"]
 
 
 def outputs(n: int = 8, dim: int = 5, classes: int = 3, seed: int = 0,
@@ -132,15 +136,13 @@ def train_in_processes(cfg: dict, out: Path, processes: int = 2, crash_at: int |
     """Train `cfg` into `out` in `processes` CPU processes joined by gloo, as torchrun launches them
     (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT); with `crash_at`, every process stops when it asks
     for the batch of that step, as a killed job would. The processes fork from a server that has imported
-    dabench and its training imports once (POSIX; spawned elsewhere): a test starts several such groups."""
-    import multiprocessing
+    dabench and its training imports once (dabench.processes): a test starts several such groups."""
     import socket
 
     with socket.socket() as probe:  # a free port for the rendezvous
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    start_method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    multiprocessing.set_forkserver_preload([__name__, "dabench.run", "sklearn.linear_model"])
+    start_method = fresh_process_context(FORK_PRELOAD).get_start_method()
     torch.multiprocessing.start_processes(_train_process, (processes, port, cfg, str(out), crash_at, resume),
                                           nprocs=processes, start_method=start_method)
 

@@ -75,15 +75,15 @@ def session_folder(tmp_path_factory, worker_id) -> Path:
 
 @pytest.fixture(autouse=True, scope="session")
 def fork_server():
-    """Start this worker's multiprocessing fork server with what the processes forked from it import: the
-    two-process training runs (dabench.testing) and the speech synthesizer's voices fork from it. Each
-    sets its own preload before first use, but only the first to start the server would be served."""
-    import multiprocessing
+    """Start this worker's fork server warm for both of its users, the two-process training runs and the speech
+    synthesizer's voices: the server keeps the preload it started with (dabench.processes)."""
     import multiprocessing.forkserver
 
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        multiprocessing.set_forkserver_preload(["dabench.testing", "dabench.run", "sklearn.linear_model",
-                                                "dabench.data.speech_synth", "scipy.signal", "soundfile"])
+    from dabench.data import speech_synth
+    from dabench.processes import fresh_process_context
+    from dabench.testing import FORK_PRELOAD
+
+    if fresh_process_context([*FORK_PRELOAD, *speech_synth.FORK_PRELOAD]).get_start_method() == "forkserver":
         multiprocessing.forkserver.ensure_running()
 
 

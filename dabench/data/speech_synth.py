@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from dabench.errors import DabenchError
+from dabench.processes import fresh_process_context
 
 WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 VOICES = {"male": tuple(f"m{i}" for i in range(1, 9)), "female": tuple(f"f{i}" for i in range(1, 6))}
@@ -33,6 +34,7 @@ DOMAINS = {"male": ("male", False), "female": ("female", False), "male_room": ("
 RATES, PITCHES = (120, 160, 200), (25, 50, 75)
 SAMPLE_RATE, ESPEAK_RATE = 16_000, 22_050
 RT60_S, SNR_DB = 0.5, 10.0
+FORK_PRELOAD = [__name__, "scipy.signal", "soundfile"]  # what each voice's process imports, never eSpeak
 
 
 class Espeak:
@@ -120,9 +122,9 @@ def write_corpus(root: str | Path, domains: tuple[str, ...] = tuple(DOMAINS), wo
 
     eSpeak's output depends on what the library synthesized before in the same process (its
     wave generator keeps state), so each (domain, voice) is synthesized in a fresh process, in a
-    fixed order: the same call writes the same bytes, whatever ran before it. The processes are forked from a
-    server that has imported scipy and soundfile but never loaded eSpeak (POSIX; spawned elsewhere), which
-    halves the corpus's time.
+    fixed order: the same call writes the same bytes, whatever ran before it. The processes fork from a
+    server that has imported FORK_PRELOAD but never loaded eSpeak (dabench.processes), which halves the
+    corpus's time.
     """
     from concurrent.futures import ProcessPoolExecutor
 
@@ -133,7 +135,7 @@ def write_corpus(root: str | Path, domains: tuple[str, ...] = tuple(DOMAINS), wo
     files, version = {}, ""
     for domain in domains:
         for voice in VOICES[DOMAINS[domain][0]]:
-            with ProcessPoolExecutor(1, mp_context=fresh_processes()) as fresh:
+            with ProcessPoolExecutor(1, mp_context=fresh_process_context(FORK_PRELOAD)) as fresh:
                 written, version = fresh.submit(write_voice, str(root), domain, voice, words, seed).result()
             files.update(written)
     manifest = {"synthesizer": f"eSpeak NG {version} (espeakng-loader)", "sample_rate": SAMPLE_RATE,
@@ -142,18 +144,6 @@ def write_corpus(root: str | Path, domains: tuple[str, ...] = tuple(DOMAINS), wo
                 "seed": seed, "files": dict(sorted(files.items()))}
     (root / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return manifest
-
-
-def fresh_processes():
-    """The multiprocessing context whose every process starts without eSpeak: a fork server where the platform has
-    one (its server preloads the synthesizer's other imports once), else spawn."""
-    import multiprocessing
-
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__, "scipy.signal", "soundfile"])
-    return context
 
 
 def write_voice(root: str, domain: str, voice: str, words: tuple[str, ...], seed: int) -> tuple[dict, str]:
