@@ -17,8 +17,8 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)
 
 
-# The tests that each take 5-25 s (processes started anew, end-to-end runs): run first, so that pytest-xdist's
-# workers do not end with one of them running alone while the other worker idles.
+# The tests that each take 5-25 s (processes started anew, end-to-end runs) run first, so that pytest-xdist's
+# workers do not end with one of them running alone: 288-306 s in five runs with it, 336 s in one without.
 LONG_FIRST = ("test_bench.py", "test_distributed.py", "test_install.py", "test_gpu_speed_script.py", "test_cli.py",
               "test_docs.py", "test_selection.py", "test_text.py::test_minilm")
 
@@ -49,10 +49,15 @@ def data_root(monkeypatch) -> Path:
 SPEECH_WORDS = ("one", "two", "three")
 
 
+def session_folder(tmp_path_factory, worker_id) -> Path:
+    """The test session's temporary folder that every pytest-xdist worker shares (without xdist: this run's)."""
+    return tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
+
+
 @pytest.fixture(scope="session")
 def speech_corpus(tmp_path_factory, worker_id):
     """(root, manifest) of a small spoken-digits corpus: three words, all three domains (each voice in a fresh
-    process; about 30 s, so written once per test session, for every xdist worker: the first one writes it under
+    process; about 12 s, so written once per test session, for every xdist worker: the first one writes it under
     the session's shared temporary folder, the others wait for it and read it)."""
     import json
 
@@ -66,11 +71,6 @@ def speech_corpus(tmp_path_factory, worker_id):
         if not (root / "manifest.json").is_file():
             write_corpus(root, words=SPEECH_WORDS)
     return root, json.loads((root / "manifest.json").read_text())
-
-
-def session_folder(tmp_path_factory, worker_id) -> Path:
-    """The test session's temporary folder that every pytest-xdist worker shares (without xdist: this run's)."""
-    return tmp_path_factory.getbasetemp() if worker_id == "master" else tmp_path_factory.getbasetemp().parent
 
 
 @pytest.fixture(autouse=True, scope="session")
