@@ -14,24 +14,18 @@ from dabench.config_files import apply_overrides, load_yaml, parse_yaml
 from dabench.errors import DabenchError
 
 
-def _first_line(obj) -> str:
-    return (inspect.getdoc(obj) or "").split("\n")[0]
-
-
 def cmd_list(args) -> None:
+    from dabench.catalogue import first_line, method_uses, parameters
     from dabench.losses.terms import ALIGNMENTS
     from dabench.methods.base import METHODS
     from dabench.models.backbones import BACKBONES
 
-    def params(registry, name, skip=("root", "input_shape")):
-        return ", ".join(f"{k}={v!r}" for k, v in registry.parameters(name).items() if k not in skip)
-
     if args.what in ("all", "methods"):
         print("methods:")
         for name in METHODS.names():
-            summary = _first_line(inspect.getmodule(METHODS.get(name))) or _first_line(METHODS.get(name))
-            print(f"  {name:16s} {summary}\n  {'':16s} {_uses(name)}"
-                  f"\n  {'':16s} ({params(METHODS, name)})")
+            summary = first_line(inspect.getmodule(METHODS.get(name))) or first_line(METHODS.get(name))
+            print(f"  {name:16s} {summary}\n  {'':16s} {method_uses(name)}"
+                  f"\n  {'':16s} ({parameters(METHODS, name)})")
     if args.what in ("all", "datasets"):
         print("datasets:")
         for dataset in _datasets(None, None):
@@ -46,14 +40,14 @@ def cmd_list(args) -> None:
     if args.what in ("all", "backbones"):
         print("backbones:")
         for name in BACKBONES.names():
-            print(f"  {name:10s} {_first_line(BACKBONES.get(name))}")
+            print(f"  {name:10s} {first_line(BACKBONES.get(name))}")
     if args.what in ("all", "validators"):
         from dabench.selection.validators import VALIDATORS, reads
 
         print("validators (label-free selection rules: dabench table --select NAME; also last, source_val, oracle):")
         for name in VALIDATORS.names():
             validator = VALIDATORS.get(name)
-            print(f"  {name:10s} {_first_line(validator)} [reads {', '.join(reads(name))}]")
+            print(f"  {name:10s} {first_line(validator)} [reads {', '.join(reads(name))}]")
     if args.what in ("all", "scores"):
         from dabench.transferability import SCORES
 
@@ -62,7 +56,7 @@ def cmd_list(args) -> None:
             score = SCORES.get(name)
             reads = "features and the pretrained classifier's logits" if getattr(score, "needs_logits", False) \
                 else "features"
-            print(f"  {name:10s} {_first_line(score)} [reads {reads}]")
+            print(f"  {name:10s} {first_line(score)} [reads {reads}]")
     if args.what in ("all", "protocols"):
         print("protocols (protocol: NAME in a run config or benchmark file; configs/protocols/):")
         for name in protocols.names():
@@ -71,25 +65,7 @@ def cmd_list(args) -> None:
     if args.what in ("all", "terms"):
         print("alignment terms (for {name: align, terms: {...}}):")
         for name in ALIGNMENTS.names():
-            print(f"  {name:12s} {_first_line(ALIGNMENTS.get(name))} ({params(ALIGNMENTS, name)})")
-
-
-def _uses(name: str) -> str:
-    """What a method is made of: its alignment terms, own updates and first stage."""
-    from dabench.methods.base import METHODS, Method
-
-    method = METHODS.build(name)
-    cls = type(method)
-    parts = [f"terms: {', '.join(t.registered_name for _, t in method.terms().values())}"] if method.terms() else []
-    if not parts and cls.terms is not Method.terms:
-        parts.append("terms: those named in its config")
-    if cls.updates is not Method.updates:
-        parts.append("own update sequence")
-    elif cls.loss is not Method.loss:
-        parts.append("own loss")
-    if method.source_stage() is not None:
-        parts.append(f"starts from a cached source-only stage ({method.source_stage()['method']})")
-    return "uses: " + ("; ".join(parts) or "the source cross-entropy only")
+            print(f"  {name:12s} {first_line(ALIGNMENTS.get(name))} ({parameters(ALIGNMENTS, name)})")
 
 
 def run_config(args) -> tuple[dict, list[tuple[str, dict]]]:
@@ -183,6 +159,12 @@ def cmd_table(args) -> None:
         options = {"metric": args.metric, "methods": methods, "select": args.select}
         outputs = write_tables(args.results, **options) if args.write else render(args.results, **options)
     print(outputs[args.format], end="")
+
+
+def cmd_report(args) -> None:
+    from dabench.bench.html import write_report
+
+    print(f"wrote {write_report(args.results, args.html)} (self-contained: open it in a browser, offline)")
 
 
 def cmd_store(args) -> None:
@@ -346,6 +328,12 @@ def parser() -> argparse.ArgumentParser:
                        help="also rewrite table.md/.csv/.tex in the folder (selection.md/.csv with "
                             "--compare-selection)")
     table.set_defaults(func=cmd_table)
+
+    report = sub.add_parser("report", help="one self-contained HTML page of a results folder: tables, figures, "
+                                           "per-run curves, failed runs, provenance")
+    report.add_argument("results", help="the --out folder of dabench bench, or a committed results folder")
+    report.add_argument("--html", required=True, metavar="OUT", help="the folder to write OUT/index.html in")
+    report.set_defaults(func=cmd_report)
 
     store = sub.add_parser("store", help="check a benchmark folder for damaged files, and repair it",
                            description="check DIR: list damaged results, checkpoints, logs and expired claims; "

@@ -13,6 +13,7 @@ MIRRORS = ("https://github.com/jindongwang/transferlearning/raw/master/data/amaz
 
 @DATASETS.register("amazon_review_400")
 class AmazonReview400(MatFeatures):
+    modality = "text"
     domains = ("books", "dvd", "electronics", "kitchen")
     num_classes = 2
     citation = "Blitzer et al. ACL 2007; features: Chen, Xu, Weinberger, Sha. mSDA. ICML 2012"

@@ -50,6 +50,7 @@ def read_reviews(path: Path) -> list[str]:
 
 @DATASETS.register("amazon_reviews")
 class AmazonReviews(DomainDataset):
+    modality = "text"
     domains = ("books", "dvd", "electronics", "kitchen")
     num_classes = 2
     transductive = True

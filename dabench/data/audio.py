@@ -68,6 +68,8 @@ class AudioListDataset(FileListDataset):
     ``sample_rate`` (Hz), ``seconds`` (clip length), ``test_fraction``/``split_seed`` (see
     ``FileListDataset``)."""
 
+    modality = "audio"
+
     def __init__(self, root=None, sample_rate: int = 16_000, seconds: float = 1.0, test_fraction: float = 0.0,
                  split_seed: int = 0):
         super().__init__(root, test_fraction, split_seed)

@@ -72,6 +72,7 @@ class DomainDataset:
     metric: str = "accuracy"  # or "mean_class_accuracy" (VisDA-2017): what target accuracy means
     citation: str = ""  # shown by `dabench list datasets`
     licence: str = ""
+    modality: str = "images"  # or "features", "text", "audio", "synthetic": how the results gallery groups it
     registered_name: str = ""  # set by @DATASETS.register
 
     @property

@@ -28,6 +28,7 @@ def gfk_preprocess(features: np.ndarray) -> np.ndarray:
 
 @DATASETS.register("office_caltech10_surf")
 class OfficeCaltech10SURF(MatFeatures):
+    modality = "features"
     domains = ("amazon", "caltech", "dslr", "webcam")
     num_classes = 10
     citation = "Gong, Shi, Sha, Grauman. Geodesic Flow Kernel. CVPR 2012; Saenko et al. ECCV 2010"

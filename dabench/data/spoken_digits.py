@@ -29,6 +29,7 @@ from dabench.io import DamagedFile, read_json
 
 @DATASETS.register("spoken_digits_synth")
 class SpokenDigitsSynth(DomainDataset):
+    modality = "audio"
     domains = tuple(DOMAINS)
     num_classes = len(WORDS)
     class_names = WORDS

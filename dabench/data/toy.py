@@ -18,6 +18,7 @@ from dabench.errors import DabenchError
 
 @DATASETS.register("toy")
 class Toy(DomainDataset):
+    modality = "synthetic"
     domains = ("a", "b", "c")
     protocol = "synthetic: independent train and test draws"
 
