@@ -1,6 +1,6 @@
 """dabench: domain-adaptation benchmarks in PyTorch.
 
-The Python API, for notebooks and scripts (docs/api.md has a worked example):
+The Python API, for notebooks and scripts (docs/python.md has a worked example):
 
     train(cfg, out)               one run from a config dict -> its result (what `dabench train` does)
     run_benchmark(path, out)      a benchmark file -> runs, tables and figures (`dabench bench`)

@@ -1,4 +1,5 @@
-"""The code blocks of docs/api.md run as written, and a plugin package installed elsewhere extends dabench."""
+"""The code blocks of the documentation run as written (docs/python.md and the tutorials), the README's table is the
+committed one, and a plugin package installed elsewhere extends dabench."""
 import os
 import re
 import subprocess
@@ -9,25 +10,62 @@ import pytest
 
 from dabench.methods.base import METHODS
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "api.md"
+REPO = Path(__file__).resolve().parents[1]
+DOCS = REPO / "docs"
 
 
-def python_blocks() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", DOCS.read_text(), flags=re.S)
+def python_blocks(page: Path) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", page.read_text(), flags=re.S)
 
 
-def test_the_api_page_runs_as_written(tmp_path, monkeypatch, capsys):
-    monkeypatch.chdir(tmp_path)
+def run_blocks(page: Path, blocks: list[str]) -> dict:
     namespace = {}
-    try:
-        for block in python_blocks()[:2]:  # the third is a plugin module's outline
-            exec(compile(block, str(DOCS), "exec"), namespace)
+    for block in blocks:
+        exec(compile(block, str(page), "exec"), namespace)
+    return namespace
+
+
+def test_the_python_page_runs_as_written(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    try:  # the fourth block is a plugin module's outline
+        namespace = run_blocks(DOCS / "python.md", python_blocks(DOCS / "python.md")[:3])
     finally:
         METHODS._entries.pop("my_entropy", None)
     out = capsys.readouterr().out
     assert "my_entropy" in out and "Transfer gain over source_only" in out
     assert namespace["result"]["final_losses"]["ent"] > 0
     assert set(namespace["frame"]["method"]) == {"source_only", "my_entropy"}
+
+
+def test_the_write_a_method_tutorial_runs_as_written(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    page = DOCS / "tutorials" / "write-a-method.md"
+    try:
+        run_blocks(page, python_blocks(page))
+    finally:
+        METHODS._entries.pop("dan_coral", None)
+    assert "['cls', 'coral', 'mmd', 'total']" in capsys.readouterr().out
+
+
+def test_the_add_a_dataset_tutorial_runs_as_written(tmp_path, monkeypatch, capsys):
+    from dabench.data.base import DATASETS
+
+    monkeypatch.chdir(tmp_path)
+    page = DOCS / "tutorials" / "add-a-dataset.md"
+    try:
+        namespace = run_blocks(page, python_blocks(page))
+    finally:
+        DATASETS._entries.pop("wine_shift", None)
+    out = capsys.readouterr().out
+    assert namespace["result"]["data_files"] == namespace["WineShift"].files  # the digests the class declares
+    assert "strong.csv: sha256" in out and "expected b0d6bb33" in out  # the damaged file, named
+
+
+def test_the_readme_table_is_the_committed_quickstart_table():
+    readme = (REPO / "README.md").read_text().split("## The table it writes")[1].split("\n## ")[0]
+    rows = [line for line in readme.splitlines() if line.startswith("|")]
+    committed = (REPO / "benchmarks" / "results" / "quickstart" / "table.md").read_text().splitlines()
+    assert len(rows) == 6 and rows == committed[committed.index(rows[0]):committed.index(rows[0]) + 6]
 
 
 def install_plugin(site: Path, module_source: str) -> None:
@@ -81,17 +119,14 @@ def test_the_public_api_names(name):
     assert name in dabench.__all__ and getattr(dabench, name)
 
 
-def test_every_benchmark_file_in_the_readme_loads(data_root, tmp_path):
-    """The README's benchmark YAML blocks (those with `pairs:`) are valid benchmark files as written;
+def test_every_benchmark_file_in_the_docs_loads(data_root, tmp_path):
+    """The documentation's benchmark YAML blocks (those with `pairs:`) are valid benchmark files as written;
     only the data of a dataset that cannot be downloaded here may be absent (that check comes last)."""
-    import re
-    from pathlib import Path
-
     from dabench.bench.grid import load_grid
     from dabench.errors import DabenchError
 
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
-    blocks = [b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "\npairs:" in "\n" + b]
+    pages = "".join(page.read_text() for page in sorted(DOCS.rglob("*.md")))
+    blocks = [b for b in re.findall(r"```yaml\n(.*?)```", pages, re.S) if "\npairs:" in "\n" + b]
     assert len(blocks) >= 5
     for i, block in enumerate(blocks):
         path = tmp_path / f"grid{i}.yaml"

@@ -192,12 +192,12 @@ def _describe(folder: Path) -> dict:
     return entry
 
 
-def gallery_index(results: str | Path, link: str = "{name}.html") -> str:
-    """The gallery's index page (Markdown): every folder of `results`, grouped by setting, one row each
+def gallery_index(folders: list[Path], link: str = "{name}.html") -> str:
+    """The gallery's index page (Markdown): the results `folders`, grouped by setting, one row each
     with its modality and dataset, linked by `link` (formatted with the folder's name)."""
-    entries = [_describe(folder) for folder in sorted(Path(results).iterdir()) if folder.is_dir()]
+    entries = [_describe(folder) for folder in folders]
     lines = ["# Results gallery", "",
-             f"Every committed folder of `benchmarks/results/` ({len(entries)}), one self-contained page each, built "
+             f"The committed folders of `benchmarks/results/` ({len(entries)}), one self-contained page each, built "
              "from the committed files by `dabench report FOLDER --html OUT` when the site is built: the tables with "
              "their gains, significance marks and protocol footer, the figures, the per-run curves where the folder "
              "keeps its results.jsonl, and each run's provenance.", ""]
