@@ -180,7 +180,10 @@ class GridFile(Section):
     methods: list[Spec] = Field(min_length=1)
     seeds: list[int] = Field(min_length=1)
     overrides: dict[str, Any] = Field(default_factory=dict)
-    tsne: bool | Tsne = True
+    tsne: bool | Tsne = Field(True, description="the t-SNE figure: true (the first adapted method, pair and seed), "
+                                                "false, or {method, pair, seed}")
+    figures: bool = Field(True, description="false: tables only, no figures (a sweep whose pictures nobody reads; "
+                                            "`dabench report` still draws each run's curves)")
     baseline: str = Field("source_only", description="the label gains are measured against (fine_tune by default "
                                                      "when every pair is task adaptation, [none, target])")
     select: str = Field("last", description="the selection rule of the benchmark's tables (selection/rules.py)")

@@ -117,15 +117,16 @@ def folder_config(root, method="dann", workers=0, steps=6) -> dict:
                       trainer={"steps": steps, "batch_size": 4, "eval_every": 3, "log_every": 3})
 
 
-def toy_benchmark(folder: Path, grid: str, steps: int = 6) -> tuple[list[dict], str]:
+def toy_benchmark(folder: Path, grid: str, steps: int = 6, figures: bool = False) -> tuple[list[dict], str]:
     """Run a benchmark file on toy in `folder`: `grid` holds its own keys (dataset, pairs, methods, seeds,
-    setting keys); an MLP, `steps` steps at batch 16 and no t-SNE are added. Returns (result rows, table.md)."""
+    setting keys); an MLP, `steps` steps at batch 16 and no t-SNE are added, and no figures unless `figures`.
+    Returns (result rows, table.md)."""
     from dabench.bench.benchmark import run_benchmark
 
     path = Path(folder) / "grid.yaml"
     path.write_text(grid + "model: {backbone: {name: mlp, hidden: [16]}, bottleneck_dim: 8}\n"
                     f"overrides: {{trainer.steps: {steps}, trainer.batch_size: 16, trainer.eval_every: {steps}}}\n"
-                    "tsne: false\n")
+                    f"tsne: false\nfigures: {str(figures).lower()}\n")
     run_benchmark(path, Path(folder) / "out", progress_bar=False)
     rows = [json.loads(line) for line in (Path(folder) / "out" / "results.jsonl").read_text().splitlines()]
     return rows, (Path(folder) / "out" / "table.md").read_text()

@@ -29,9 +29,10 @@ overrides: {{trainer.steps: {steps}, trainer.batch_size: 16, trainer.eval_every:
 """
 
 
-def write_grid(tmp_path, steps=20, text=GRID, tsne=False):
+def write_grid(tmp_path, steps=20, text=GRID, tsne=False, figures=False):
+    """The benchmark file `text`; without `figures` it draws none (the tests that read figures ask for them)."""
     path = tmp_path / "grid.yaml"
-    path.write_text(text.format(steps=steps) + ("" if tsne else "tsne: false\n"))
+    path.write_text(text.format(steps=steps) + ("" if tsne else "tsne: false\n") + ("" if figures else "figures: false\n"))
     return path
 
 
@@ -39,7 +40,7 @@ def write_grid(tmp_path, steps=20, text=GRID, tsne=False):
 def smoke(tmp_path_factory):
     """The smoke grid, run once for the tests that only read its store."""
     tmp_path = tmp_path_factory.mktemp("smoke")
-    outcome = run_benchmark(write_grid(tmp_path, tsne=True), tmp_path / "out", progress_bar=False)
+    outcome = run_benchmark(write_grid(tmp_path, tsne=True, figures=True), tmp_path / "out", progress_bar=False)
     return tmp_path, outcome
 
 
@@ -76,6 +77,10 @@ def test_labelled_entries_run_one_method_twice_with_their_own_overrides(tmp_path
     assert sorted({r["method"] for r in rows}) == ["so_3shot", "source_only"]
     table = (tmp_path / "out" / "table.md").read_text()
     assert "| so_3shot |" in table and "Per-method settings: so_3shot: optim.lr=0.02, target_labeled=3." in table
+    # figures: false drew none and did not mark them complete: asking for them later draws them, running nothing.
+    assert not (tmp_path / "out" / "figures").exists()
+    again = run_benchmark(write_grid(tmp_path, steps=4, text=text, figures=True), tmp_path / "out", progress_bar=False)
+    assert set(again["status"].values()) == {"done"} and (tmp_path / "out" / "figures" / "accuracy.png").is_file()
     twice = GRID.replace("methods: [source_only, deep_coral]", "methods: [dann, {{name: dann, trade_off: 0.5}}]")
     with pytest.raises(DabenchError, match="lists a method twice; give each variant its own 'label'"):
         load_grid(write_grid(tmp_path, text=twice))
@@ -116,12 +121,12 @@ def test_smoke_grid_writes_store_tables_and_figures_and_table_command_reproduces
     assert render(out)["md"] == table
     result = subprocess.run([sys.executable, "-m", "dabench.cli", "table", str(out)], capture_output=True, text=True)
     assert result.stdout == table
-    again = run_benchmark(write_grid(tmp_path, tsne=True), out, progress_bar=False)
+    again = run_benchmark(write_grid(tmp_path, tsne=True, figures=True), out, progress_bar=False)
     assert set(again["status"].values()) == {"done"}
     # A figure stage interrupted before its end (no complete.json) is redrawn by the next rerun.
     (out / "figures" / "tsne.png").unlink()
     (out / "figures" / "complete.json").unlink()
-    run_benchmark(write_grid(tmp_path, tsne=True), out, progress_bar=False)
+    run_benchmark(write_grid(tmp_path, tsne=True, figures=True), out, progress_bar=False)
     assert (out / "figures" / "tsne.png").stat().st_size > 0
 
 

@@ -122,7 +122,7 @@ def test_data_verify_reports_each_file_and_fails_on_a_corrupt_one(data_root, tmp
 
 def test_overrides_may_follow_the_options_and_unknown_flags_are_refused(tmp_path, capsys):
     grid = tmp_path / "grid.yaml"
-    grid.write_text("dataset: toy\npairs: [[a, b]]\nmethods: [source_only]\nseeds: [0]\ntsne: false\n")
+    grid.write_text("dataset: toy\npairs: [[a, b]]\nmethods: [source_only]\nseeds: [0]\ntsne: false\nfigures: false\n")
     assert main(["bench", str(grid), "--out", str(tmp_path / "out"), "--quiet", "trainer.steps=3",
                  "trainer.eval_every=3"]) == 0
     from dabench.bench.store import ResultStore

@@ -224,7 +224,7 @@ def test_weights_that_diverge_right_before_an_evaluation_fail_the_run(tmp_path):
 def test_a_failed_cell_is_shown_as_failed_and_the_grid_goes_on(diverging_method, tmp_path):
     grid = tmp_path / "grid.yaml"
     grid.write_text(BENCH.format(pairs="[[a, b]]", seeds="[0, 1]").replace("dann", diverging_method) +
-                    "tsne: false\n")
+                    "tsne: false\nfigures: false\n")
     outcome = run_benchmark(grid, tmp_path / "out", progress_bar=False)
     assert sorted(outcome["status"].values()) == ["failed", "failed", "ran", "ran"]
     table = render(tmp_path / "out")["md"]

@@ -37,6 +37,6 @@ def test_the_wheel_ships_configs_and_published_numbers_and_works_from_any_folder
     dabench("train", "--config", "configs/datasets/mini_digits.yaml", "--out", "run", "--quiet", "trainer.steps=2",
             "trainer.eval_every=2")
     assert (elsewhere / "run" / "result.json").exists()
-    (elsewhere / "grid.yaml").write_text(GRID + "tsne: false\n")
+    (elsewhere / "grid.yaml").write_text(GRID + "tsne: false\nfigures: false\n")
     dabench("bench", "grid.yaml", "--out", "out", "--quiet")
     assert "## Protocol" in dabench("table", "out")

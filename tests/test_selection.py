@@ -176,7 +176,7 @@ def test_sweep_and_every_rule_run_with_target_labels_poisoned(tmp_path, monkeypa
     monkeypatch.setattr(Toy, "load", poisoned_load)
     monkeypatch.setattr(dabench.evaluate, "oracle_scores", unlocked_oracle)
     out = tmp_path / "out"
-    run_benchmark(write_sweep_grid(tmp_path, "tsne: false\n"), out, progress_bar=False)
+    run_benchmark(write_sweep_grid(tmp_path, "tsne: false\nfigures: false\n"), out, progress_bar=False)
     rows = ResultStore(out).rows()
     assert len(rows) == 6 and all(len(r["records"]) == 3 for r in rows)
     for rule in rules.rule_names():

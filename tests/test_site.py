@@ -76,7 +76,8 @@ def test_the_gallery_lists_every_committed_results_folder_by_setting():
 def toy_store(tmp_path_factory) -> Path:
     """A benchmark store of two methods on toy a->b, one seed, plus one failed run and no table.md."""
     folder = tmp_path_factory.mktemp("store")
-    toy_benchmark(folder, "dataset: toy\npairs: [[a, b]]\nmethods: [source_only, dann]\nseeds: [0]\n", steps=10)
+    toy_benchmark(folder, "dataset: toy\npairs: [[a, b]]\nmethods: [source_only, dann]\nseeds: [0]\n", steps=10,
+                  figures=True)
     store = folder / "out"
     (store / "table.md").unlink()
     finished = json.loads((store / "results.jsonl").read_text().splitlines()[0])

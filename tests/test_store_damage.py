@@ -21,6 +21,7 @@ seeds: [0]
 model: {backbone: {name: mlp, hidden: [8]}, bottleneck_dim: 4}
 overrides: {trainer.steps: 6, trainer.batch_size: 8, trainer.eval_every: 3, trainer.log_every: 3}
 tsne: false
+figures: false
 """
 
 
@@ -167,7 +168,7 @@ def test_a_lease_that_is_not_a_positive_finite_time_is_refused(value, monkeypatc
 def test_a_repair_leaves_a_store_that_the_next_bench_completes_with_its_figures(tmp_path, capsys):
     # the t-SNE cell (dann, a->b, seed 0): its finished run's checkpoint is damaged, another cell.json is garbage
     (tmp_path / "grid.yaml").write_text(GRID.replace("pairs: [[a, b], [b, a]]", "pairs: [[a, b]]")
-                                        .replace("tsne: false\n", ""))
+                                        .replace("tsne: false\nfigures: false\n", ""))
     assert main(["bench", str(tmp_path / "grid.yaml"), "--out", str(tmp_path / "out"), "--quiet"]) == 0
     before = results(tmp_path)
     store = ResultStore(tmp_path / "out")
@@ -191,7 +192,8 @@ def test_a_repair_leaves_a_store_that_the_next_bench_completes_with_its_figures(
 
 def test_a_bench_where_every_run_diverged_writes_its_tables_and_no_figure(tmp_path):
     (tmp_path / "grid.yaml").write_text(GRID.replace("trainer.steps: 6", "trainer.steps: 2, optim.lr: 1.0e+30")
-                                        .replace("methods: [source_only, dann]", "methods: [source_only]"))
+                                        .replace("methods: [source_only, dann]", "methods: [source_only]")
+                                        .replace("figures: false\n", ""))  # figures asked for, and none drawn
     outcome = run_benchmark(tmp_path / "grid.yaml", tmp_path / "out", progress_bar=False)
     assert set(outcome["status"].values()) == {"failed"} and "Every run failed" in outcome["table"]
     assert not list((tmp_path / "out" / "figures").glob("*.png"))

@@ -107,7 +107,7 @@ def run_benchmark(path: str | Path, out: str | Path, overrides: list[str] | None
         complete = read_json(done).get("cells") == finished
     except (FileNotFoundError, DamagedFile):
         complete = False
-    if not complete:
+    if not complete and grid.raw.get("figures", True):
         write_figures(grid, root)
         write_json_atomic({"cells": finished}, done)
     if grid.cells[0].config["logging"]["wandb"]:
