@@ -184,6 +184,8 @@ def _describe(folder: Path) -> dict:
     if table is None:
         return entry
     text = table.read_text()
+    if entry["title"] == folder.name:  # a README titled by the folder's name alone: the table's title says more
+        entry["title"] = text.splitlines()[0].lstrip("# ")
     dataset = re.match(r"# .*?, (\w+)$", text.splitlines()[0])
     entry["dataset"] = dataset.group(1) if dataset else ""
     entry["modality"] = DATASETS.get(entry["dataset"]).modality if entry["dataset"] in DATASETS.names() else ""
