@@ -62,6 +62,15 @@ def cmd_list(args) -> None:
         for name in protocols.names():
             protocol = protocols.load(name)
             print(f"  {name:10s} {protocol.description} [{len(protocol.rules)} rules]")
+    if args.what in ("all", "stream"):
+        from dabench.stream.base import STREAM_METHODS
+
+        print("test-time methods (the stream setting: dabench stream CONFIG, a source model adapting on the target's "
+              "test stream):")
+        for name in STREAM_METHODS.names():
+            method = STREAM_METHODS.get(name)
+            print(f"  {name:10s} {first_line(method)} [updates {method.updates}; keeps {method.keeps}]"
+                  f" ({parameters(STREAM_METHODS, name)})")
     if args.what in ("all", "terms"):
         print("alignment terms (for {name: align, terms: {...}}):")
         for name in ALIGNMENTS.names():
@@ -159,6 +168,15 @@ def cmd_table(args) -> None:
         options = {"metric": args.metric, "methods": methods, "select": args.select}
         outputs = write_tables(args.results, **options) if args.write else render(args.results, **options)
     print(outputs[args.format], end="")
+
+
+def cmd_stream(args) -> None:
+    from dabench.stream.protocol import run_stream
+
+    result = run_stream(apply_overrides(load_yaml(args.config), args.overrides), args.out, progress=not args.quiet)
+    domains = ", ".join(f"{d} {a:.1f}" for d, a in result["online_accuracy_per_domain"].items())
+    print(f"\n{result['method']}: online accuracy {result['online_accuracy']:.2f}% over {result['batches']} batches "
+          f"({domains}); results in {args.out}")
 
 
 def cmd_report(args) -> None:
@@ -268,8 +286,8 @@ def parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     ls = sub.add_parser("list", help="registered methods, datasets, backbones, alignment terms and validators")
-    ls.add_argument("what", nargs="?", default="all", choices=["all", "methods", "datasets", "backbones", "terms",
-                                                                      "validators", "protocols", "scores"])
+    ls.add_argument("what", nargs="?", default="all", choices=["all", "methods", "stream", "datasets", "backbones",
+                                                                "terms", "validators", "protocols", "scores"])
     ls.set_defaults(func=cmd_list)
 
     tr = sub.add_parser("train", help="train one method on one source->target pair",
@@ -328,6 +346,15 @@ def parser() -> argparse.ArgumentParser:
                        help="also rewrite table.md/.csv/.tex in the folder (selection.md/.csv with "
                             "--compare-selection)")
     table.set_defaults(func=cmd_table)
+
+    stream = sub.add_parser("stream", help="test-time adaptation in the stream protocol: each target batch seen "
+                                           "once, scored from the predictions returned on arrival")
+    stream.add_argument("config", help="stream YAML: a run config's keys with targets, method, stream "
+                                       "(configs/streams/ has examples)")
+    stream.add_argument("--out", required=True, help="results folder; rerun to resume an interrupted stream")
+    stream.add_argument("--quiet", action="store_true")
+    stream.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. method.lr=0.001 stream.batch_size=16")
+    stream.set_defaults(func=cmd_stream)
 
     report = sub.add_parser("report", help="one self-contained HTML page of a results folder: tables, figures, "
                                            "per-run curves, failed runs, provenance")

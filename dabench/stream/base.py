@@ -1,0 +1,103 @@
+"""StreamMethod, the base of a test-time adaptation method in the stream protocol, and its registry.
+
+A stream method receives the source model once (`setup`), then each batch of unlabeled target inputs
+once (`forward`, which returns the batch's logits: the predictions that are scored). It owns its
+updates: which weights change, its optimizer, what it keeps between batches. `reset` restores the
+source model exactly (episodic streams reset after every batch); `predict` answers a batch as on
+arrival and then undoes what that changed (the final model's second pass).
+"""
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import Tensor, nn
+
+from dabench.models.model import Model
+from dabench.registry import Registry
+
+STREAM_METHODS = Registry("test-time method", "dabench.stream.methods")
+
+
+def batch_norm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+
+
+def use_batch_statistics(model: nn.Module) -> None:
+    """Normalise every batch-norm layer with the statistics of the batch it sees (TENT's normalisation):
+    train mode without running statistics; everything else (dropout) in eval mode."""
+    model.eval()
+    for norm in batch_norm_layers(model):
+        norm.train()
+        norm.track_running_stats = False
+        norm.running_mean, norm.running_var = None, None
+
+
+def train_batch_norm_affine(model: nn.Module) -> list[nn.Parameter]:
+    """Freeze every weight but the batch-norm scales and shifts; returns those (TENT, EATA, SAR)."""
+    model.requires_grad_(False)
+    params = []
+    for norm in batch_norm_layers(model):
+        if norm.affine:
+            norm.requires_grad_(True)
+            params += [norm.weight, norm.bias]
+    return params
+
+
+class StreamMethod(nn.Module):
+    """Base: no adaptation. Subclasses set what they update and keep, and override `adapt`.
+
+    Class attributes, shown by `dabench list` and the method catalogue:
+        updates: which weights change ("nothing", "batch-norm affine", ...).
+        keeps: what it carries from batch to batch besides those weights.
+    """
+
+    updates = "nothing"
+    keeps = "nothing"
+    # Attributes besides parameters and buffers that change from batch to batch (of any shape: a support set
+    # that grows), saved with the state so that resets and resumed streams restore them.
+    kept_attributes: tuple[str, ...] = ()
+
+    def setup(self, model: Model) -> None:
+        """Take the source model (already a copy: the method may change it in place)."""
+        self.model = model
+        self.model.eval()
+        self.prepare()
+        self.source_state = copy.deepcopy(self.state_dict())  # what `reset` restores, optimizer moments included
+
+    def prepare(self) -> None:
+        """Set the model up for adaptation (normalisation mode, trainable parameters, optimizer)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(N, ...) inputs of one arriving batch -> (N, C) logits, the batch's scored predictions."""
+        return self.adapt(x)
+
+    def adapt(self, x: Tensor) -> Tensor:
+        with torch.no_grad():
+            return self.model(x).logits
+
+    def predict(self, x: Tensor) -> Tensor:
+        """The logits the method would return if `x` arrived now, with every change that makes undone afterwards
+        (the final model's second pass: nothing it sees then is kept)."""
+        state = copy.deepcopy(self.state_dict())
+        logits = self.adapt(x).detach()
+        self.load_state_dict(state)
+        return logits
+
+    def reset(self) -> None:
+        """Back to the source model and the method's initial state, exactly."""
+        self.load_state_dict(self.source_state)
+
+    # The optimizer's state and the kept attributes ride in the state_dict, so resets and resumes restore them.
+    def get_extra_state(self):
+        optimizer = getattr(self, "optimizer", None)
+        return copy.deepcopy({"optimizer": optimizer.state_dict() if optimizer is not None else None,
+                              **{name: getattr(self, name) for name in self.kept_attributes}})
+
+    def set_extra_state(self, state) -> None:
+        state = copy.deepcopy(state)
+        optimizer = state.pop("optimizer")
+        if optimizer is not None:
+            self.optimizer.load_state_dict(optimizer)
+        for name, value in state.items():
+            setattr(self, name, value)

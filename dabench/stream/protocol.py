@@ -1,0 +1,211 @@
+"""The stream protocol: a source model meets the target's test inputs as an ordered stream of batches.
+
+    dataset, source, model, trainer, optim, seed   the source model: source only on the source domain, the
+                                                  cached first stage the two-stage methods share
+    targets: [d1, d2, ...]                        the stream's domains in order: one is online adaptation,
+                                                  several are continual adaptation (no reset between them)
+    method: tent | {name: tent, lr: 0.001}        a test-time method (dabench.stream.methods)
+    stream: {batch_size, episodic, order, dirichlet_alpha, checkpoint_every}
+
+Each batch is seen once: the method returns its logits (adapting as it does), and the batch is scored
+from those at once. The method never receives a label: the labels stay with the scorer (`score`)
+and, for a non-i.i.d. stream, the order builder (`non_iid_order`). Reported: the online accuracy
+per domain and over the whole stream, the accuracy over the stream after each batch (the curve),
+and the final model's accuracy on a second pass over each domain's inputs without adapting.
+The order is drawn from the seed and recorded; a stream resumes from its last checkpoint and
+finishes bit for bit as an uninterrupted one (CPU).
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from pydantic import Field, ValidationError
+
+from dabench.config import canonical_json, resolve
+from dabench.data.base import DATASETS
+from dabench.errors import DabenchError
+from dabench.io import load_checkpoint, make_folder, read_json, save_atomic, save_figure, write_json_atomic
+from dabench.provenance import provenance
+from dabench.run import seed_everything, train_source_stage
+from dabench.schema import RunConfig, Section, describe
+from dabench.stream.base import STREAM_METHODS
+
+PROTOCOL = ("stream: each target test batch seen once, scored from the predictions returned on arrival; "
+            "no labels, no source data, no second pass")
+
+
+class StreamOptions(Section):
+    """How the target's test inputs arrive."""
+
+    batch_size: int = Field(64, ge=1, description="inputs per batch (1: one at a time)")
+    episodic: bool = Field(False, description="reset the method to the source model after every batch")
+    order: Literal["iid", "dirichlet"] = Field("iid", description=(
+        "iid: a random order per domain; dirichlet: classes arrive in bursts (NOTE, RoTTA): each class's samples "
+        "are spread over the batches by a Dirichlet(dirichlet_alpha) draw"))
+    dirichlet_alpha: float = Field(0.1, gt=0, description="smaller: longer runs of one class")
+    checkpoint_every: int = Field(50, ge=1, description="batches between checkpoints (resume points)")
+
+
+STREAM_KEYS = ("targets", "method", "stream")
+
+
+def resolve_stream(raw: dict) -> dict:
+    """The validated stream config: {run: the source model's resolved run config, targets, method, stream, hash}.
+    Every problem is a one-line error before any work."""
+    unknown = set(raw) - set(RunConfig.model_fields) - set(STREAM_KEYS) - {"target"}
+    if unknown or "target" in raw:
+        raise DabenchError(f"stream config: unknown key(s) {', '.join(sorted(unknown | ({'target'} & set(raw))))}; "
+                           f"a stream names its domains in `targets`; keys: {', '.join(STREAM_KEYS)} and a run "
+                           f"config's (dataset, source, model, trainer, optim, seed, ...)")
+    targets = raw.get("targets")
+    if not targets or not isinstance(targets, list):
+        raise DabenchError("stream config: `targets` must list the stream's domains in order, e.g. [usps, mnistm]")
+    run = resolve({**{k: v for k, v in raw.items() if k not in STREAM_KEYS}, "target": targets[0],
+                   "method": "source_only"})
+    dataset = DATASETS.build(run["dataset"], root=run["data_root"])
+    for domain in targets:
+        dataset.check_domain(domain)
+    method = raw.get("method", "source")
+    STREAM_METHODS.build(method)  # an unknown name or a bad parameter fails here
+    try:
+        options = StreamOptions(**raw.get("stream", {})).model_dump()
+    except ValidationError as err:
+        raise describe(err, StreamOptions, "stream") from None
+    spec = {"name": method} if isinstance(method, str) else dict(method)
+    cfg = {"run": dict(run), "targets": list(targets), "method": spec, "stream": options}
+    return {**cfg, "hash": hashlib.sha256(canonical_json({**cfg, "run": run.hash}).encode()).hexdigest()[:16]}
+
+
+def _inputs_and_labels(dataset) -> tuple[torch.Tensor, torch.Tensor]:
+    if hasattr(dataset, "tensors"):
+        return dataset.tensors
+    loader = torch.utils.data.DataLoader(dataset, batch_size=512)
+    parts = list(loader)
+    return torch.cat([x for x, _ in parts]), torch.cat([y for _, y in parts])
+
+
+def non_iid_order(labels: torch.Tensor, batch_size: int, alpha: float, generator: np.random.Generator) -> np.ndarray:
+    """A class-bursty order of len(labels) indices: each class's samples (shuffled) go to the stream's
+    ceil(n / batch_size) slots by a Dirichlet(alpha) draw of slot shares; slots are concatenated in order."""
+    labels = np.asarray(labels)
+    slots = [[] for _ in range(-(-len(labels) // batch_size))]
+    for c in np.unique(labels):
+        members = generator.permutation(np.flatnonzero(labels == c))
+        shares = generator.dirichlet(np.full(len(slots), alpha))
+        for index, slot in zip(members, generator.choice(len(slots), size=len(members), p=shares)):
+            slots[slot].append(index)
+    return np.concatenate([generator.permutation(np.array(s, dtype=np.int64)) for s in slots if s])
+
+
+def stream_order(labels: dict[str, torch.Tensor], targets: list[str], options: dict, seed: int) -> list[np.ndarray]:
+    """The order of each target domain's test samples, drawn from `seed` (the same for every method)."""
+    orders = []
+    for i, domain in enumerate(targets):
+        generator = np.random.default_rng([seed, i])
+        if options["order"] == "dirichlet":
+            orders.append(non_iid_order(labels[domain], options["batch_size"], options["dirichlet_alpha"], generator))
+        else:
+            orders.append(generator.permutation(len(labels[domain])))
+    return orders
+
+
+def score(logits: torch.Tensor, labels: torch.Tensor, index: np.ndarray) -> int:
+    """Correct predictions among a batch's (N, C) logits, the batch being samples `index` of a domain whose labels
+    are `labels`: the one place the stream's labels are read."""
+    return int((logits.argmax(1) == labels[torch.as_tensor(index)]).sum())
+
+
+def run_stream(raw: dict, out: str | Path, progress: bool = False) -> dict:
+    """Run (or resume, or return the finished) stream of config `raw` in folder `out`; returns result.json."""
+    cfg = resolve_stream(raw)
+    out = make_folder(out)
+    if (out / "result.json").exists():
+        done = read_json(out / "result.json")
+        if done.get("config_hash") != cfg["hash"]:
+            raise DabenchError(f"{out} holds a finished stream with another config; choose another --out")
+        return done
+    run, options = cfg["run"], cfg["stream"]
+    started = time.perf_counter()
+    seed_everything(run["seed"])
+    dataset = DATASETS.build(run["dataset"], root=run["data_root"])
+    model, stage = train_source_stage(run, {}, tuple(dataset.input_shape), dataset.num_classes)
+    seed_everything(run["seed"])
+    inputs, labels = {}, {}
+    for domain in cfg["targets"]:
+        inputs[domain], labels[domain] = _inputs_and_labels(dataset.load(domain, "test"))
+        if options["batch_size"] > len(inputs[domain]):
+            raise DabenchError(f"stream: batch_size {options['batch_size']} is larger than the {len(inputs[domain])} "
+                               f"test samples of {domain}; use at most {len(inputs[domain])}")
+    orders = stream_order(labels, cfg["targets"], options, run["seed"])
+    batches = [(domain, order[i:i + options["batch_size"]]) for domain, order in zip(cfg["targets"], orders)
+               for i in range(0, len(order), options["batch_size"])]
+    method = STREAM_METHODS.build(cfg["method"])
+    method.setup(model)
+    correct, position = [], 0
+    checkpoint = out / "checkpoint.pt"
+    if checkpoint.exists():
+        state = load_checkpoint(checkpoint)
+        if state["config_hash"] == cfg["hash"]:
+            method.load_state_dict(state["method"])
+            correct, position = list(state["correct"]), state["position"]
+            torch.set_rng_state(state["rng"])
+    for b in range(position, len(batches)):
+        domain, index = batches[b]
+        logits = method(inputs[domain][torch.as_tensor(index)])
+        correct.append(score(logits.detach(), labels[domain], index))
+        if options["episodic"]:
+            method.reset()
+        if (b + 1) % options["checkpoint_every"] == 0 and b + 1 < len(batches):
+            save_atomic({"config_hash": cfg["hash"], "position": b + 1, "correct": correct,
+                         "method": method.state_dict(), "rng": torch.get_rng_state()}, checkpoint)
+        if progress:
+            print(f"\r{cfg['method']['name']}: batch {b + 1}/{len(batches)} ({domain})", end="", flush=True)
+    final = {}
+    for domain, order in zip(cfg["targets"], orders):
+        chunks = [order[i:i + options["batch_size"]] for i in range(0, len(order), options["batch_size"])]
+        hits = sum(score(method.predict(inputs[domain][torch.as_tensor(chunk)]), labels[domain], chunk)
+                   for chunk in chunks)
+        final[domain] = 100.0 * hits / len(order)
+    sizes = [len(index) for _, index in batches]
+    per_domain = {d: 100.0 * sum(c for c, (dd, _) in zip(correct, batches) if dd == d) / len(labels[d])
+                  for d in cfg["targets"]}
+    curve = (100.0 * np.cumsum(correct) / np.cumsum(sizes)).round(4).tolist()
+    order_digest = hashlib.sha256(b"".join(np.asarray(o, dtype=np.int64).tobytes() for o in orders)).hexdigest()
+    result = {"config": {k: v for k, v in cfg.items() if k != "hash"}, "config_hash": cfg["hash"],
+              "method": cfg["method"]["name"], "source": run["source"], "targets": cfg["targets"],
+              "seed": run["seed"], "protocol": PROTOCOL, "online_accuracy": curve[-1],
+              "online_accuracy_per_domain": per_domain, "final_model_accuracy": final, "batches": len(batches),
+              "batches_per_domain": {d: sum(dd == d for dd, _ in batches) for d in cfg["targets"]},
+              "curve": curve, "stream_order_sha256": order_digest, "source_stage": stage,
+              "updates": method.updates, "keeps": method.keeps, "wall_s": time.perf_counter() - started,
+              **provenance(torch.device("cpu"), run["trainer"]["threads"])}
+    write_json_atomic({d: np.asarray(o).tolist() for d, o in zip(cfg["targets"], orders)}, out / "stream_order.json")
+    curve_figure(result, out / "curve.png")
+    write_json_atomic(result, out / "result.json")
+    checkpoint.unlink(missing_ok=True)
+    return result
+
+
+def curve_figure(result: dict, path: Path) -> None:
+    """Online accuracy over the stream after each batch, the domain boundaries marked."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 3))
+    ax = fig.subplots()
+    ax.plot(range(1, len(result["curve"]) + 1), result["curve"], lw=1.2)
+    start = 0
+    for domain in result["targets"]:
+        ax.axvline(start + 0.5, color="grey", lw=0.5)
+        ax.text(start + 1, ax.get_ylim()[0], domain, fontsize=7, va="bottom")
+        start += result["batches_per_domain"][domain]
+    ax.set_xlabel("batch")
+    ax.set_ylabel("online accuracy so far (%)")
+    ax.set_title(f"{result['method']}: {result['source']} → {' → '.join(result['targets'])}, seed {result['seed']}",
+                 fontsize=9)
+    fig.tight_layout()
+    save_figure(fig, path)
