@@ -122,7 +122,27 @@ def method_catalogue() -> str:
                     else []),
                   f"- Defaults: `{parameters(METHODS, name) or 'none'}`.",
                   f"- Source: `{module.__name__.replace('.', '/')}.py`.", ""]
-    return "\n".join(lines)
+    return "\n".join(lines + stream_catalogue())
+
+
+def stream_catalogue() -> list[str]:
+    """The test-time methods of the stream setting (dabench.stream), one section each."""
+    from dabench.stream.base import STREAM_METHODS
+
+    lines = ["# Test-time methods (the stream setting)", "",
+             f"The {len(STREAM_METHODS.names())} methods of `dabench stream` ([Test-time adaptation](../test-time.md)): "
+             "each adapts a source model on the target's test stream, batch by batch, with no label and no source "
+             "data.", ""]
+    for name in STREAM_METHODS.names():
+        cls = STREAM_METHODS.get(name)
+        module = inspect.getmodule(cls)
+        details = (inspect.getdoc(module) or "").split("\n", 1)
+        lines += [f"## stream: {name}", "", f"**{_cell(details[0])}**", "",
+                  *([details[1].strip(), ""] if len(details) > 1 and details[1].strip() else []),
+                  f"- Updates: {cls.updates}. Keeps between batches: {cls.keeps}.",
+                  f"- Defaults: `{parameters(STREAM_METHODS, name) or 'none'}`.",
+                  f"- Source: `{module.__name__.replace('.', '/')}.py`.", ""]
+    return lines
 
 
 def _sources(dataset) -> list[str]:

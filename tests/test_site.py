@@ -44,9 +44,11 @@ def test_the_config_reference_lists_every_key_of_the_schema(model):
 
 def test_the_method_catalogue_lists_every_registered_method():
     from dabench.methods.base import METHODS
+    from dabench.stream.base import STREAM_METHODS
 
     page = method_catalogue()
     assert re.findall(r"^## (\w+)$", page, re.M) == METHODS.names()
+    assert re.findall(r"^## stream: (\w+)$", page, re.M) == STREAM_METHODS.names()
     dann = page.split("## dann\n")[1].split("\n## ")[0]
     assert "Ganin et al., JMLR 2016" in dann and "adversarial" in dann and "trade_off=1.0" in dann
 

@@ -70,6 +70,9 @@ def resolve_stream(raw: dict) -> dict:
     dataset = DATASETS.build(run["dataset"], root=run["data_root"])
     for domain in targets:
         dataset.check_domain(domain)
+        if dataset.missing_files(domain):
+            raise DabenchError(f"{dataset.name}: missing {', '.join(dataset.missing_files(domain))} under data root "
+                               f"{dataset.root} (domain {domain}); run {dataset.fetch_command()} or set DABENCH_DATA")
     method = raw.get("method", "source")
     STREAM_METHODS.build(method)  # an unknown name or a bad parameter fails here
     try:
