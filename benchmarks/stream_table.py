@@ -91,8 +91,9 @@ def main() -> None:
                                                           for m in methods) + ".",
              f"- dabench {first['versions']['dabench']}, commit {first['git_commit']}; torch "
              f"{first['versions']['torch']}; device {first['device']}.",
-             f"- Wall time per stream: {np.mean([r['wall_s'] for runs in results.values() for r in runs]):.0f} s "
-             f"on average (the cached source model's training not included after its first use)."]
+             "- Wall time per stream: " + ", ".join(f"{m} {min(r['wall_s'] for r in runs):.0f}-"
+                                                    f"{max(r['wall_s'] for r in runs):.0f} s" for m, runs in results.items())
+             + " (a seed's first stream includes training its source model unless the cache has it)."]
     (out / "table.md").write_text("\n".join(lines) + "\n")
     curves(results, out / "curves.png")
     write_json_atomic({m: [{k: v for k, v in r.items() if k != "curve"} for r in runs] for m, runs in results.items()},

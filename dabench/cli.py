@@ -106,7 +106,9 @@ def cmd_train(args) -> None:
         return
     summary = {k: result[k] for k in ("method", "dataset", "source", "target", "seed", "target_accuracy",
                                       "source_accuracy", "steps", "wall_s")}
-    print(json.dumps(summary))
+    # No source validation split (val_fraction 0) leaves source_accuracy NaN, which strict JSON has no word for.
+    print(json.dumps({k: None if isinstance(v, float) and v != v else v for k, v in summary.items()},
+                     allow_nan=False))
     print(f"wrote {args.out}/result.json")
 
 

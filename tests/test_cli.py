@@ -120,6 +120,14 @@ def test_data_verify_reports_each_file_and_fails_on_a_corrupt_one(data_root, tmp
             "office_caltech10_surf`") in captured.err
 
 
+def test_train_prints_strict_json_without_a_source_validation_split(tmp_path, capsys):
+    assert main(["train", "--dataset", "toy", "--source", "a", "--target", "b", "--out", str(tmp_path / "run"),
+                 "--quiet", "trainer.steps=2", "trainer.eval_every=2", "val_fraction=0.0"]) == 0
+    line = capsys.readouterr().out.splitlines()[-2]
+    summary = json.loads(line, parse_constant=lambda name: pytest.fail(f"{name} in the printed JSON"))
+    assert summary["source_accuracy"] is None and summary["target_accuracy"] > 0
+
+
 def test_overrides_may_follow_the_options_and_unknown_flags_are_refused(tmp_path, capsys):
     grid = tmp_path / "grid.yaml"
     grid.write_text("dataset: toy\npairs: [[a, b]]\nmethods: [source_only]\nseeds: [0]\ntsne: false\nfigures: false\n")
