@@ -139,3 +139,76 @@ def test_t3a_refuses_a_head_that_is_not_linear():
     backbone.feature_dim = 4
     with pytest.raises(DabenchError, match="set model.head_width: 0"):
         STREAM_METHODS.build("t3a").setup(Model(backbone, num_classes=3, bottleneck_dim=4, head_width=8))
+
+
+def test_sar_takes_the_sgd_step_with_the_gradient_at_the_sharpness_aware_point():
+    x = torch.randn(8, 4)
+    reference = tiny_model()
+    linear, norm = reference.bottleneck[0], reference.bottleneck[1]
+    h = linear(x).detach()
+
+    def entropies(weight, bias):
+        normed = (h - h.mean(0)) / torch.sqrt(h.var(0, unbiased=False) + norm.eps) * weight + bias
+        p = reference.classifier(normed.relu()).softmax(1)
+        return -(p * p.log()).sum(1)
+
+    weight, bias = norm.weight.detach().clone().requires_grad_(), norm.bias.detach().clone().requires_grad_()
+    margin = 10.0  # entropy_margin 10 / ln 3: every sample is kept
+    first = entropies(weight, bias)
+    g = torch.autograd.grad(first.mean(), (weight, bias))
+    scale = 0.05 / torch.cat([t.flatten() for t in g]).norm()
+    second = entropies(weight + scale * g[0], bias + scale * g[1])
+    g2 = torch.autograd.grad(second.mean(), (weight, bias))
+    method = STREAM_METHODS.build({"name": "sar", "lr": 0.1, "entropy_margin": margin / math.log(3),
+                                   "reset_constant": 0.0})
+    method.setup(tiny_model())
+    method(x)
+    adapted = method.model.bottleneck[1]
+    assert torch.allclose(adapted.weight, weight - 0.1 * g2[0], atol=1e-6)
+    assert torch.allclose(adapted.bias, bias - 0.1 * g2[1], atol=1e-6)
+    assert method.loss_average == pytest.approx(second.mean().item(), rel=1e-5)
+
+
+def test_sar_resets_to_the_source_when_the_loss_average_falls_below_the_constant():
+    method = STREAM_METHODS.build({"name": "sar", "lr": 0.1, "entropy_margin": 10.0, "reset_constant": 100.0})
+    method.setup(tiny_model())
+    source = {k: v.clone() for k, v in method.state_dict().items() if isinstance(v, torch.Tensor)}
+    method(torch.randn(8, 4))
+    assert method.loss_average is None  # reset, and its average with it
+    assert all(torch.equal(source[k], v) for k, v in method.state_dict().items() if k in source)
+
+
+def test_cotta_steps_the_student_towards_the_teacher_then_moves_the_teacher_and_restores():
+    x = torch.randn(8, 4)
+    method = STREAM_METHODS.build({"name": "cotta", "lr": 0.01, "confidence_threshold": 0.0,
+                                   "restore_probability": 0.0})
+    method.setup(tiny_model())
+    teacher_logits = method.teacher(x).logits.detach()
+    student = method.model.classifier.weight.detach().clone()
+    loss = -(teacher_logits.softmax(1) * method.model(x).logits.log_softmax(1)).sum(1).mean()
+    grad = torch.autograd.grad(loss, method.model.classifier.weight)[0]
+    returned = method(x)
+    assert torch.allclose(returned, teacher_logits)  # confident source: the teacher's own predictions
+    stepped = student - 0.01 * grad / (grad.abs() + 1e-8)  # Adam's first step
+    assert torch.allclose(method.model.classifier.weight, stepped, atol=1e-6)
+    teacher = method.teacher.classifier.weight
+    assert torch.allclose(teacher, 0.999 * student + 0.001 * stepped, atol=1e-7)
+    restoring = STREAM_METHODS.build({"name": "cotta", "confidence_threshold": 0.0, "restore_probability": 1.0})
+    restoring.setup(tiny_model())
+    restoring(x)
+    assert torch.equal(restoring.model.classifier.weight, tiny_model().classifier.weight)  # all restored
+
+
+def test_cotta_averages_the_teacher_over_augmentations_when_the_source_is_unsure():
+    images = torch.randn(4, 1, 6, 6)
+    backbone = nn.Flatten()
+    backbone.feature_dim = 36
+    method = STREAM_METHODS.build({"name": "cotta", "confidence_threshold": 1.01, "augmentations": 3})
+    method.setup(Model(backbone, num_classes=3, bottleneck_dim=4))
+    torch.manual_seed(0)
+    logits, targets = method.teacher_predictions(images)
+    torch.manual_seed(0)
+    expected = torch.stack([method.teacher(method.augment(images)).logits.softmax(1) for _ in range(3)]).mean(0)
+    assert torch.allclose(targets, expected) and torch.allclose(logits.exp(), expected)
+    with pytest.raises(Exception, match="set method.augmentations: 0"):
+        method.teacher_predictions(torch.randn(4, 36))
