@@ -89,7 +89,8 @@ def main() -> None:
              f"source test accuracy {first['source_stage']['source_test_accuracy']:.1f}% (seed {first['seed']}).",
              "- Methods at their defaults: " + "; ".join(f"{m}: {json.dumps(results[m][0]['config']['method'])}"
                                                           for m in methods) + ".",
-             f"- dabench {first['versions']['dabench']}, commit {first['git_commit']}; torch "
+             f"- dabench {first['versions']['dabench']}, commit(s) "
+             f"{', '.join(sorted({r['git_commit'] for runs in results.values() for r in runs}))}; torch "
              f"{first['versions']['torch']}; device {first['device']}.",
              "- Wall time per stream: " + ", ".join(f"{m} {min(r['wall_s'] for r in runs):.0f}-"
                                                     f"{max(r['wall_s'] for r in runs):.0f} s" for m, runs in results.items())

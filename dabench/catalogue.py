@@ -101,10 +101,22 @@ def parameters(registry, name: str, skip=("root", "input_shape")) -> str:
     return ", ".join(f"{k}={v!r}" for k, v in registry.parameters(name).items() if k not in skip)
 
 
+def _method_section(title: str, registry, name: str, facts: list[str]) -> list[str]:
+    """A catalogue section: the module docstring's first line (its paper) in bold, the rest, then `facts`, the
+    defaults and the file."""
+    module = inspect.getmodule(registry.get(name))
+    details = (inspect.getdoc(module) or "").split("\n", 1)
+    return [f"## {title}", "", f"**{_cell(details[0])}**", "",
+            *([details[1].strip(), ""] if len(details) > 1 and details[1].strip() else []), *facts,
+            f"- Defaults: `{parameters(registry, name) or 'none'}`.",
+            f"- Source: `{module.__name__.replace('.', '/')}.py`.", ""]
+
+
 def method_catalogue() -> str:
     """One section per registered method: its paper (the module docstring's first line), what its
-    loss is made of, the settings it fits and its defaults."""
+    loss is made of, the settings it fits and its defaults; then the test-time methods of the stream setting."""
     from dabench.methods.base import METHODS
+    from dabench.stream.base import STREAM_METHODS
 
     lines = ["# Method catalogue", "",
              f"The {len(METHODS.names())} registered methods, generated from the registry (`dabench list methods` "
@@ -112,37 +124,18 @@ def method_catalogue() -> str:
              "docstring; a config sets any of the defaults below as `method: {name: NAME, key: value}`.", ""]
     for name in METHODS.names():
         cls = METHODS.get(name)
-        module = inspect.getmodule(cls)
-        details = (inspect.getdoc(module) or "").split("\n", 1)
-        lines += [f"## {name}", "", f"**{_cell(details[0])}**", "",
-                  *([details[1].strip(), ""] if len(details) > 1 and details[1].strip() else []),
-                  f"- Loss: {method_uses(name).removeprefix('uses: ')}.",
-                  f"- Settings: {method_settings(cls)}.",
-                  *(["- Needs a pretrained backbone (`model.backbone.weights`)."] if cls.needs_pretrained_backbone
-                    else []),
-                  f"- Defaults: `{parameters(METHODS, name) or 'none'}`.",
-                  f"- Source: `{module.__name__.replace('.', '/')}.py`.", ""]
-    return "\n".join(lines + stream_catalogue())
-
-
-def stream_catalogue() -> list[str]:
-    """The test-time methods of the stream setting (dabench.stream), one section each."""
-    from dabench.stream.base import STREAM_METHODS
-
-    lines = ["# Test-time methods (the stream setting)", "",
-             f"The {len(STREAM_METHODS.names())} methods of `dabench stream` ([Test-time adaptation](../test-time.md)): "
-             "each adapts a source model on the target's test stream, batch by batch, with no label and no source "
-             "data.", ""]
+        lines += _method_section(name, METHODS, name, [
+            f"- Loss: {method_uses(name).removeprefix('uses: ')}.", f"- Settings: {method_settings(cls)}.",
+            *(["- Needs a pretrained backbone (`model.backbone.weights`)."] if cls.needs_pretrained_backbone else [])])
+    lines += ["# Test-time methods (the stream setting)", "",
+              f"The {len(STREAM_METHODS.names())} methods of `dabench stream` ([Test-time adaptation]"
+              "(../test-time.md)): each adapts a source model on the target's test stream, batch by batch, with no "
+              "label and no source data.", ""]
     for name in STREAM_METHODS.names():
         cls = STREAM_METHODS.get(name)
-        module = inspect.getmodule(cls)
-        details = (inspect.getdoc(module) or "").split("\n", 1)
-        lines += [f"## stream: {name}", "", f"**{_cell(details[0])}**", "",
-                  *([details[1].strip(), ""] if len(details) > 1 and details[1].strip() else []),
-                  f"- Updates: {cls.updates}. Keeps between batches: {cls.keeps}.",
-                  f"- Defaults: `{parameters(STREAM_METHODS, name) or 'none'}`.",
-                  f"- Source: `{module.__name__.replace('.', '/')}.py`.", ""]
-    return lines
+        lines += _method_section(f"stream: {name}", STREAM_METHODS, name,
+                                 [f"- Updates: {cls.updates}. Keeps between batches: {cls.keeps}."])
+    return "\n".join(lines)
 
 
 def _sources(dataset) -> list[str]:
