@@ -233,7 +233,7 @@ def packing(args, device: torch.device, out: Path) -> dict:
     grid.write_text(f"dataset: mini_digits\npairs: [[mnist, optdigits]]\nmethods: [dann]\n"
                     f"seeds: {list(range(args.packed))}\n"
                     f"overrides: {{trainer.steps: {steps}, trainer.eval_every: {steps}, trainer.device: {where}}}\n"
-                    f"tsne: false\n")  # the runs' throughput, not the figure's
+                    f"tsne: false\nfigures: false\n")  # the runs' throughput, not the figures'
     figures = {}
     for runs in sorted({1, args.packed}):
         start = time.perf_counter()
