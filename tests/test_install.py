@@ -40,3 +40,5 @@ def test_the_wheel_ships_configs_and_published_numbers_and_works_from_any_folder
     (elsewhere / "grid.yaml").write_text(GRID + "tsne: false\nfigures: false\n")
     dabench("bench", "grid.yaml", "--out", "out", "--quiet")
     assert "## Protocol" in dabench("table", "out")
+    listing = dabench("list")  # every registry imports its package from the installed copy
+    assert "tent " in listing and "test-time methods" in listing and "digits_c" in listing
