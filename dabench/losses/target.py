@@ -18,8 +18,13 @@ def entropy(logits: Tensor) -> Tensor:
     Returns:
         scalar in [0, log C].
     """
+    return logit_entropies(logits).mean()
+
+
+def logit_entropies(logits: Tensor) -> Tensor:
+    """Shannon entropy (nats) of each row's softmax, (N, C) logits -> (N,), from log_softmax (no eps)."""
     log_p = upcast(logits).log_softmax(dim=1)
-    return -(log_p.exp() * log_p).sum(dim=1).mean()
+    return -(log_p.exp() * log_p).sum(dim=1)
 
 
 def sample_entropy(probs: Tensor, eps: float = 1e-5) -> Tensor:

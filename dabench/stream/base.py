@@ -13,14 +13,11 @@ import copy
 import torch
 from torch import Tensor, nn
 
+from dabench.methods.adabn import batch_norm_layers
 from dabench.models.model import Model
 from dabench.registry import Registry
 
 STREAM_METHODS = Registry("test-time method", "dabench.stream.methods")
-
-
-def batch_norm_layers(model: nn.Module) -> list[nn.modules.batchnorm._BatchNorm]:
-    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
 
 
 def use_batch_statistics(model: nn.Module) -> None:

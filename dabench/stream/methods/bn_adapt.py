@@ -9,7 +9,8 @@ Updates no weight; keeps nothing between batches (each batch is normalised from 
 """
 import torch
 
-from dabench.stream.base import STREAM_METHODS, StreamMethod, batch_norm_layers
+from dabench.methods.adabn import batch_norm_layers
+from dabench.stream.base import STREAM_METHODS, StreamMethod
 
 
 @STREAM_METHODS.register("bn_adapt")

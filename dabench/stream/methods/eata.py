@@ -14,13 +14,9 @@ import math
 import torch
 import torch.nn.functional as F
 
+from dabench.losses.target import logit_entropies
 from dabench.stream.base import STREAM_METHODS
 from dabench.stream.methods.tent import TENT
-
-
-def sample_entropy(logits):
-    """(N, C) logits -> (N,) entropies in nats."""
-    return -(logits.softmax(1) * logits.log_softmax(1)).sum(1)
 
 
 @STREAM_METHODS.register("eata")
@@ -38,7 +34,7 @@ class EATA(TENT):
 
     def objective(self, logits):
         e0 = self.entropy_margin * math.log(logits.shape[1])
-        entropies = sample_entropy(logits)
+        entropies = logit_entropies(logits)
         probs = logits.softmax(1).detach()
         keep = entropies < e0
         if self.average_probs is not None:

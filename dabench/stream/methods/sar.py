@@ -16,8 +16,8 @@ import math
 
 import torch
 
+from dabench.losses.target import logit_entropies
 from dabench.stream.base import STREAM_METHODS
-from dabench.stream.methods.eata import sample_entropy
 from dabench.stream.methods.tent import TENT
 
 
@@ -37,12 +37,12 @@ class SAR(TENT):
     def adapt(self, x):
         logits = self.model(x).logits
         margin = self.entropy_margin * math.log(logits.shape[1])
-        keep = sample_entropy(logits) < margin
+        keep = logit_entropies(logits) < margin
         if not keep.any():
             return logits.detach()
         params = [p for group in self.optimizer.param_groups for p in group["params"]]
         self.optimizer.zero_grad(set_to_none=True)
-        sample_entropy(logits)[keep].mean().backward()
+        logit_entropies(logits)[keep].mean().backward()
         norm = torch.stack([p.grad.norm() for p in params if p.grad is not None]).norm()
         with torch.no_grad():
             steps = [p.grad * (self.rho / (norm + 1e-12)) if p.grad is not None else torch.zeros_like(p)
@@ -50,7 +50,7 @@ class SAR(TENT):
             for p, step in zip(params, steps):
                 p.add_(step)  # to the worst point of the rho-ball
         self.optimizer.zero_grad(set_to_none=True)
-        entropies = sample_entropy(self.model(x).logits)[keep]  # the whole batch's statistics, as the first pass
+        entropies = logit_entropies(self.model(x).logits)[keep]  # the whole batch's statistics, as the first pass
         still = entropies < margin
         if still.any():
             loss = entropies[still].mean()

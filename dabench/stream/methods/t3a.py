@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from dabench.errors import DabenchError
+from dabench.losses.target import logit_entropies
 from dabench.stream.base import STREAM_METHODS, StreamMethod
-from dabench.stream.methods.eata import sample_entropy
 
 
 @STREAM_METHODS.register("t3a")
@@ -36,7 +36,7 @@ class T3A(StreamMethod):
         with torch.no_grad():
             self.supports = classifier.weight.detach().clone()
             self.labels = torch.eye(classifier.out_features)
-            self.entropies = sample_entropy(classifier(self.supports))
+            self.entropies = logit_entropies(classifier(self.supports))
 
     def adapt(self, x):
         with torch.no_grad():
@@ -44,7 +44,7 @@ class T3A(StreamMethod):
             predicted = F.one_hot(outputs.logits.argmax(1), self.labels.shape[1]).to(self.labels.dtype)
             self.supports = torch.cat([self.supports, outputs.features])
             self.labels = torch.cat([self.labels, predicted])
-            self.entropies = torch.cat([self.entropies, sample_entropy(outputs.logits)])
+            self.entropies = torch.cat([self.entropies, logit_entropies(outputs.logits)])
             if self.filter_k >= 0:
                 self.keep_most_confident()
             return self.classify(outputs.features)
