@@ -10,7 +10,7 @@ import typing
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from dabench.schema import GridFile, RunConfig, Section
+from dabench.schema import GridFile, RunConfig, Section, StreamOptions
 
 
 def first_line(obj) -> str:
@@ -45,9 +45,9 @@ def config_keys(model: type[BaseModel] = RunConfig, prefix: str = "") -> list[tu
     return keys
 
 
-def _key_table(model: type[BaseModel]) -> list[str]:
+def _key_table(model: type[BaseModel], prefix: str = "") -> list[str]:
     lines = ["| key | type | default | meaning |", "|---|---|---|---|"]
-    for key, field in config_keys(model):
+    for key, field in config_keys(model, prefix):
         lines.append(f"| `{key}` | `{_cell(_type_name(field.annotation))}` | {_cell(_default(field))} | "
                      f"{_cell(field.description or '')} |")
     return lines
@@ -65,7 +65,10 @@ def config_reference() -> str:
         "`dabench list`).", "",
         "## A run config", "", first_line(RunConfig), "",
         *[f"- `{name}`: {first_line(model)}" for name, model in sections], "", *_key_table(RunConfig), "",
-        "## A benchmark file", "", inspect.getdoc(GridFile) or "", "", *_key_table(GridFile), ""])
+        "## A benchmark file", "", inspect.getdoc(GridFile) or "", "", *_key_table(GridFile), "",
+        "## A stream config", "", "A run config's keys for the source model (without `target`), plus `targets` (the "
+        "stream's domains in order), `method` (a test-time method, see the [method catalogue](methods.md)) and "
+        "`stream`: " + first_line(StreamOptions), "", *_key_table(StreamOptions, "stream."), ""])
 
 
 def method_settings(cls) -> str:

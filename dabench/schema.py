@@ -162,6 +162,18 @@ class RunConfig(Section):
     data_root: str | None = None
 
 
+class StreamOptions(Section):
+    """How the target's test inputs arrive."""
+
+    batch_size: int = Field(64, ge=1, description="inputs per batch (1: one at a time)")
+    episodic: bool = Field(False, description="reset the method to the source model after every batch")
+    order: Literal["iid", "dirichlet"] = Field("iid", description=(
+        "iid: a random order per domain; dirichlet: classes arrive in bursts (NOTE, RoTTA): each class's samples "
+        "are spread over the batches by a Dirichlet(dirichlet_alpha) draw"))
+    dirichlet_alpha: float = Field(0.1, gt=0, description="smaller: longer runs of one class")
+    checkpoint_every: int = Field(50, ge=1, description="batches between checkpoints (resume points)")
+
+
 class Tsne(Section):
     """The benchmark file's ``tsne`` choice; unset keys default to the first adapted method, pair and seed."""
 

@@ -20,11 +20,10 @@ from __future__ import annotations
 import hashlib
 import time
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import Field, ValidationError
+from pydantic import ValidationError
 
 from dabench.config import canonical_json, resolve
 from dabench.data.base import DATASETS
@@ -32,23 +31,11 @@ from dabench.errors import DabenchError
 from dabench.io import load_checkpoint, make_folder, read_json, save_atomic, save_figure, write_json_atomic
 from dabench.provenance import provenance
 from dabench.run import seed_everything, train_source_stage
-from dabench.schema import RunConfig, Section, describe
+from dabench.schema import RunConfig, StreamOptions, describe
 from dabench.stream.base import STREAM_METHODS
 
 PROTOCOL = ("stream: each target test batch seen once, scored from the predictions returned on arrival; "
             "no labels, no source data, no second pass")
-
-
-class StreamOptions(Section):
-    """How the target's test inputs arrive."""
-
-    batch_size: int = Field(64, ge=1, description="inputs per batch (1: one at a time)")
-    episodic: bool = Field(False, description="reset the method to the source model after every batch")
-    order: Literal["iid", "dirichlet"] = Field("iid", description=(
-        "iid: a random order per domain; dirichlet: classes arrive in bursts (NOTE, RoTTA): each class's samples "
-        "are spread over the batches by a Dirichlet(dirichlet_alpha) draw"))
-    dirichlet_alpha: float = Field(0.1, gt=0, description="smaller: longer runs of one class")
-    checkpoint_every: int = Field(50, ge=1, description="batches between checkpoints (resume points)")
 
 
 STREAM_KEYS = ("targets", "method", "stream")
