@@ -161,6 +161,14 @@ def cmd_table(args) -> None:
     from dabench.bench.report import render, write_tables
     from dabench.bench.selection import compare, write_comparison
 
+    if (Path(args.results) / "grid.yaml").exists():  # a stream benchmark's folder
+        from dabench.stream.benchmark import write_stream_tables
+
+        if args.format not in ("md", "csv") or args.compare_selection or args.methods or args.select:
+            raise DabenchError(f"{args.results} holds a stream benchmark: its tables are md (table.md) and csv "
+                               f"(per_domain.csv), without --methods, --select or --compare-selection")
+        print(write_stream_tables(args.results, write=args.write)[args.format], end="")
+        return
     if args.compare_selection:
         if args.format == "tex":
             raise DabenchError("--compare-selection writes md or csv; use --format md or csv")

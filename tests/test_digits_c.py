@@ -77,5 +77,7 @@ def test_the_corrupted_test_split_is_written_once_with_a_manifest(data_root, tmp
     assert np.array_equal(again.numpy(), x.numpy())
     with pytest.raises(DabenchError, match="has a test split only"):
         dataset.load("fog-1", "train")
-    with pytest.raises(DabenchError, match="has no domain 'fog-6'"):
+    with pytest.raises(DabenchError, match="severity '6' of fog is not one of 1, 2, 3, 4, 5; write e.g. fog-5"):
         dataset.load("fog-6", "test")
+    with pytest.raises(DabenchError, match="unknown corruption 'fogg'; domains are clean and"):
+        dataset.load("fogg-1", "test")

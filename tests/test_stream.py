@@ -150,7 +150,7 @@ def test_a_dirichlet_stream_is_a_permutation_with_class_bursts():
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"method": "tnet"}, "unknown test-time method 'tnet'; known: bn_adapt, cotta, eata"),
+    ({"method": "tnet"}, "unknown test-time method 'tnet'; known: bn_adapt, cotta, deyo, eata"),
     ({"method": {"name": "tent", "lr": "fast"}}, "parameter 'lr' = 'fast'"),
     ({"targets": ["b", "z"]}, "dataset 'toy' has no domain 'z'"),
     ({"targets": "b"}, "`targets` must list the stream's domains"),
@@ -158,12 +158,16 @@ def test_a_dirichlet_stream_is_a_permutation_with_class_bursts():
     ({"stream": {"batch_size": 0}}, "stream: batch_size: Input should be greater than or equal to 1"),
     ({"stream": {"order": "sorted"}}, "stream: order: Input should be 'iid' or 'dirichlet'"),
     ({"stream": {"batch_size": 500}}, "batch_size 500 is larger than the 120 test samples of b"),
+    ({"method": "dann"}, "stream: dann is a training method: it adapts with the source data, which a stream does not"),
 ])
-def test_bad_stream_input_is_a_one_line_error_before_any_work(change, message, tmp_path):
+def test_bad_stream_input_is_a_one_line_error_before_any_work(change, message, tmp_path, monkeypatch):
+    trained = []
+    monkeypatch.setattr(protocol, "train_source_stage", lambda *args: trained.append(args))
     with pytest.raises(DabenchError, match=None) as err:
         run_stream({**STREAM, **change}, tmp_path / "run")
     assert message in str(err.value) and "\n" not in str(err.value)
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
+    assert trained == []  # refused before the source model
 
 
 def test_the_stream_command_writes_its_result_and_curve_and_list_shows_the_setting(tmp_path, capsys):
@@ -177,4 +181,5 @@ def test_the_stream_command_writes_its_result_and_curve_and_list_shows_the_setti
     assert result["config"]["method"] == {"name": "tent", "lr": 0.001} and (tmp_path / "out" / "curve.png").is_file()
     assert main(["list", "stream"]) == 0
     listing = capsys.readouterr().out
-    assert all(name in listing for name in ("tent", "eata", "sar", "cotta", "lame", "t3a", "bn_adapt", "source"))
+    assert all(name in listing for name in ("tent", "eata", "sar", "cotta", "rotta", "lame", "t3a", "memo", "deyo",
+                                          "bn_adapt", "source"))

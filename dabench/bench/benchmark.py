@@ -1,4 +1,5 @@
-"""``dabench bench``: a benchmark file -> runs -> results.jsonl, tables and figures in one folder."""
+"""``dabench bench``: a benchmark file -> runs -> results.jsonl, tables and figures in one folder (a file with
+``setting: stream`` goes to dabench/stream/benchmark.py)."""
 from __future__ import annotations
 
 import os
@@ -11,9 +12,11 @@ from dabench.bench.report import write_tables
 from dabench.bench.runner import run_cells
 from dabench.bench.selection import write_comparison
 from dabench.bench.store import ResultStore
+from dabench.config_files import load_yaml
 from dabench.data.loaders import NO_SOURCE
 from dabench.errors import DabenchError
 from dabench.io import DamagedFile, read_json, write_json_atomic
+from dabench.stream.benchmark import run_stream_benchmark
 
 
 def write_figures(grid: Grid, root: Path) -> dict:
@@ -84,6 +87,12 @@ def run_benchmark(path: str | Path, out: str | Path, overrides: list[str] | None
                            f"slurm or submitit_local, not {executor}")
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise DabenchError(f"--workers must be a positive integer, got {workers!r}")
+    if load_yaml(path).get("setting") == "stream":
+        if executor != "local" or workers != 1:
+            raise DabenchError(f"{path} is a stream benchmark: its streams run here, one at a time; drop --executor "
+                               f"and --workers")
+        outcome = run_stream_benchmark(path, out, overrides, progress_bar)
+        return {"status": outcome["status"], "table": outcome["md"]}
     threads = max(1, (os.cpu_count() or 1) // workers) if executor == "local" else None
     grid = load_grid(path, overrides, threads)
     root = Path(out)

@@ -106,6 +106,16 @@ class DigitsC(DomainDataset):
         self.test_images = test_images
         self.digits = Digits(root, image_size=32, channels=3)
 
+    def check_domain(self, domain):
+        if domain in self.domains:
+            return
+        corruption, _, severity = domain.rpartition("-")
+        if corruption in CORRUPTIONS:
+            raise DabenchError(f"digits_c: severity '{severity}' of {corruption} is not one of "
+                               f"{', '.join(map(str, SEVERITIES))}; write e.g. {corruption}-5")
+        raise DabenchError(f"digits_c: unknown corruption '{corruption or domain}'; domains are clean and "
+                           f"<corruption>-<severity 1-5> for the corruptions {', '.join(CORRUPTIONS)}")
+
     def domain_files(self, domain):
         return self.digits.domain_files("mnist") if domain == "clean" else list(MNIST_FULL["test"])
 

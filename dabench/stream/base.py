@@ -13,6 +13,7 @@ import copy
 import torch
 from torch import Tensor, nn
 
+from dabench.errors import DabenchError
 from dabench.methods.adabn import batch_norm_layers
 from dabench.models.model import Model
 from dabench.registry import Registry
@@ -28,6 +29,27 @@ def use_batch_statistics(model: nn.Module) -> None:
         norm.train()
         norm.track_running_stats = False
         norm.running_mean, norm.running_var = None, None
+
+
+def augment_images(x: Tensor, flip: bool = True) -> Tensor:
+    """One random augmentation of an image batch (N, C, H, W), the same draw for the whole batch (CoTTA's and
+    RoTTA's): an affine jitter (rotation up to 15 degrees, translation up to 1/16, scale 0.9-1.1), a Gaussian blur
+    (sigma up to 0.5), a horizontal flip with probability 1/2 unless `flip` is false (digits), Gaussian noise (std
+    0.005). Other inputs get a one-line error naming the method option that turns augmentation off."""
+    from torchvision.transforms import v2
+
+    x = v2.RandomAffine(degrees=15, translate=(1 / 16, 1 / 16), scale=(0.9, 1.1))(x)
+    x = v2.GaussianBlur(kernel_size=5, sigma=(0.001, 0.5))(x)
+    if flip and torch.rand(()) < 0.5:
+        x = x.flip(-1)
+    return x + 0.005 * torch.randn_like(x)
+
+
+def require_images(x: Tensor, method: str, fix: str) -> None:
+    """A one-line error unless `x` is an image batch (N, C, H, W): `method` augments or shuffles images."""
+    if x.dim() != 4:
+        raise DabenchError(f"{method} transforms its inputs as images (N, C, H, W) and these are not "
+                           f"(shape {tuple(x.shape)}); {fix}")
 
 
 def train_batch_norm_affine(model: nn.Module) -> list[nn.Parameter]:

@@ -29,6 +29,7 @@ from dabench.config import canonical_json, resolve
 from dabench.data.base import DATASETS
 from dabench.errors import DabenchError
 from dabench.io import load_checkpoint, make_folder, read_json, save_atomic, save_figure, write_json_atomic
+from dabench.methods.base import METHODS
 from dabench.provenance import provenance
 from dabench.run import seed_everything, train_source_stage
 from dabench.schema import RunConfig, StreamOptions, describe
@@ -61,6 +62,10 @@ def resolve_stream(raw: dict) -> dict:
             raise DabenchError(f"{dataset.name}: missing {', '.join(dataset.missing_files(domain))} under data root "
                                f"{dataset.root} (domain {domain}); run {dataset.fetch_command()} or set DABENCH_DATA")
     method = raw.get("method", "source")
+    name = method if isinstance(method, str) else dict(method).get("name")
+    if name not in STREAM_METHODS.names() and name in METHODS.names():
+        raise DabenchError(f"stream: {name} is a training method: it adapts with the source data, which a stream does "
+                           f"not have (dabench train runs it); test-time methods: {', '.join(STREAM_METHODS.names())}")
     STREAM_METHODS.build(method)  # an unknown name or a bad parameter fails here
     try:
         options = StreamOptions(**raw.get("stream", {})).model_dump()
@@ -121,16 +126,16 @@ def run_stream(raw: dict, out: str | Path, progress: bool = False) -> dict:
         return done
     run, options = cfg["run"], cfg["stream"]
     started = time.perf_counter()
-    seed_everything(run["seed"])
     dataset = DATASETS.build(run["dataset"], root=run["data_root"])
-    model, stage = train_source_stage(run, {}, tuple(dataset.input_shape), dataset.num_classes)
-    seed_everything(run["seed"])
     inputs, labels = {}, {}
     for domain in cfg["targets"]:
         inputs[domain], labels[domain] = _inputs_and_labels(dataset.load(domain, "test"))
         if options["batch_size"] > len(inputs[domain]):
             raise DabenchError(f"stream: batch_size {options['batch_size']} is larger than the {len(inputs[domain])} "
                                f"test samples of {domain}; use at most {len(inputs[domain])}")
+    seed_everything(run["seed"])
+    model, stage = train_source_stage(run, {}, tuple(dataset.input_shape), dataset.num_classes)
+    seed_everything(run["seed"])
     orders = stream_order(labels, cfg["targets"], options, run["seed"])
     batches = [(domain, order[i:i + options["batch_size"]]) for domain, order in zip(cfg["targets"], orders)
                for i in range(0, len(order), options["batch_size"])]

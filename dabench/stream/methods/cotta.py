@@ -5,9 +5,8 @@ loss is the cross-entropy to the teacher's soft predictions, -sum_c p_teacher lo
 Adam step on every weight (lr 1e-3); the teacher then follows, theta' <- alpha theta' + (1 - alpha)
 theta (alpha 0.999). When the source model's mean top probability on the batch is below
 `confidence_threshold` (0.92, the CIFAR10-C setting), the teacher's predictions are averaged over
-`augmentations` (32) random augmentations of the batch (Eq. 4-5): an affine jitter (rotation up to
-15 degrees, translation up to 1/16, scale 0.9-1.1), a Gaussian blur, a horizontal flip (set `flip`
-false for digits) and Gaussian noise (std 0.005), each drawn once per augmented copy. Stochastic
+`augmentations` (32) random augmentations of the batch (Eq. 4-5; `dabench.stream.base.augment_images`:
+affine jitter, blur, a horizontal flip unless `flip` is false, as for digits, and noise). Stochastic
 restore (Eq. 6-7): after every step, each weight element returns to its source value with
 probability `restore_probability` (0.01). The scored predictions are the teacher's (averaged when
 augmented). Batch norm normalises with the batch's statistics, in all three models. Updates every weight of the student (the teacher follows);
@@ -18,8 +17,7 @@ import copy
 import torch
 from torch import optim
 
-from dabench.errors import DabenchError
-from dabench.stream.base import STREAM_METHODS, StreamMethod, use_batch_statistics
+from dabench.stream.base import STREAM_METHODS, StreamMethod, augment_images, require_images, use_batch_statistics
 
 
 @STREAM_METHODS.register("cotta")
@@ -43,16 +41,6 @@ class CoTTA(StreamMethod):
         self.teacher = copy.deepcopy(self.model).requires_grad_(False)
         self.optimizer = optim.Adam(self.model.parameters(), lr=self.lr, betas=(0.9, 0.999))
 
-    def augment(self, x):
-        """One random augmentation of an image batch (N, C, H, W), the same draw for the whole batch."""
-        from torchvision.transforms import v2
-
-        x = v2.RandomAffine(degrees=15, translate=(1 / 16, 1 / 16), scale=(0.9, 1.1))(x)
-        x = v2.GaussianBlur(kernel_size=5, sigma=(0.001, 0.5))(x)
-        if self.flip and torch.rand(()) < 0.5:
-            x = x.flip(-1)
-        return x + 0.005 * torch.randn_like(x)
-
     def teacher_predictions(self, x):
         """(scored logits, soft targets (N, C)): the teacher's, averaged over augmentations when the source is
         unsure of the batch."""
@@ -60,10 +48,8 @@ class CoTTA(StreamMethod):
             logits = self.teacher(x).logits
             confidence = self.anchor(x).logits.softmax(1).max(1).values.mean()
             if self.augmentations and confidence < self.confidence_threshold:
-                if x.dim() != 4:
-                    raise DabenchError("cotta averages the teacher over image augmentations, and these inputs are "
-                                       "not images (N, C, H, W); set method.augmentations: 0")
-                probs = torch.stack([self.teacher(self.augment(x)).logits.softmax(1)
+                require_images(x, "cotta", "set method.augmentations: 0")
+                probs = torch.stack([self.teacher(augment_images(x, self.flip)).logits.softmax(1)
                                      for _ in range(self.augmentations)]).mean(0)
                 return probs.clamp_min(1e-12).log(), probs
             return logits, logits.softmax(1)

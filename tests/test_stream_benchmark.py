@@ -1,0 +1,58 @@
+"""`dabench bench` on a stream benchmark file: every method x stream variant x seed, the tables with per-domain
+errors and negative transfer marked, the curves, and a rerun that recomputes nothing."""
+import csv
+
+import pytest
+import yaml
+from test_stream import STREAM
+
+from dabench.cli import main
+from dabench.errors import DabenchError
+from dabench.stream.benchmark import load_stream_grid
+
+GRID = {"setting": "stream", **{k: v for k, v in STREAM.items() if k not in ("method", "seed")},
+        "methods": ["bn_adapt", {"name": "tent", "label": "tent_fast", "lr": 0.05}], "seeds": [0],
+        "streams": {"iid": {}, "bursts": {"order": "dirichlet", "dirichlet_alpha": 0.01}}}
+
+
+def test_a_stream_benchmark_writes_the_study_table_per_domain_errors_and_curves(tmp_path, capsys):
+    (tmp_path / "grid.yaml").write_text(yaml.safe_dump(GRID, sort_keys=False))
+    out = tmp_path / "out"
+    assert main(["bench", str(tmp_path / "grid.yaml"), "--out", str(out), "--quiet"]) == 0
+    table = (out / "table.md").read_text()
+    assert "| method | iid | bursts |" in table and "online error" in table
+    rows = list(csv.DictReader((out / "per_domain.csv").open()))
+    assert {(r["stream"], r["method"], r["domain"]) for r in rows} == {
+        (s, m, d) for s in ("iid", "bursts") for m in ("source", "bn_adapt", "tent_fast") for d in ("b", "c")}
+    by = {(r["stream"], r["method"], r["domain"]): float(r["online_error"]) for r in rows}
+    source_bursts = (by[("bursts", "source", "b")] + by[("bursts", "source", "c")]) / 2
+    bn_bursts = (by[("bursts", "bn_adapt", "b")] + by[("bursts", "bn_adapt", "c")]) / 2
+    # class bursts break test-batch statistics: normalising with one class's statistics hurts, marked ▼
+    assert bn_bursts > source_bursts and f"{bn_bursts:.1f} ▼" in table
+    assert (out / "curves.png").is_file() and (out / "runs" / "bursts" / "tent_fast" / "seed0" / "result.json").is_file()
+    capsys.readouterr()
+    assert main(["bench", str(tmp_path / "grid.yaml"), "--out", str(out), "--quiet"]) == 0
+    assert "ran 0 run(s), 6 already finished" in capsys.readouterr().out
+    assert main(["table", str(out)]) == 0 and capsys.readouterr().out == table
+
+
+def test_one_stream_gives_the_error_of_every_domain(tmp_path):
+    grid = {**{k: v for k, v in GRID.items() if k != "streams"}, "methods": ["bn_adapt"]}
+    (tmp_path / "grid.yaml").write_text(yaml.safe_dump(grid))
+    assert main(["bench", str(tmp_path / "grid.yaml"), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    header = (tmp_path / "out" / "table.md").read_text().split("\n")[4]
+    assert header == "| method | b | c | mean | final model, mean |"
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"method": "tent"}, "a stream benchmark lists `methods`, not `method`"),
+    ({"seeds": [0, 0]}, "seeds must list distinct integers >= 0"),
+    ({"methods": ["tent", "tent"]}, "methods lists tent twice; give each variant its own 'label'"),
+    ({"methods": ["tenth"]}, "stream iid, method tenth: unknown test-time method 'tenth'"),
+    ({"streams": {"b1": {"batch_size": 0}}}, "stream b1, method source: stream: batch_size"),
+])
+def test_a_bad_stream_benchmark_file_is_a_one_line_error_naming_the_file(change, message, tmp_path):
+    (tmp_path / "grid.yaml").write_text(yaml.safe_dump({**GRID, **change}, sort_keys=False))
+    with pytest.raises(DabenchError) as err:
+        load_stream_grid(tmp_path / "grid.yaml")
+    assert message in str(err.value) and str(tmp_path / "grid.yaml") in str(err.value) and "\n" not in str(err.value)
