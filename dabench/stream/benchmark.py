@@ -4,7 +4,7 @@ A stream benchmark file is a stream config (dabench/stream/protocol.py) without 
 
     setting: stream
     methods: [source, bn_adapt, tent, {name: tent, label: tent_lr1e-3, lr: 0.001}]   default: every method
-    seeds: [0, 1, 2]
+    seeds: [0, 1, 2]                            a method entry may give its own, e.g. {name: memo, seeds: [0]}
     streams: {b64: {batch_size: 64}, b1: {batch_size: 1}, dirichlet: {order: dirichlet}}   optional: a study
 
 Each cell is one `dabench stream` folder, OUT/runs/<stream>/<method>/seed<k> (<stream> is `default` without
@@ -47,10 +47,14 @@ def load_stream_grid(path: str | Path, overrides: list[str] | None = None) -> di
             not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds):
         raise DabenchError(f"{path}: seeds must list distinct integers >= 0, got {seeds!r}")
     entries = raw.get("methods") or STREAM_METHODS.names()
-    methods = {}
+    methods, method_seeds = {}, {}
     for entry in ["source", *(e for e in entries if e not in ("source", {"name": "source"}))]:
         spec = {"name": entry} if isinstance(entry, str) else dict(entry)
         label = spec.pop("label", None) or spec.get("name")
+        method_seeds[label] = spec.pop("seeds", seeds)
+        if not set(method_seeds[label]) <= set(seeds) or not method_seeds[label]:
+            raise DabenchError(f"{path}: method {label}: its seeds {method_seeds[label]!r} must be some of the "
+                               f"file's seeds {seeds}")
         if label in methods:
             raise DabenchError(f"{path}: methods lists {label} twice; give each variant its own 'label', e.g. "
                                f"{{name: tent, label: tent_lr1e-3, lr: 0.001}}")
@@ -62,7 +66,7 @@ def load_stream_grid(path: str | Path, overrides: list[str] | None = None) -> di
     cells = []
     for variant, options in streams.items():
         for label, spec in methods.items():
-            for seed in seeds:
+            for seed in method_seeds[label]:
                 config = {**shared, "method": spec, "seed": seed, "stream": {**shared.get("stream", {}), **options}}
                 try:
                     resolve_stream(config)
@@ -83,23 +87,35 @@ def run_stream_benchmark(path: str | Path, out: str | Path, overrides: list[str]
     status = {}
     for i, (variant, label, seed, config) in enumerate(grid["cells"]):
         folder = root / "runs" / variant / label / f"seed{seed}"
-        status[f"{variant}/{label}/seed{seed}"] = "done" if (folder / "result.json").exists() else "ran"
+        cell = f"{variant}/{label}/seed{seed}"
+        status[cell] = "done" if (folder / "result.json").exists() else "ran"
         if progress:
             print(f"[{i + 1}/{len(grid['cells'])}] {variant} {label} seed {seed}", flush=True)
-        run_stream(config, folder)
+        try:
+            run_stream(config, folder)
+            (folder / "failed.json").unlink(missing_ok=True)
+        except Exception as err:  # noqa: BLE001 - a method that breaks on this stream is a result, not a crash
+            status[cell] = "failed"
+            reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            write_json_atomic({"error": f"{type(err).__name__}: {reason}"}, folder / "failed.json")
+            if progress:
+                print(f"  failed: {type(err).__name__}: {reason}", flush=True)
     return {**write_stream_tables(root), "status": status}
 
 
-def _results(root: Path, grid: dict) -> dict[str, dict[str, list[dict]]]:
-    """{variant: {label: [result of each finished seed]}} from the run folders."""
-    found = {}
+def _results(root: Path, grid: dict) -> tuple[dict[str, dict[str, list[dict]]], list[str]]:
+    """({variant: {label: [result of each finished seed]}}, ["variant/label/seed<k>: error" of each failed run])
+    from the run folders."""
+    found, failed = {}, []
     for variant in grid["streams"]:
         for label in grid["methods"]:
-            runs = [read_json(f) for seed in grid["seeds"]
-                    if (f := root / "runs" / variant / label / f"seed{seed}" / "result.json").exists()]
+            folders = [root / "runs" / variant / label / f"seed{seed}" for seed in grid["seeds"]]
+            runs = [read_json(f / "result.json") for f in folders if (f / "result.json").exists()]
+            failed += [f"{variant}/{label}/{f.name}: {read_json(f / 'failed.json')['error']}" for f in folders
+                       if (f / "failed.json").exists()]
             if runs:
                 found.setdefault(variant, {})[label] = runs
-    return found
+    return found, failed
 
 
 def mean_std(values: list[float]) -> str:
@@ -139,17 +155,17 @@ def domain_table(results: dict[str, list[dict]], seeds: list[int]) -> list[str]:
     return lines
 
 
-def study_table(results: dict[str, dict[str, list[dict]]], seeds: list[int]) -> list[str]:
-    """A study: the mean online error over the domains, one column per stream variant."""
-    variants = list(results)
-    labels = list(dict.fromkeys(label for by_label in results.values() for label in by_label))
+def study_table(results: dict[str, dict[str, list[dict]]], grid: dict, failed: list[str]) -> list[str]:
+    """A study: the mean online error over the domains, one column per stream variant; "failed" where every run of
+    a method on that stream failed."""
+    variants, labels, seeds = list(results), list(grid["methods"]), grid["seeds"]
     lines = ["| method | " + " | ".join(variants) + " |", "|" + "---|" * (len(variants) + 1)]
     for label in labels:
         cells = []
         for variant in variants:
             runs = results[variant].get(label)
             if not runs:
-                cells.append("–")
+                cells.append("failed" if any(f.startswith(f"{variant}/{label}/") for f in failed) else "–")
                 continue
             negative = label != "source" and _negative(runs, results[variant].get("source", []))
             shown = mean_std([_mean_error(r, "online_accuracy_per_domain") for r in runs])
@@ -189,7 +205,7 @@ def write_stream_tables(root: str | Path, write: bool = True) -> dict:
     per_domain.csv}."""
     root = Path(root)
     grid = load_stream_grid(root / "grid.yaml")
-    results = _results(root, grid)
+    results, failed = _results(root, grid)
     if "source" not in next(iter(results.values()), {}):
         raise DabenchError(f"{root}: no finished source stream yet; run `dabench bench {root / 'grid.yaml'} --out "
                            f"{root}`")
@@ -211,7 +227,9 @@ def write_stream_tables(root: str | Path, write: bool = True) -> dict:
                                         if one else "; each cell: the mean over the domains")
              + ". ▼: online accuracy below the source model's on the same stream and some seed (negative transfer).",
              "", *(domain_table(next(iter(results.values())), grid["seeds"]) if one
-                   else study_table(results, grid["seeds"])), "", "## Protocol", "", f"- {PROTOCOL}.",
+                   else study_table(results, grid, failed)),
+             *(["", "Failed runs (a method that breaks on a stream is reported, not retried silently):", "",
+                *[f"- {f}" for f in failed]] if failed else []), "", "## Protocol", "", f"- {PROTOCOL}.",
              f"- Source model: {first['source_stage']['method']['name']} for {first['source_stage']['steps']} steps, "
              f"source test accuracy {first['source_stage']['source_test_accuracy']:.1f}% (seed {first['seed']}).",
              "- Methods: " + "; ".join(f"{label}: {json.dumps(spec)}" for label, spec in grid["methods"].items())
