@@ -183,3 +183,12 @@ def test_the_stream_command_writes_its_result_and_curve_and_list_shows_the_setti
     listing = capsys.readouterr().out
     assert all(name in listing for name in ("tent", "eata", "sar", "cotta", "rotta", "lame", "t3a", "memo", "deyo",
                                           "bn_adapt", "source"))
+
+
+def test_a_gradual_stream_visits_a_domain_twice_and_reports_each_visit(tmp_path):
+    result = run_stream({**STREAM, "targets": ["b", "c", "b"], "method": "bn_adapt"}, tmp_path / "gradual")
+    assert list(result["online_accuracy_per_domain"]) == ["b", "c", "b (2)"] == list(result["final_model_accuracy"])
+    assert all(0 <= a <= 100 for a in result["online_accuracy_per_domain"].values())
+    assert list(result["batches_per_domain"].values()) == [8, 8, 8]  # 120 test samples, batches of 16
+    overall = np.mean(list(result["online_accuracy_per_domain"].values()))  # equal-sized visits
+    assert abs(result["online_accuracy"] - overall) < 1e-3

@@ -29,7 +29,7 @@ from dabench.config_files import apply_overrides, load_yaml
 from dabench.errors import DabenchError
 from dabench.io import make_folder, read_json, save_figure, write_bytes_atomic, write_json_atomic
 from dabench.stream.base import STREAM_METHODS
-from dabench.stream.protocol import PROTOCOL, resolve_stream, run_stream
+from dabench.stream.protocol import PROTOCOL, resolve_stream, run_stream, segment_names
 
 GRID_KEYS = ("setting", "name", "methods", "seeds", "streams")
 
@@ -143,7 +143,7 @@ def _row_label(label: str, runs: list[dict], seeds: list[int], negative: bool) -
 
 def domain_table(results: dict[str, list[dict]], seeds: list[int]) -> list[str]:
     """One stream: the online error per target domain, their mean, and the final model's mean error."""
-    targets = next(iter(results.values()))[0]["targets"]
+    targets = segment_names(next(iter(results.values()))[0]["targets"])
     header = ["method", *targets, "mean", "final model, mean"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for label, runs in results.items():
@@ -185,10 +185,10 @@ def curves_figure(results: dict[str, dict[str, list[dict]]], path: Path) -> None
             ax.plot(range(1, len(runs[0]["curve"]) + 1), runs[0]["curve"], lw=1.1, label=label)
         first = by_label["source"][0] if "source" in by_label else next(iter(by_label.values()))[0]
         start = 0
-        for domain in first["targets"]:
+        for name in segment_names(first["targets"]):
             ax.axvline(start + 0.5, color="grey", lw=0.5)
-            ax.text(start + 1, 1, domain, fontsize=6, rotation=90, va="bottom")
-            start += first["batches_per_domain"][domain]
+            ax.text(start + 1, 1, name, fontsize=6, rotation=90, va="bottom")
+            start += first["batches_per_domain"][name]
         ax.set_xlabel("batch")
         ax.set_ylabel("online accuracy so far (%)")
         ax.set_ylim(0, 100)
@@ -246,7 +246,7 @@ def write_stream_tables(root: str | Path, write: bool = True) -> dict:
     for variant, by_label in results.items():
         for label, runs in by_label.items():
             for r in runs:
-                for d in r["targets"]:
+                for d in segment_names(r["targets"]):
                     writer.writerow([variant, label, r["seed"], d, f"{100 - r['online_accuracy_per_domain'][d]:.4f}",
                                      f"{100 - r['final_model_accuracy'][d]:.4f}"])
     if not write:

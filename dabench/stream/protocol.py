@@ -109,6 +109,17 @@ def stream_order(labels: dict[str, torch.Tensor], targets: list[str], options: d
     return orders
 
 
+def segment_names(targets: list[str]) -> list[str]:
+    """The name of each stretch of the stream: its domain, with " (k)" on the k-th visit of a domain seen before
+    (a gradual stream, fog-1 ... fog-5 ... fog-1, visits domains twice)."""
+    seen: dict[str, int] = {}
+    names = []
+    for domain in targets:
+        seen[domain] = seen.get(domain, 0) + 1
+        names.append(domain if seen[domain] == 1 else f"{domain} ({seen[domain]})")
+    return names
+
+
 def score(logits: torch.Tensor, labels: torch.Tensor, index: np.ndarray) -> int:
     """Correct predictions among a batch's (N, C) logits, the batch being samples `index` of a domain whose labels
     are `labels`: the one place the stream's labels are read."""
@@ -137,7 +148,9 @@ def run_stream(raw: dict, out: str | Path, progress: bool = False) -> dict:
     model, stage = train_source_stage(run, {}, tuple(dataset.input_shape), dataset.num_classes)
     seed_everything(run["seed"])
     orders = stream_order(labels, cfg["targets"], options, run["seed"])
-    batches = [(domain, order[i:i + options["batch_size"]]) for domain, order in zip(cfg["targets"], orders)
+    names = segment_names(cfg["targets"])
+    batches = [(name, domain, order[i:i + options["batch_size"]])
+               for name, domain, order in zip(names, cfg["targets"], orders)
                for i in range(0, len(order), options["batch_size"])]
     method = STREAM_METHODS.build(cfg["method"])
     method.setup(model)
@@ -150,7 +163,7 @@ def run_stream(raw: dict, out: str | Path, progress: bool = False) -> dict:
             correct, position = list(state["correct"]), state["position"]
             torch.set_rng_state(state["rng"])
     for b in range(position, len(batches)):
-        domain, index = batches[b]
+        _, domain, index = batches[b]
         logits = method(inputs[domain][torch.as_tensor(index)])
         correct.append(score(logits.detach(), labels[domain], index))
         if options["episodic"]:
@@ -161,25 +174,25 @@ def run_stream(raw: dict, out: str | Path, progress: bool = False) -> dict:
         if progress:
             print(f"\r{cfg['method']['name']}: batch {b + 1}/{len(batches)} ({domain})", end="", flush=True)
     final = {}
-    for domain, order in zip(cfg["targets"], orders):
+    for name, domain, order in zip(names, cfg["targets"], orders):
         chunks = [order[i:i + options["batch_size"]] for i in range(0, len(order), options["batch_size"])]
         hits = sum(score(method.predict(inputs[domain][torch.as_tensor(chunk)]), labels[domain], chunk)
                    for chunk in chunks)
-        final[domain] = 100.0 * hits / len(order)
-    sizes = [len(index) for _, index in batches]
-    per_domain = {d: 100.0 * sum(c for c, (dd, _) in zip(correct, batches) if dd == d) / len(labels[d])
-                  for d in cfg["targets"]}
+        final[name] = 100.0 * hits / len(order)
+    sizes = [len(index) for _, _, index in batches]
+    per_domain = {name: 100.0 * sum(c for c, (n, _, _) in zip(correct, batches) if n == name) / len(order)
+                  for name, order in zip(names, orders)}
     curve = (100.0 * np.cumsum(correct) / np.cumsum(sizes)).round(4).tolist()
     order_digest = hashlib.sha256(b"".join(np.asarray(o, dtype=np.int64).tobytes() for o in orders)).hexdigest()
     result = {"config": {k: v for k, v in cfg.items() if k != "hash"}, "config_hash": cfg["hash"],
               "method": cfg["method"]["name"], "source": run["source"], "targets": cfg["targets"],
               "seed": run["seed"], "protocol": PROTOCOL, "online_accuracy": curve[-1],
               "online_accuracy_per_domain": per_domain, "final_model_accuracy": final, "batches": len(batches),
-              "batches_per_domain": {d: sum(dd == d for dd, _ in batches) for d in cfg["targets"]},
+              "batches_per_domain": {name: sum(n == name for n, _, _ in batches) for name in names},
               "curve": curve, "stream_order_sha256": order_digest, "source_stage": stage,
               "updates": method.updates, "keeps": method.keeps, "wall_s": time.perf_counter() - started,
               **provenance(torch.device("cpu"), run["trainer"]["threads"])}
-    write_json_atomic({d: np.asarray(o).tolist() for d, o in zip(cfg["targets"], orders)}, out / "stream_order.json")
+    write_json_atomic({name: np.asarray(o).tolist() for name, o in zip(names, orders)}, out / "stream_order.json")
     curve_figure(result, out / "curve.png")
     write_json_atomic(result, out / "result.json")
     checkpoint.unlink(missing_ok=True)
@@ -194,10 +207,10 @@ def curve_figure(result: dict, path: Path) -> None:
     ax = fig.subplots()
     ax.plot(range(1, len(result["curve"]) + 1), result["curve"], lw=1.2)
     start = 0
-    for domain in result["targets"]:
+    for name in segment_names(result["targets"]):
         ax.axvline(start + 0.5, color="grey", lw=0.5)
-        ax.text(start + 1, ax.get_ylim()[0], domain, fontsize=7, va="bottom")
-        start += result["batches_per_domain"][domain]
+        ax.text(start + 1, ax.get_ylim()[0], name, fontsize=7, va="bottom")
+        start += result["batches_per_domain"][name]
     ax.set_xlabel("batch")
     ax.set_ylabel("online accuracy so far (%)")
     ax.set_title(f"{result['method']}: {result['source']} → {' → '.join(result['targets'])}, seed {result['seed']}",
