@@ -56,3 +56,26 @@ def test_a_bad_stream_benchmark_file_is_a_one_line_error_naming_the_file(change,
     with pytest.raises(DabenchError) as err:
         load_stream_grid(tmp_path / "grid.yaml")
     assert message in str(err.value) and str(tmp_path / "grid.yaml") in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_published_number_is_printed_only_beside_the_same_dataset_backbone_and_stream(tmp_path, monkeypatch,
+                                                                                         capsys):
+    import json
+
+    import dabench.stream.benchmark as benchmark
+
+    grid = {**{k: v for k, v in GRID.items() if k != "streams"}, "methods": ["bn_adapt"]}
+    (tmp_path / "grid.yaml").write_text(yaml.safe_dump(grid))
+    record = {"setting": "test-time continual", "dabench_dataset": "toy", "dabench_backbone": "mlp",
+              "dabench_targets": ["b", "c"], "dabench_method": "bn_adapt", "error": 12.3, "kind": "paper",
+              "source": "a-paper"}
+    other = {**record, "dabench_backbone": "wrn28_10", "error": 45.6}
+    (tmp_path / "test_time.json").write_text(json.dumps([record, other]))
+    monkeypatch.setattr(benchmark, "PAPER_RESULTS", tmp_path / "test_time.json")
+    assert main(["bench", str(tmp_path / "grid.yaml"), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    table = (tmp_path / "out" / "table.md").read_text()
+    assert "bn_adapt 12.3 (paper, a-paper)" in table and "45.6" not in table
+    (tmp_path / "test_time.json").write_text(json.dumps([other]))
+    capsys.readouterr()
+    assert main(["table", str(tmp_path / "out")]) == 0
+    assert "Published numbers: none with this protocol (dataset toy, backbone mlp" in capsys.readouterr().out

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from dabench.config_files import apply_overrides, load_yaml
+from dabench.config_files import apply_overrides, load_yaml, shipped
 from dabench.errors import DabenchError
 from dabench.io import make_folder, read_json, save_figure, write_bytes_atomic, write_json_atomic
 from dabench.stream.base import STREAM_METHODS
@@ -199,6 +199,27 @@ def curves_figure(results: dict[str, dict[str, list[dict]]], path: Path) -> None
     save_figure(fig, path)
 
 
+PAPER_RESULTS = shipped("paper_results") / "test_time.json"
+
+
+def published_lines(first: dict, labels: list[str]) -> list[str]:
+    """The published online errors of paper_results/test_time.json whose dataset, backbone, targets and setting
+    are this stream's, for the methods in `labels`; else one line saying there are none."""
+    run = first["config"]["run"]
+    setting = "test-time continual" if len(first["targets"]) > 1 else "test-time online"
+    backbone = run["model"]["backbone"]
+    backbone = backbone["name"] if isinstance(backbone, dict) else backbone
+    records = json.loads(PAPER_RESULTS.read_text()) if PAPER_RESULTS.exists() else []
+    found = [r for r in records if r.get("dabench_dataset") == run["dataset"]["name"] and r.get("setting") == setting
+             and r.get("dabench_backbone") == backbone and r.get("dabench_targets") == first["targets"]
+             and r.get("dabench_method") in labels]
+    if not found:
+        return [f"- Published numbers: none with this protocol (dataset {run['dataset']['name']}, backbone {backbone}, "
+                f"these targets; paper_results/test_time.json)."]
+    return ["- Published online error, same dataset, backbone and stream: " + "; ".join(
+        f"{r['dabench_method']} {r['error']:.1f} ({r['kind']}, {r['source']})" for r in found) + "."]
+
+
 def write_stream_tables(root: str | Path, write: bool = True) -> dict:
     """table.md, per_domain.csv, curves.png and results.json of the stream benchmark in `root` from its finished
     runs (`dabench table ROOT` renders them again, `--write` writes them); returns {"md": the table, "csv":
@@ -234,6 +255,7 @@ def write_stream_tables(root: str | Path, write: bool = True) -> dict:
              f"source test accuracy {first['source_stage']['source_test_accuracy']:.1f}% (seed {first['seed']}).",
              "- Methods: " + "; ".join(f"{label}: {json.dumps(spec)}" for label, spec in grid["methods"].items())
              + " (unset parameters at the defaults in each method's docstring).",
+             *published_lines(first, list(grid["methods"])),
              f"- dabench {first['versions']['dabench']}, commit(s) {', '.join(versions)}; torch "
              f"{first['versions']['torch']}; device {first['device']}.",
              "- Wall time per stream: " + ", ".join(f"{label} {_seconds(min(w))}-{_seconds(max(w))} s" for label, w in wall.items()
