@@ -7,7 +7,7 @@
   torchvision checks them), for the source model.
 
 Domains are ``<corruption>-<severity>`` for the 15 benchmark corruptions in the standard order (noise, blur,
-weather, digital; ``digits_c.CORRUPTIONS``) and the 4 held-out extras (``EXTRA``), severities 1-5.
+weather, digital; ``corrupted.CORRUPTIONS``) and the 4 held-out extras (``EXTRA``), severities 1-5.
 """
 from __future__ import annotations
 
@@ -19,26 +19,13 @@ import numpy as np
 import torch
 
 from dabench.data.base import DATASETS, DomainDataset, tensor_dataset
-from dabench.data.digits_c import CORRUPTIONS, SEVERITIES
+from dabench.data.corrupted import CORRUPTIONS, SEVERITIES, check_corrupted_domain
 from dabench.errors import DabenchError
 
 EXTRA = ("speckle_noise", "gaussian_blur", "spatter", "saturate")  # the benchmark's validation corruptions
 CORRUPTED = tuple(f"{c}-{s}" for c in (*CORRUPTIONS, *EXTRA) for s in SEVERITIES)
 CITATION = ("Hendrycks & Dietterich, Benchmarking Neural Network Robustness to Common Corruptions and "
             "Perturbations, ICLR 2019")
-
-
-def check_corrupted_domain(dataset: DomainDataset, domain: str) -> None:
-    """A one-line error naming the unknown corruption or the severity out of range."""
-    if domain in dataset.domains:
-        return
-    corruption, _, severity = domain.rpartition("-")
-    if corruption in (*CORRUPTIONS, *EXTRA):
-        raise DabenchError(f"{dataset.name}: severity '{severity}' of {corruption} is not one of "
-                           f"{', '.join(map(str, SEVERITIES))}; write e.g. {corruption}-5")
-    raise DabenchError(f"{dataset.name}: unknown corruption '{corruption or domain}'; domains are "
-                       f"{'clean and ' if 'clean' in dataset.domains else ''}<corruption>-<severity 1-5> for "
-                       f"{', '.join((*CORRUPTIONS, *EXTRA))}")
 
 
 class CifarC(DomainDataset):
@@ -59,7 +46,7 @@ class CifarC(DomainDataset):
     licence = "CIFAR: research use; CIFAR-C: CC BY 4.0 (Zenodo)"
 
     def check_domain(self, domain):
-        check_corrupted_domain(self, domain)
+        check_corrupted_domain(self, domain, (*CORRUPTIONS, *EXTRA))
 
     def domain_files(self, domain):
         return [self.clean_tar if domain == "clean" else self.corrupted_tar]

@@ -1,13 +1,14 @@
-"""digits_c: the corruptions match their published definitions on a fixed image, and the corrupted domains are
-written once, seeded, with a manifest that catches a changed file."""
+"""digits_c and coil20_c: the corruptions match their published definitions on a fixed image, and the corrupted
+domains are written once, seeded, with a manifest that catches a changed file."""
 import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from skimage.color import hsv2rgb, rgb2hsv
 
-from dabench.data.digits_c import CORRUPTIONS, SEVERITIES, corrupt_images, domain_seed
+from dabench.data.corrupted import CORRUPTIONS, SEVERITIES, corrupt_images, domain_seed
 from dabench.errors import DabenchError
 
 IMAGE = (np.random.default_rng(0).random((1, 32, 32, 3)) * 255).astype(np.uint8)
@@ -81,3 +82,22 @@ def test_the_corrupted_test_split_is_written_once_with_a_manifest(data_root, tmp
         dataset.load("fog-6", "test")
     with pytest.raises(DabenchError, match="unknown corruption 'fogg'; domains are clean and"):
         dataset.load("fogg-1", "test")
+
+
+def test_coil20_c_splits_each_object_in_two_and_corrupts_the_test_half(data_root, tmp_path, monkeypatch):
+    from dabench.data.base import DATASETS
+
+    monkeypatch.setenv("DABENCH_CACHE", str(tmp_path / "cache"))
+    dataset = DATASETS.build("coil20_c")
+    (train, train_y), (test, test_y) = dataset.load("clean", "train").tensors, dataset.load("clean", "test").tensors
+    assert train.shape == test.shape == (720, 3, 32, 32)
+    assert train_y.bincount().tolist() == test_y.bincount().tolist() == [36] * 20
+    assert not any(torch.equal(a, b) for a, b in zip(train[:36], test[:36]))  # different poses
+    x, y = dataset.load("brightness-3", "test").tensors
+    uint8 = ((test.permute(0, 2, 3, 1) + 1) * 127.5).round().byte().numpy()
+    expected = corrupt_images(uint8, "brightness", 3, domain_seed("brightness-3"))
+    assert torch.equal(y, test_y)
+    assert np.array_equal(((x.permute(0, 2, 3, 1) + 1) * 127.5).round().byte().numpy(), expected)
+    assert (tmp_path / "cache" / "coil20_c" / "manifest.json").is_file()
+    with pytest.raises(DabenchError, match="coil20_c: severity '9' of fog is not one of"):
+        dataset.load("fog-9", "test")
