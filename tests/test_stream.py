@@ -192,3 +192,17 @@ def test_a_gradual_stream_visits_a_domain_twice_and_reports_each_visit(tmp_path)
     assert list(result["batches_per_domain"].values()) == [8, 8, 8]  # 120 test samples, batches of 16
     overall = np.mean(list(result["online_accuracy_per_domain"].values()))  # equal-sized visits
     assert abs(result["online_accuracy"] - overall) < 1e-3
+
+
+def test_a_method_that_returns_to_the_source_after_every_input_has_no_second_pass(tmp_path, monkeypatch):
+    class Forgetful(StreamMethod):
+        episodic_by_design = True
+
+        def predict(self, x):
+            raise AssertionError("a second pass")
+
+    STREAM_METHODS.names()  # the registry imports its modules first
+    monkeypatch.setitem(STREAM_METHODS._entries, "forgetful", Forgetful)
+    result = run_stream({**STREAM, "method": "forgetful"}, tmp_path / "forgetful")
+    assert result["final_model_accuracy"] == result["online_accuracy_per_domain"]
+    assert result["final_model_pass"].startswith("the online pass")

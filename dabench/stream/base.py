@@ -73,6 +73,9 @@ class StreamMethod(nn.Module):
 
     updates = "nothing"
     keeps = "nothing"
+    # True for a method that returns to the source after every input (MEMO): its final model is the source model
+    # with the same per-input procedure, so the online pass is already the final model's and is not run twice.
+    episodic_by_design = False
     # Attributes besides parameters and buffers that change from batch to batch (of any shape: a support set
     # that grows), saved with the state so that resets and resumed streams restore them.
     kept_attributes: tuple[str, ...] = ()

@@ -31,6 +31,7 @@ class MEMO(BNAdapt):
 
     updates = "every weight, for one input at a time (reset before the next)"
     keeps = "nothing (episodic by design)"
+    episodic_by_design = True
 
     def __init__(self, lr: float = 0.005, augmentations: int = 32, prior_strength: float = 16.0):
         super().__init__(source_weight=prior_strength / (prior_strength + 1))
