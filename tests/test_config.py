@@ -120,7 +120,7 @@ def test_where_data_lives_and_how_it_is_read_or_logged_do_not_change_the_hash(tm
 @pytest.mark.parametrize("path", sorted(CONFIG_DIR.glob("datasets/*.yaml")), ids=lambda p: p.stem)
 def test_shipped_dataset_configs_are_valid(path, tmp_path):
     """Every key and name is accepted; only the data may be absent (the missing-data check comes last).
-    mini_digits ships in the package, toy and spoken_digits_synth are generated: they need no data files."""
+    mini_digits ships in the package, toy and the spoken digits are generated: they need no data files."""
     cfg = load_yaml(path)
     cfg["data_root"] = str(tmp_path)
     cfg.setdefault("source", "a")  # folder.yaml leaves the pair to the user
@@ -130,7 +130,7 @@ def test_shipped_dataset_configs_are_valid(path, tmp_path):
     except DabenchError as err:
         assert "missing" in str(err) or "folder' needs path=" in str(err)
     else:
-        assert resolved["dataset"]["name"] in ("mini_digits", "toy", "spoken_digits_synth")  # need no files
+        assert resolved["dataset"]["name"] in ("mini_digits", "toy", "spoken_digits_synth", "spoken_digits_c")
 
 
 @pytest.mark.parametrize("name", DATASETS.names())

@@ -18,7 +18,7 @@ def dataset(request, tmp_path, monkeypatch):
     if request.param == "audio_folder":
         return DATASETS.build({"name": "audio_folder", "path": str(make_audio_folder_domains(tmp_path / "clips"))},
                               root=tmp_path / "data")
-    if request.param == "spoken_digits_synth":  # the small corpus the speech tests share, not the whole one
+    if request.param in ("spoken_digits_synth", "spoken_digits_c"):  # the speech tests' small corpus, not the whole
         return DATASETS.build({"name": request.param, "path": str(request.getfixturevalue("speech_corpus")[0])})
     return DATASETS.build(request.param, root=tmp_path / "data")  # an empty data root
 

@@ -84,17 +84,18 @@ def corrupt_images(images: np.ndarray, corruption: str, severity: int, seed: int
     return np.stack([np.uint8(corrupt(image, corruption_name=corruption, severity=severity)) for image in images])
 
 
-def check_corrupted_domain(dataset: DomainDataset, domain: str, corruptions: tuple[str, ...] = CORRUPTIONS) -> None:
+def check_corrupted_domain(dataset: DomainDataset, domain: str, corruptions: tuple[str, ...] = CORRUPTIONS,
+                           severities: tuple[int, ...] = SEVERITIES) -> None:
     """A one-line error naming the unknown corruption or the severity out of range."""
     if domain in dataset.domains:
         return
     corruption, _, severity = domain.rpartition("-")
     if corruption in corruptions:
         raise DabenchError(f"{dataset.name}: severity '{severity}' of {corruption} is not one of "
-                           f"{', '.join(map(str, SEVERITIES))}; write e.g. {corruption}-5")
+                           f"{', '.join(map(str, severities))}; write e.g. {corruption}-{severities[-1]}")
     raise DabenchError(f"{dataset.name}: unknown corruption '{corruption or domain}'; domains are "
-                       f"{'clean and ' if 'clean' in dataset.domains else ''}<corruption>-<severity 1-5> for the "
-                       f"corruptions {', '.join(corruptions)}")
+                       f"{'clean and ' if 'clean' in dataset.domains else ''}<corruption>-<severity "
+                       f"{severities[0]}-{severities[-1]}> for the corruptions {', '.join(corruptions)}")
 
 
 class CorruptedImages(DomainDataset):
