@@ -12,7 +12,7 @@ import torch
 
 from dabench.data.base import DATASETS
 from dabench.data.coil20 import COIL20
-from dabench.data.corrupted import CorruptedImages
+from dabench.data.corrupted import CorruptedImages, alternate_split
 
 
 @DATASETS.register("coil20_c")
@@ -34,6 +34,5 @@ class COIL20C(CorruptedImages):
         halves = [self.coil20.load(domain, "test").tensors for domain in self.coil20.domains]
         self.used_files.update(self.coil20.used_files)
         x, y = torch.cat([h[0] for h in halves]), torch.cat([h[1] for h in halves])
-        first = 1 if split == "test" else 0
-        keep = torch.cat([torch.nonzero(y == c).squeeze(1)[first::2] for c in range(self.num_classes)]).sort().values
+        keep = alternate_split(y, split, self.num_classes)
         return x[keep], y[keep]

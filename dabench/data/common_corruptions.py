@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from dabench.data.base import DATASETS, DomainDataset, tensor_dataset
-from dabench.data.corrupted import CORRUPTIONS, SEVERITIES, check_corrupted_domain
+from dabench.data.corrupted import CORRUPTIONS, SEVERITIES, check_corrupted_domain, check_test_split
 from dabench.errors import DabenchError
 
 EXTRA = ("speckle_noise", "gaussian_blur", "spatter", "saturate")  # the benchmark's validation corruptions
@@ -59,9 +59,7 @@ class CifarC(DomainDataset):
             images = np.concatenate([b[b"data"] for b in batches]).reshape(-1, 3, 32, 32)
             labels = np.concatenate([b[self.label_key] for b in batches])
             return self._tensors(images, labels)
-        if split != "test":
-            raise DabenchError(f"{self.name}: the corrupted domain {domain} has a test split only (the stream "
-                               f"protocol's); train the source model on `clean`")
+        check_test_split(self, domain, split)
         corruption, severity = domain.rsplit("-", 1)
         rows = slice((int(severity) - 1) * self.images_per_severity, int(severity) * self.images_per_severity)
         with tarfile.open(self.path(self.corrupted_tar)) as tar:

@@ -98,6 +98,20 @@ def check_corrupted_domain(dataset: DomainDataset, domain: str, corruptions: tup
                        f"{severities[0]}-{severities[-1]}> for the corruptions {', '.join(corruptions)}")
 
 
+def check_test_split(dataset: DomainDataset, domain: str, split: str) -> None:
+    """A one-line error for a corrupted domain's train split: they are streams, the source trains on `clean`."""
+    if domain != "clean" and split != "test":
+        raise DabenchError(f"{dataset.name}: the corrupted domain {domain} has a test split only (the stream "
+                           f"protocol's); train the source model on `clean`")
+
+
+def alternate_split(labels: torch.Tensor, split: str, num_classes: int) -> torch.Tensor:
+    """Indices of `split` in a per-class alternation by file order: each class's even-numbered samples are train,
+    its odd-numbered ones test; sorted."""
+    first = 1 if split == "test" else 0
+    return torch.cat([torch.nonzero(labels == c).squeeze(1)[first::2] for c in range(num_classes)]).sort().values
+
+
 class CorruptedImages(DomainDataset):
     """Base: `clean` and its test images corrupted. A subclass gives `clean_split(split)`, (N, 3, 32, 32) images in
     [-1, 1] and (N,) labels, and `source` (how those images were made, for the manifest)."""
@@ -114,9 +128,7 @@ class CorruptedImages(DomainDataset):
 
     def load(self, domain, split):
         self.check_domain(domain)
-        if domain != "clean" and split != "test":
-            raise DabenchError(f"{self.name}: the corrupted domain {domain} has a test split only (the stream "
-                               f"protocol's); train the source model on `clean`")
+        check_test_split(self, domain, split)
         x, y = self.clean_split(split)
         if domain == "clean":
             return tensor_dataset(x, y)

@@ -20,10 +20,9 @@ import torch
 
 from dabench.data.audio import fixed_length
 from dabench.data.base import DATASETS, DomainDataset, tensor_dataset
-from dabench.data.corrupted import check_corrupted_domain, domain_seed
+from dabench.data.corrupted import alternate_split, check_corrupted_domain, check_test_split, domain_seed
 from dabench.data.speech_synth import SAMPLE_RATE, WORDS
 from dabench.data.spoken_digits import SpokenDigitsSynth
-from dabench.errors import DabenchError
 
 LEVELS = {"white_noise": (20.0, 10.0, 0.0), "pink_noise": (20.0, 10.0, 0.0), "reverb": (0.2, 0.5, 1.0),
           "pitch_up": (1.0, 2.0, 4.0), "pitch_down": (-1.0, -2.0, -4.0), "tempo_up": (1.1, 1.25, 1.5),
@@ -104,13 +103,10 @@ class SpokenDigitsC(DomainDataset):
 
     def load(self, domain, split):
         self.check_domain(domain)
-        if domain != "clean" and split != "test":
-            raise DabenchError(f"spoken_digits_c: the corrupted domain {domain} has a test split only (the stream "
-                               f"protocol's); train the source model on `clean`")
+        check_test_split(self, domain, split)
         x, y = self.speech.load("male", "train").tensors
         self.used_files.update(self.speech.used_files)
-        first = 1 if split == "test" else 0
-        keep = torch.cat([torch.nonzero(y == c).squeeze(1)[first::2] for c in range(self.num_classes)]).sort().values
+        keep = alternate_split(y, split, self.num_classes)
         x, y = x[keep], y[keep]
         if domain == "clean":
             return tensor_dataset(x, y)
