@@ -124,12 +124,17 @@ def _register_torchvision(arch: str, head: str, doc: str) -> None:
         net = _torchvision(arch, input_shape, weights)
         if head == "fc":  # ResNet: drop the ImageNet classifier, keep the pooled features
             layers = [(name, m) for name, m in net.named_children() if name != "fc"]
-            return FeatureExtractor(net.fc.in_features, OrderedDict([*layers[:-1], ("avgpool", net.avgpool),
-                                                                      ("flatten", nn.Flatten())]))
-        # VGG: keep fc6-fc7 (4,096 features, as in DAN/DANN's AlexNet/VGG code), drop fc8
-        return FeatureExtractor(net.classifier[-1].in_features, OrderedDict([
-            ("features", net.features), ("avgpool", net.avgpool), ("flatten", nn.Flatten()),
-            ("classifier", net.classifier[:-1])]))
+            extractor = FeatureExtractor(net.fc.in_features, OrderedDict([*layers[:-1], ("avgpool", net.avgpool),
+                                                                          ("flatten", nn.Flatten())]))
+            imagenet_head = net.fc
+        else:  # VGG: keep fc6-fc7 (4,096 features, as in DAN/DANN's AlexNet/VGG code), drop fc8
+            extractor = FeatureExtractor(net.classifier[-1].in_features, OrderedDict([
+                ("features", net.features), ("avgpool", net.avgpool), ("flatten", nn.Flatten()),
+                ("classifier", net.classifier[:-1])]))
+            imagenet_head = net.classifier[-1]
+        # The dropped classifier, kept outside the module tree as EfficientNet-Lite0's is (Model.pretrained_head).
+        extractor.__dict__["pretrained_head"] = imagenet_head if weights is not None else None
+        return extractor
     factory.__doc__ = (f"torchvision {arch}, {doc}. weights: None (scratch), a torchvision weights name "
                        f"('IMAGENET1K_V1', 'DEFAULT'...; cached under <data root>/weights) or a local .pth path. "
                        f"Inputs: ImageNet-normalised RGB (the image datasets' normalization: imagenet).")

@@ -26,6 +26,7 @@ import numpy as np
 import yaml
 
 from dabench.config_files import apply_overrides, load_yaml, shipped
+from dabench.data.loaders import NO_SOURCE
 from dabench.errors import DabenchError
 from dabench.io import make_folder, read_json, save_figure, write_bytes_atomic, write_json_atomic
 from dabench.stream.base import STREAM_METHODS
@@ -202,17 +203,26 @@ def curves_figure(results: dict[str, dict[str, list[dict]]], path: Path) -> None
 PAPER_RESULTS = shipped("paper_results") / "test_time.json"
 
 
+def source_model(first: dict) -> str:
+    """What the stream's source model is: trained here on the source domain, or a backbone's pretrained head."""
+    stage = first["source_stage"]
+    if first["source"] == NO_SOURCE:
+        return f"{stage['classifier']} ({json.dumps(stage['model']['backbone'])})"
+    return (f"{stage['method']['name']} for {stage['steps']} steps, source test accuracy "
+            f"{stage['source_test_accuracy']:.1f}% (seed {first['seed']})")
+
+
 def published_lines(first: dict, labels: list[str]) -> list[str]:
-    """The published online errors of paper_results/test_time.json whose dataset, backbone, targets and setting
-    are this stream's, for the methods in `labels`; else one line saying there are none."""
+    """The published online errors of paper_results/test_time.json whose dataset, backbone (and its weights where
+    the record names them), targets and setting are this stream's, for the methods in `labels`; else one line saying there are none."""
     run = first["config"]["run"]
     setting = "test-time continual" if len(first["targets"]) > 1 else "test-time online"
-    backbone = run["model"]["backbone"]
-    backbone = backbone["name"] if isinstance(backbone, dict) else backbone
+    spec = run["model"]["backbone"]
+    backbone, weights = (spec["name"], spec.get("weights")) if isinstance(spec, dict) else (spec, None)
     records = json.loads(PAPER_RESULTS.read_text()) if PAPER_RESULTS.exists() else []
     found = [r for r in records if r.get("dabench_dataset") == run["dataset"]["name"] and r.get("setting") == setting
-             and r.get("dabench_backbone") == backbone and r.get("dabench_targets") == first["targets"]
-             and r.get("dabench_method") in labels]
+             and r.get("dabench_backbone") == backbone and r.get("dabench_weights", weights) == weights
+             and r.get("dabench_targets") == first["targets"] and r.get("dabench_method") in labels]
     if not found:
         return [f"- Published numbers: none with this protocol (dataset {run['dataset']['name']}, backbone {backbone}, "
                 f"these targets; paper_results/test_time.json)."]
@@ -251,8 +261,7 @@ def write_stream_tables(root: str | Path, write: bool = True) -> dict:
                    else study_table(results, grid, failed)),
              *(["", "Failed runs (a method that breaks on a stream is reported, not retried silently):", "",
                 *[f"- {f}" for f in failed]] if failed else []), "", "## Protocol", "", f"- {PROTOCOL}.",
-             f"- Source model: {first['source_stage']['method']['name']} for {first['source_stage']['steps']} steps, "
-             f"source test accuracy {first['source_stage']['source_test_accuracy']:.1f}% (seed {first['seed']}).",
+             f"- Source model: {source_model(first)}.",
              "- Methods: " + "; ".join(f"{label}: {json.dumps(spec)}" for label, spec in grid["methods"].items())
              + " (unset parameters at the defaults in each method's docstring).",
              *published_lines(first, list(grid["methods"])),

@@ -1,7 +1,9 @@
 """The stream protocol: a source model meets the target's test inputs as an ordered stream of batches.
 
     dataset, source, model, trainer, optim, seed   the source model: source only on the source domain, the
-                                                  cached first stage the two-stage methods share
+                                                  cached first stage the two-stage methods share; or, with
+                                                  `source: none`, the backbone's own pretrained classifier
+                                                  (an ImageNet model on ImageNet-C), trained on nothing here
     targets: [d1, d2, ...]                        the stream's domains in order: one is online adaptation,
                                                   several are continual adaptation (no reset between them)
     method: tent | {name: tent, lr: 0.001}        a test-time method (dabench.stream.methods)
@@ -17,6 +19,7 @@ finishes bit for bit as an uninterrupted one (CPU).
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import time
 from pathlib import Path
@@ -27,9 +30,12 @@ from pydantic import ValidationError
 
 from dabench.config import canonical_json, resolve
 from dabench.data.base import DATASETS
+from dabench.data.loaders import NO_SOURCE
 from dabench.errors import DabenchError
 from dabench.io import load_checkpoint, make_folder, read_json, save_atomic, save_figure, write_json_atomic
 from dabench.methods.base import METHODS
+from dabench.models.model import Model
+from dabench.models.pretrained import build_from_config
 from dabench.provenance import provenance
 from dabench.run import seed_everything, train_source_stage
 from dabench.schema import RunConfig, StreamOptions, describe
@@ -71,9 +77,32 @@ def resolve_stream(raw: dict) -> dict:
         options = StreamOptions(**raw.get("stream", {})).model_dump()
     except ValidationError as err:
         raise describe(err, StreamOptions, "stream") from None
+    if run["source"] == NO_SOURCE and (run["model"]["bottleneck_dim"] or run["model"]["head_width"]):
+        raise DabenchError("stream: source none takes the backbone's own pretrained classifier over its features; "
+                           "set model.bottleneck_dim=0 (and no model.head_width)")
     spec = {"name": method} if isinstance(method, str) else dict(method)
     cfg = {"run": dict(run), "targets": list(targets), "method": spec, "stream": options}
     return {**cfg, "hash": hashlib.sha256(canonical_json({**cfg, "run": run.hash}).encode()).hexdigest()[:16]}
+
+
+def pretrained_classifier(run: dict, input_shape: tuple[int, ...], num_classes: int) -> tuple[Model, dict]:
+    """The source model of `source: none`: the run's backbone with the classifier it ships as the model's head
+    (N, ...) -> (N, num_classes), trained on nothing here; and its summary, as ``train_source_stage``'s."""
+    model = build_from_config(run["model"], input_shape, num_classes)
+    head = model.pretrained_head
+    if head is None:
+        raise DabenchError(f"stream: source none takes the backbone's own classifier, and backbone "
+                           f"{run['model']['backbone']['name']} ships none with these weights; give pretrained "
+                           f"weights (e.g. model.backbone={{name: resnet50, weights: IMAGENET1K_V1}}) or a source "
+                           f"domain to train on")
+    outputs = [layer for layer in head.modules() if isinstance(layer, torch.nn.Linear)][-1].out_features
+    if outputs != num_classes:
+        raise DabenchError(f"stream: the backbone's own classifier has {outputs} outputs and dataset "
+                           f"{run['dataset']['name']} has {num_classes} classes; source none needs the same classes "
+                           f"in the same order (an ImageNet model on ImageNet-C)")
+    model.classifier = copy.deepcopy(head)
+    return model, {"path": None, "config_hash": None, "method": {"name": "none"}, "model": run["model"], "steps": 0,
+                   "source_test_accuracy": None, "classifier": "the backbone's own pretrained head, not trained here"}
 
 
 def _inputs_and_labels(dataset) -> tuple[torch.Tensor, torch.Tensor]:
@@ -153,7 +182,10 @@ def run_stream(raw: dict, out: str | Path, progress: bool = False) -> dict:
             raise DabenchError(f"stream: batch_size {options['batch_size']} is larger than the {len(inputs[domain])} "
                                f"test samples of {domain}; use at most {len(inputs[domain])}")
     seed_everything(run["seed"])
-    model, stage = train_source_stage(run, {}, tuple(dataset.input_shape), dataset.num_classes)
+    if run["source"] == NO_SOURCE:
+        model, stage = pretrained_classifier(run, tuple(dataset.input_shape), dataset.num_classes)
+    else:
+        model, stage = train_source_stage(run, {}, tuple(dataset.input_shape), dataset.num_classes)
     seed_everything(run["seed"])
     orders = stream_order(labels, cfg["targets"], options, run["seed"])
     names = segment_names(cfg["targets"])
