@@ -70,12 +70,36 @@ def test_a_published_number_is_printed_only_beside_the_same_dataset_backbone_and
               "dabench_targets": ["b", "c"], "dabench_method": "bn_adapt", "error": 12.3, "kind": "paper",
               "source": "a-paper"}
     other = {**record, "dabench_backbone": "wrn28_10", "error": 45.6}
-    (tmp_path / "test_time.json").write_text(json.dumps([record, other]))
+    other_weights = {**record, "dabench_weights": "IMAGENET1K_V1", "error": 78.9}  # this stream's mlp has none
+    (tmp_path / "test_time.json").write_text(json.dumps([record, other, other_weights]))
     monkeypatch.setattr(benchmark, "PAPER_RESULTS", tmp_path / "test_time.json")
     assert main(["bench", str(tmp_path / "grid.yaml"), "--out", str(tmp_path / "out"), "--quiet"]) == 0
     table = (tmp_path / "out" / "table.md").read_text()
-    assert "bn_adapt 12.3 (paper, a-paper)" in table and "45.6" not in table
+    assert "bn_adapt 12.3 (paper, a-paper)" in table and "45.6" not in table and "78.9" not in table
     (tmp_path / "test_time.json").write_text(json.dumps([other]))
     capsys.readouterr()
     assert main(["table", str(tmp_path / "out")]) == 0
     assert "Published numbers: none with this protocol (dataset toy, backbone mlp" in capsys.readouterr().out
+
+
+def test_gains_over_the_source_are_tested_over_seeds_and_a_committed_folder_renders_from_results_json(tmp_path,
+                                                                                                     capsys):
+    import json
+    import shutil
+
+    from scipy import stats
+
+    grid = {**{k: v for k, v in GRID.items() if k != "streams"}, "methods": ["bn_adapt"], "seeds": [0, 1]}
+    (tmp_path / "grid.yaml").write_text(yaml.safe_dump(grid))
+    out = tmp_path / "out"
+    assert main(["bench", str(tmp_path / "grid.yaml"), "--out", str(out), "--quiet"]) == 0
+    table = (out / "table.md").read_text()
+    results = json.loads((out / "results.json").read_text())["default"]
+    ours, source = ([r["online_accuracy"] for r in results[label]] for label in ("bn_adapt", "source"))
+    gain, p = sum(ours) / 2 - sum(source) / 2, stats.ttest_rel(ours, source).pvalue  # one cell: Holm leaves p as is
+    assert "Holm-adjusted over the 1 cells" in table and f"bn_adapt {gain:+.1f} (p = {p:.2g})" in table
+    assert "Not computed: the Friedman test needs at least 3 methods and 2 domains" in table
+    # A committed results folder keeps results.json, not the run folders: its tables render again from it.
+    shutil.rmtree(out / "runs")
+    capsys.readouterr()
+    assert main(["table", str(out)]) == 0 and capsys.readouterr().out == table

@@ -56,15 +56,17 @@ def friedman(means: pd.DataFrame) -> Friedman | None:
     return Friedman(list(blocks.index), ranks, float(statistic), float(p_value), nemenyi)
 
 
-def verdict(result: Friedman | None, alpha: float = 0.05) -> list[str]:
-    """A few lines of Markdown: the Friedman test and which methods the Nemenyi test separates."""
+def verdict(result: Friedman | None, alpha: float = 0.05, blocks: str = "pairs") -> list[str]:
+    """A few lines of Markdown: the Friedman test and which methods the Nemenyi test separates; `blocks` names
+    what the test's blocks are (domain pairs, or the domains of a stream)."""
     if result is None:
-        return ["Not computed: the Friedman test needs at least 3 methods and 2 pairs that every method finished."]
+        return [f"Not computed: the Friedman test needs at least 3 methods and 2 {blocks} that every method finished."]
     k, n = len(result.ranks), len(result.pairs)
-    lines = [f"Friedman test over {n} pairs and {k} methods: χ² = {result.statistic:.2f}, p = {result.p_value:.3g}. "
-             "Average rank per method (1 = best): " + ", ".join(f"{m} {r:.2f}" for m, r in result.ranks.items()) + "."]
+    lines = [f"Friedman test over {n} {blocks} and {k} methods: χ² = {result.statistic:.2f}, "
+             f"p = {result.p_value:.3g}. Average rank per method (1 = best): "
+             + ", ".join(f"{m} {r:.2f}" for m, r in result.ranks.items()) + "."]
     if n < 5:
-        lines.append(f"With {n} pairs the test has little power (Demšar 2006 asks for more data sets than that); "
+        lines.append(f"With {n} {blocks} the test has little power (Demšar 2006 asks for more data sets than that); "
                      f"read the ranks as descriptive.")
     if not result.p_value < alpha:
         return lines + [f"No evidence that the methods rank differently (p ≥ {alpha}); no post-hoc test is run."]

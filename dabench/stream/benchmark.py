@@ -35,9 +35,10 @@ from dabench.stream.protocol import PROTOCOL, resolve_stream, run_stream, segmen
 GRID_KEYS = ("setting", "name", "methods", "seeds", "streams")
 
 
-def load_stream_grid(path: str | Path, overrides: list[str] | None = None) -> dict:
+def load_stream_grid(path: str | Path, overrides: list[str] | None = None, check: bool = True) -> dict:
     """The validated benchmark file: {name, raw, methods: [(label, spec)], seeds, streams: {variant: options},
-    cells: [(variant, label, seed, stream config)]}; every problem is a one-line error naming the file."""
+    cells: [(variant, label, seed, stream config)]}; every problem is a one-line error naming the file. `check`
+    False leaves the cells' configs unresolved (rendering the tables of a finished run needs no data)."""
     path = Path(path)
     raw = apply_overrides(load_yaml(path), overrides or [])
     for key in ("method", "seed"):
@@ -70,7 +71,8 @@ def load_stream_grid(path: str | Path, overrides: list[str] | None = None) -> di
             for seed in method_seeds[label]:
                 config = {**shared, "method": spec, "seed": seed, "stream": {**shared.get("stream", {}), **options}}
                 try:
-                    resolve_stream(config)
+                    if check:
+                        resolve_stream(config)
                 except DabenchError as err:
                     raise DabenchError(f"{path}: stream {variant}, method {label}: {err}") from None
                 cells.append((variant, label, seed, config))
@@ -106,7 +108,10 @@ def run_stream_benchmark(path: str | Path, out: str | Path, overrides: list[str]
 
 def _results(root: Path, grid: dict) -> tuple[dict[str, dict[str, list[dict]]], list[str]]:
     """({variant: {label: [result of each finished seed]}}, ["variant/label/seed<k>: error" of each failed run])
-    from the run folders."""
+    from the run folders, or, in a committed results folder without them, from its results.json (the results
+    without their curves; failed runs are not kept there)."""
+    if not (root / "runs").is_dir() and (root / "results.json").is_file():
+        return read_json(root / "results.json"), []
     found, failed = {}, []
     for variant in grid["streams"]:
         for label in grid["methods"]:
@@ -176,6 +181,37 @@ def study_table(results: dict[str, dict[str, list[dict]]], grid: dict, failed: l
     return lines
 
 
+def significance_lines(results: dict[str, dict[str, list[dict]]]) -> list[str]:
+    """Each method against the source model on the same stream variant and seeds (the paired t-test over seeds of
+    the online accuracy, Holm-adjusted over every cell, as `dabench table` does for training runs); for one stream,
+    also the Friedman test over its domains and the Nemenyi post-hoc test (dabench.bench.ranking)."""
+    import pandas as pd
+
+    from dabench.bench import ranking
+    from dabench.bench.report import ALPHA, gains
+
+    values = pd.DataFrame([{"method": label, "pair": variant, "seed": r["seed"], "value": r["online_accuracy"]}
+                           for variant, by_label in results.items() for label, runs in by_label.items()
+                           for r in runs], columns=["method", "pair", "seed", "value"])
+    labels = list(dict.fromkeys(values.method))
+    tested = gains(values, labels, list(results), baseline="source").dropna(subset=["p_value"])
+    cells = [f"{row.method}{'' if len(results) == 1 else f' ({row.pair})'} {row.gain:+.1f} (p = {row.p_holm:.2g})"
+             + ("" if row.p_holm < ALPHA else " †") for row in tested.itertuples()]
+    lines = ["## Significance", "",
+             "Online accuracy gain over the source model on the same stream and seeds (points; paired t-test over "
+             "seeds, Holm-adjusted over the " + f"{len(tested)} cells; †: not significant at α = {ALPHA}): "
+             + ("; ".join(cells) if cells else "none computed (a cell needs 2 seeds with differing gains)") + "."]
+    if len(results) == 1:
+        (by_label,) = results.values()
+        domains = segment_names(next(iter(by_label.values()))[0]["targets"])
+        means = pd.DataFrame({label: [np.mean([r["online_accuracy_per_domain"][d] for r in runs]) for d in domains]
+                              for label, runs in by_label.items()}, index=domains).T
+        lines += ["", *ranking.verdict(ranking.friedman(means), ALPHA, blocks="domains"),
+                  "The domains of one continual stream are not independent data sets (the model carries over from "
+                  "one to the next): read these ranks as descriptive."]
+    return lines
+
+
 def curves_figure(results: dict[str, dict[str, list[dict]]], path: Path) -> None:
     """The online accuracy over the stream after each batch, every method, first seed; one panel per variant."""
     from matplotlib.figure import Figure
@@ -235,7 +271,7 @@ def write_stream_tables(root: str | Path, write: bool = True) -> dict:
     runs (`dabench table ROOT` renders them again, `--write` writes them); returns {"md": the table, "csv":
     per_domain.csv}."""
     root = Path(root)
-    grid = load_stream_grid(root / "grid.yaml")
+    grid = load_stream_grid(root / "grid.yaml", check=False)
     results, failed = _results(root, grid)
     if "source" not in next(iter(results.values()), {}):
         raise DabenchError(f"{root}: no finished source stream yet; run `dabench bench {root / 'grid.yaml'} --out "
@@ -260,7 +296,8 @@ def write_stream_tables(root: str | Path, write: bool = True) -> dict:
              "", *(domain_table(next(iter(results.values())), grid["seeds"]) if one
                    else study_table(results, grid, failed)),
              *(["", "Failed runs (a method that breaks on a stream is reported, not retried silently):", "",
-                *[f"- {f}" for f in failed]] if failed else []), "", "## Protocol", "", f"- {PROTOCOL}.",
+                *[f"- {f}" for f in failed]] if failed else []), "", *significance_lines(results), "",
+             "## Protocol", "", f"- {PROTOCOL}.",
              f"- Source model: {source_model(first)}.",
              "- Methods: " + "; ".join(f"{label}: {json.dumps(spec)}" for label, spec in grid["methods"].items())
              + " (unset parameters at the defaults in each method's docstring).",
@@ -284,7 +321,8 @@ def write_stream_tables(root: str | Path, write: bool = True) -> dict:
         return {"md": table, "csv": buffer.getvalue()}
     write_bytes_atomic(table.encode(), root / "table.md")
     write_bytes_atomic(buffer.getvalue().encode(), root / "per_domain.csv")
-    curves_figure(results, root / "curves.png")
+    if all("curve" in r for by_label in results.values() for runs in by_label.values() for r in runs):
+        curves_figure(results, root / "curves.png")  # a committed folder's results.json keeps no curves: kept as is
     write_json_atomic({variant: {label: [{k: v for k, v in r.items() if k != "curve"} for r in runs]
                                  for label, runs in by_label.items()} for variant, by_label in results.items()},
                       root / "results.json")
