@@ -82,7 +82,7 @@ def test_a_published_number_is_printed_only_beside_the_same_dataset_backbone_and
     assert "Published numbers: none with this protocol (dataset toy, backbone mlp" in capsys.readouterr().out
 
 
-def test_gains_over_the_source_are_tested_over_seeds_and_a_committed_folder_renders_from_results_json(tmp_path,
+def test_gains_over_the_source_are_tested_over_seeds_and_a_committed_folder_renders_and_resumes(tmp_path,
                                                                                                      capsys):
     import json
     import shutil
@@ -99,7 +99,10 @@ def test_gains_over_the_source_are_tested_over_seeds_and_a_committed_folder_rend
     gain, p = sum(ours) / 2 - sum(source) / 2, stats.ttest_rel(ours, source).pvalue  # one cell: Holm leaves p as is
     assert "Holm-adjusted over the 1 cells" in table and f"bn_adapt {gain:+.1f} (p = {p:.2g})" in table
     assert "Not computed: the Friedman test needs at least 3 methods and 2 domains" in table
-    # A committed results folder keeps results.json, not the run folders: its tables render again from it.
+    # A committed results folder keeps results.json, not the run folders: its tables render again from it, and a
+    # rerun into it takes its finished streams from it instead of running them again.
     shutil.rmtree(out / "runs")
     capsys.readouterr()
     assert main(["table", str(out)]) == 0 and capsys.readouterr().out == table
+    assert main(["bench", str(tmp_path / "grid.yaml"), "--out", str(out), "--quiet"]) == 0
+    assert "ran 0 run(s), 4 already finished" in capsys.readouterr().out and (out / "table.md").read_text() == table

@@ -86,6 +86,9 @@ def run_stream_benchmark(path: str | Path, out: str | Path, overrides: list[str]
     returns {"md", "csv": the tables, "status": {variant/method/seed<k>: "ran" or "done"}}."""
     grid = load_stream_grid(path, overrides)
     root = make_folder(out)
+    restored = restore_committed(root)
+    if progress and restored:
+        print(f"{root}: {restored} finished stream(s) taken from its results.json, not run again", flush=True)
     write_bytes_atomic(yaml.safe_dump(grid["raw"], sort_keys=False, allow_unicode=True).encode(), root / "grid.yaml")
     status = {}
     for i, (variant, label, seed, config) in enumerate(grid["cells"]):
@@ -104,6 +107,22 @@ def run_stream_benchmark(path: str | Path, out: str | Path, overrides: list[str]
             if progress:
                 print(f"  failed: {type(err).__name__}: {reason}", flush=True)
     return {**write_stream_tables(root), "status": status}
+
+
+def restore_committed(root: Path) -> int:
+    """A results folder that keeps only results.json (a committed one): each finished stream in it goes back into
+    its run folder (without its curve), so that a rerun into the folder completes the missing cells and recomputes
+    none; returns how many."""
+    if (root / "runs").is_dir() or not (root / "results.json").is_file():
+        return 0
+    count = 0
+    for variant, by_label in read_json(root / "results.json").items():
+        for label, runs in by_label.items():
+            for run in runs:
+                folder = make_folder(root / "runs" / variant / label / f"seed{run['seed']}")
+                write_json_atomic(run, folder / "result.json")
+                count += 1
+    return count
 
 
 def _results(root: Path, grid: dict) -> tuple[dict[str, dict[str, list[dict]]], list[str]]:
