@@ -1,11 +1,13 @@
 """digits_c and coil20_c: the corruptions match their published definitions on a fixed image, and the corrupted
 domains are written once, seeded, with a manifest that catches a changed file."""
+import io
 import json
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from scipy import ndimage
 from skimage.color import hsv2rgb, rgb2hsv
 
 from dabench.data.corrupted import CORRUPTIONS, SEVERITIES, corrupt_images, domain_seed
@@ -16,6 +18,31 @@ IMAGE = (np.random.default_rng(0).random((1, 32, 32, 3)) * 255).astype(np.uint8)
 
 def gaussian_noise(x, s, rng):
     return np.clip(x + rng.normal(size=x.shape, scale=[0.08, 0.12, 0.18, 0.26, 0.38][s - 1]), 0, 1)
+
+
+def shot_noise(x, s, rng):
+    photons = [60, 25, 12, 5, 3][s - 1]  # photons per unit intensity: Poisson noise
+    return np.clip(rng.poisson(x * photons) / photons, 0, 1)
+
+
+def jpeg_compression(x, s, rng):
+    encoded = io.BytesIO()
+    Image.fromarray(np.uint8(x * 255)).save(encoded, "JPEG", quality=[25, 18, 15, 10, 7][s - 1])
+    return np.asarray(Image.open(encoded)) / 255
+
+
+def defocus_blur(x, s, rng):
+    """Each channel correlated with a disk of the severity's radius (on a grid of at least 17 x 17), the disk itself
+    softened by a small Gaussian (anti-aliasing); borders mirrored."""
+    radius, alias_sigma = [(3, 0.1), (4, 0.5), (6, 0.5), (8, 0.5), (10, 0.5)][s - 1]
+    grid = np.arange(-max(8, radius), max(8, radius) + 1)
+    disk = (grid[:, None] ** 2 + grid[None, :] ** 2 <= radius ** 2).astype(float)
+    disk /= disk.sum()
+    offsets = np.arange(-1, 2) if radius <= 8 else np.arange(-2, 3)
+    gaussian = np.exp(-offsets ** 2 / (2 * alias_sigma ** 2))
+    for axis in (0, 1):
+        disk = ndimage.correlate1d(disk, gaussian / gaussian.sum(), axis=axis, mode="mirror")
+    return np.clip(np.stack([ndimage.correlate(x[:, :, c], disk, mode="mirror") for c in range(3)], -1), 0, 1)
 
 
 def brightness(x, s, rng):
@@ -37,7 +64,8 @@ def pixelate(x, s, rng):
 
 # Hendrycks & Dietterich's definitions (ICLR 2019, their ImageNet-C parameters), written out by hand: each maps an
 # image in [0, 1] to one in [0, 1], which becomes uint8 by truncation of x * 255.
-BY_HAND = {"gaussian_noise": gaussian_noise, "brightness": brightness, "contrast": contrast, "pixelate": pixelate}
+BY_HAND = {"gaussian_noise": gaussian_noise, "shot_noise": shot_noise, "defocus_blur": defocus_blur,
+           "brightness": brightness, "contrast": contrast, "pixelate": pixelate, "jpeg_compression": jpeg_compression}
 
 
 @pytest.mark.parametrize("severity", SEVERITIES)
