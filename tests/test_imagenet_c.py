@@ -1,7 +1,8 @@
-"""imagenet_c against a tar built locally in the released layout and served over HTTP, and the stream whose source
+"""imagenet_c against a tar built locally in the released layout (imported, and served over HTTP), and the stream whose source
 model is a pretrained classifier (`source: none`): the backbone's own head, scored as that network alone scores."""
 import hashlib
 import io
+import shutil
 import tarfile
 
 import numpy as np
@@ -10,7 +11,7 @@ import torch
 import torchvision
 from PIL import Image
 
-from dabench.data.archives import Archive
+from dabench.data.archives import Archive, prepare
 from dabench.data.base import DATASETS
 from dabench.errors import DabenchError
 from dabench.stream.protocol import pretrained_classifier, resolve_stream, run_stream
@@ -37,22 +38,23 @@ def build_noise_tar(path, severities=(1, 5)) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-@pytest.fixture
-def imagenet_c(server, tmp_path, monkeypatch):
-    """(dataset class, data root) with gaussian_noise-1 and -5 downloaded from the local server and verified."""
-    served, url = server
+@pytest.fixture(scope="module")
+def imagenet_c(tmp_path_factory):
+    """(dataset class, data root) with gaussian_noise-1 and -5 imported from a tar in the released layout and
+    verified, for the module's tests (the tar's checksum stands in for the published one)."""
     cls = DATASETS.get("imagenet_c")
     noise = next(a for a in cls.archives if a.name == "noise.tar")
-    digest = build_noise_tar(served / "noise.tar")
-    monkeypatch.setattr(cls, "archives", (Archive("noise.tar", ("http://127.0.0.1:9/dead", url + "noise.tar"),
-                                                  f"sha256:{digest}", noise.domains),))
-    monkeypatch.setattr(cls, "counts", {"gaussian_noise-1": 1000, "gaussian_noise-5": 1000})
-    dataset = DATASETS.build({"name": "imagenet_c", "image_size": 8, "resize_size": 8, "workers": 0},
-                             root=tmp_path / "data")
-    assert dataset.missing_files("gaussian_noise-5")
-    assert dataset.download(["gaussian_noise-1", "gaussian_noise-5"], progress=False) == ["gaussian_noise-1",
-                                                                                           "gaussian_noise-5"]
-    return cls, tmp_path / "data"
+    held = tmp_path_factory.mktemp("by_hand")
+    digest = build_noise_tar(held / "noise.tar")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cls, "archives", (Archive("noise.tar", noise.mirrors, f"sha256:{digest}", noise.domains),))
+        patch.setattr(cls, "counts", {"gaussian_noise-1": 1000, "gaussian_noise-5": 1000})
+        root = tmp_path_factory.mktemp("data")
+        dataset = DATASETS.build({"name": "imagenet_c", "workers": 0}, root=root)
+        assert dataset.missing_files("gaussian_noise-5")
+        marker = prepare(dataset, ["gaussian_noise-1", "gaussian_noise-5"], source=held)  # `dabench data import`
+        assert sorted(marker["counts"]) == ["gaussian_noise-1", "gaussian_noise-5"]
+        yield cls, root
 
 
 def test_the_published_archives_and_the_standard_domains():
@@ -71,7 +73,7 @@ def test_the_published_archives_and_the_standard_domains():
         dataset.check_domain("rain-1")
 
 
-def test_downloaded_domains_are_labelled_by_sorted_wnid(imagenet_c):
+def test_verified_domains_are_labelled_by_sorted_wnid(imagenet_c):
     _, root = imagenet_c
     dataset = DATASETS.build({"name": "imagenet_c", "image_size": 8, "resize_size": 8, "workers": 0}, root=root)
     files, y = dataset.load("gaussian_noise-5", "test").tensors
@@ -88,8 +90,10 @@ def test_downloaded_domains_are_labelled_by_sorted_wnid(imagenet_c):
         dataset.load("gaussian_noise-5", "train")
 
 
-def test_an_extraction_missing_a_class_folder_is_named(imagenet_c):
-    _, root = imagenet_c
+def test_an_extraction_missing_a_class_folder_is_named(imagenet_c, tmp_path):
+    _, verified = imagenet_c
+    root = tmp_path / "data"
+    shutil.copytree(verified, root)
     folder = root / "imagenet_c" / "gaussian_noise" / "1" / WNIDS[3]
     for image in folder.iterdir():
         image.unlink()
@@ -99,15 +103,21 @@ def test_an_extraction_missing_a_class_folder_is_named(imagenet_c):
         dataset.load("gaussian_noise-1", "test")
 
 
-def test_a_corrupt_tar_is_refused_with_its_checksum(server, tmp_path, monkeypatch):
+def test_the_download_skips_a_corrupt_copy_and_refuses_when_none_is_good(server, tmp_path, monkeypatch):
     served, url = server
     cls = DATASETS.get("imagenet_c")
-    digest = build_noise_tar(served / "noise.tar", severities=(5,))
+    (served / "good").mkdir()
+    digest = build_noise_tar(served / "good" / "noise.tar", severities=(5,))
     (served / "noise.tar").write_bytes(b"truncated")
-    monkeypatch.setattr(cls, "archives", (Archive("noise.tar", (url + "noise.tar",), f"sha256:{digest}",
-                                                  cls.archives[0].domains),))
+    domains = cls.archives[0].domains
+    monkeypatch.setattr(cls, "counts", {"gaussian_noise-5": 1000})
+    monkeypatch.setattr(cls, "archives", (Archive("noise.tar", (url + "noise.tar", url + "good/noise.tar"),
+                                                  f"sha256:{digest}", domains),))
+    dataset = DATASETS.build({"name": "imagenet_c", "workers": 0}, root=tmp_path / "a")
+    assert dataset.download(["gaussian_noise-5"], progress=False) == ["gaussian_noise-5"]
+    monkeypatch.setattr(cls, "archives", (Archive("noise.tar", (url + "noise.tar",), f"sha256:{digest}", domains),))
     with pytest.raises(DabenchError, match="noise.tar.*expected sha256:"):
-        DATASETS.build("imagenet_c", root=tmp_path).download(["gaussian_noise-5"], progress=False)
+        DATASETS.build("imagenet_c", root=tmp_path / "b").download(["gaussian_noise-5"], progress=False)
 
 
 def stream_config(root, weights, **model) -> dict:
