@@ -161,7 +161,7 @@ def test_oracle_selection_is_labelled_and_reads_the_best_target_epoch(smoke):
 
 
 def test_killed_grid_restarts_and_finishes_every_cell_exactly_once(tmp_path):
-    grid, out = write_grid(tmp_path, steps=100), tmp_path / "out"
+    grid, out = write_grid(tmp_path, steps=30), tmp_path / "out"
     victim = bench_cli(grid, out)
     deadline = time.time() + 120
     while time.time() < deadline and len(list(out.glob("cells/*/result.json"))) < 2:
@@ -195,7 +195,7 @@ def test_opening_the_store_clears_claims_of_dead_runners_on_finished_cells(tmp_p
 
 
 def test_two_concurrent_runners_run_each_cell_once(tmp_path):
-    grid, out = write_grid(tmp_path, steps=40), tmp_path / "out"
+    grid, out = write_grid(tmp_path, steps=20), tmp_path / "out"
     runners = [bench_cli(grid, out), bench_cli(grid, out)]
     outputs = [r.communicate(timeout=300) for r in runners]
     assert all(r.returncode == 0 for r in runners), [e for _, e in outputs]

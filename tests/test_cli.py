@@ -84,7 +84,7 @@ def test_two_same_seed_runs_give_identical_accuracies(data_root, tmp_path):
 
 @pytest.mark.data
 def test_killed_run_resumes_to_the_uninterrupted_result(data_root, tmp_path, capsys):
-    args = ["train", *SURF_ARGS, "trainer.steps=200", "trainer.eval_every=25"]
+    args = ["train", *SURF_ARGS, "trainer.steps=100", "trainer.eval_every=25"]
     env = {**os.environ, "DABENCH_DATA": str(data_root)}
     victim = subprocess.Popen([*DABENCH, *args, "--out", str(tmp_path / "killed")], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

