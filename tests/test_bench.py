@@ -17,6 +17,7 @@ from dabench.bench.benchmark import run_benchmark
 from dabench.bench.grid import load_grid
 from dabench.bench.report import gains, render, run_values
 from dabench.bench.store import ResultStore
+from dabench.cli import main
 from dabench.errors import DabenchError
 
 GRID = """
@@ -102,7 +103,7 @@ def test_bad_benchmark_files_fail_before_training_naming_the_key(tmp_path, chang
     assert not (tmp_path / "out").exists()
 
 
-def test_smoke_grid_writes_store_tables_and_figures_and_table_command_reproduces_them(smoke):
+def test_smoke_grid_writes_store_tables_and_figures_and_table_command_reproduces_them(smoke, capsys):
     tmp_path, outcome = smoke
     out = tmp_path / "out"
     assert sorted(outcome["status"].values()) == ["ran"] * 8
@@ -119,8 +120,8 @@ def test_smoke_grid_writes_store_tables_and_figures_and_table_command_reproduces
     assert "## Ranks across pairs\n\nNot computed: the Friedman test needs at least 3 methods" in table  # 2 here
     assert "Holm-corrected over the" in table and "Protocol: **paper**" in table
     assert render(out)["md"] == table
-    result = subprocess.run([sys.executable, "-m", "dabench.cli", "table", str(out)], capture_output=True, text=True)
-    assert result.stdout == table
+    capsys.readouterr()
+    assert main(["table", str(out)]) == 0 and capsys.readouterr().out == table
     again = run_benchmark(write_grid(tmp_path, tsne=True, figures=True), out, progress_bar=False)
     assert set(again["status"].values()) == {"done"}
     # A figure stage interrupted before its end (no complete.json) is redrawn by the next rerun.
@@ -335,8 +336,6 @@ def test_gpu_workers_are_pinned_to_the_gpus_the_parent_sees_and_can_share_them()
 
 
 def test_runs_per_gpu_without_the_gpus_executor_is_refused(tmp_path, capsys):
-    from dabench.cli import main
-
     grid = tmp_path / "grid.yaml"
     grid.write_text("dataset: toy\npairs: [[a, b]]\nmethods: [source_only]\nseeds: [0]\n")
     assert main(["bench", str(grid), "--out", str(tmp_path / "out"), "--runs-per-gpu", "4"]) == 2
