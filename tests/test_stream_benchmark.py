@@ -106,3 +106,19 @@ def test_gains_over_the_source_are_tested_over_seeds_and_a_committed_folder_rend
     assert main(["table", str(out)]) == 0 and capsys.readouterr().out == table
     assert main(["bench", str(tmp_path / "grid.yaml"), "--out", str(out), "--quiet"]) == 0
     assert "ran 0 run(s), 4 already finished" in capsys.readouterr().out and (out / "table.md").read_text() == table
+
+
+def test_a_failed_run_is_listed_and_stays_listed_in_a_committed_folder(tmp_path, capsys):
+    import shutil
+
+    # TENT trains the bottleneck's batch norm: on a batch of one it cannot, and the stream fails there.
+    grid = {**{k: v for k, v in GRID.items() if k != "streams"}, "methods": ["tent"],
+            "streams": {"one": {"batch_size": 1}}}
+    (tmp_path / "grid.yaml").write_text(yaml.safe_dump(grid))
+    out = tmp_path / "out"
+    assert main(["bench", str(tmp_path / "grid.yaml"), "--out", str(out), "--quiet"]) == 0
+    table = (out / "table.md").read_text()
+    assert "Failed runs" in table and "- one/tent/seed0: ValueError: Expected more than 1 value per channel" in table
+    shutil.rmtree(out / "runs")
+    capsys.readouterr()
+    assert main(["table", str(out)]) == 0 and capsys.readouterr().out == table

@@ -128,9 +128,10 @@ def restore_committed(root: Path) -> int:
 def _results(root: Path, grid: dict) -> tuple[dict[str, dict[str, list[dict]]], list[str]]:
     """({variant: {label: [result of each finished seed]}}, ["variant/label/seed<k>: error" of each failed run])
     from the run folders, or, in a committed results folder without them, from its results.json (the results
-    without their curves; failed runs are not kept there)."""
+    without their curves) and failed_runs.json."""
     if not (root / "runs").is_dir() and (root / "results.json").is_file():
-        return read_json(root / "results.json"), []
+        failures = root / "failed_runs.json"
+        return read_json(root / "results.json"), read_json(failures)["failed"] if failures.is_file() else []
     found, failed = {}, []
     for variant in grid["streams"]:
         for label in grid["methods"]:
@@ -286,9 +287,9 @@ def published_lines(first: dict, labels: list[str]) -> list[str]:
 
 
 def write_stream_tables(root: str | Path, write: bool = True) -> dict:
-    """table.md, per_domain.csv, curves.png and results.json of the stream benchmark in `root` from its finished
-    runs (`dabench table ROOT` renders them again, `--write` writes them); returns {"md": the table, "csv":
-    per_domain.csv}."""
+    """table.md, per_domain.csv, curves.png, results.json (and failed_runs.json, if any failed) of the stream
+    benchmark in `root` from its runs (`dabench table ROOT` renders them again, `--write` writes them); returns
+    {"md": the table, "csv": per_domain.csv}."""
     root = Path(root)
     grid = load_stream_grid(root / "grid.yaml", check=False)
     results, failed = _results(root, grid)
@@ -345,4 +346,8 @@ def write_stream_tables(root: str | Path, write: bool = True) -> dict:
     write_json_atomic({variant: {label: [{k: v for k, v in r.items() if k != "curve"} for r in runs]
                                  for label, runs in by_label.items()} for variant, by_label in results.items()},
                       root / "results.json")
+    if failed:
+        write_json_atomic({"failed": failed}, root / "failed_runs.json")
+    else:
+        (root / "failed_runs.json").unlink(missing_ok=True)
     return {"md": table, "csv": buffer.getvalue()}
