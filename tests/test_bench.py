@@ -26,7 +26,7 @@ pairs: [[a, b], [b, a]]
 methods: [source_only, deep_coral]
 seeds: [0, 1]
 model: {{backbone: {{name: mlp, hidden: [16]}}, bottleneck_dim: 8}}
-overrides: {{trainer.steps: {steps}, trainer.batch_size: 16, trainer.eval_every: 10, trainer.log_every: 10}}
+overrides: {{trainer.steps: {steps}, trainer.batch_size: 16, trainer.eval_every: {steps}, trainer.log_every: 10}}
 """
 
 
