@@ -238,16 +238,16 @@ def test_compare_selection_regret_and_rank_correlation_match_the_records(swept):
     assert (swept / "selection.md").read_text() == md and (swept / "figures" / "selection.png").stat().st_size > 0
 
 
-def test_table_command_takes_a_rule_and_compares_them(swept):
-    import subprocess
-    import sys
+def test_table_command_takes_a_rule_and_compares_them(swept, capsys):
+    from dabench.cli import main
 
     def table(*args):
-        return subprocess.run([sys.executable, "-m", "dabench.cli", "table", str(swept), *args], capture_output=True,
-                              text=True)
+        capsys.readouterr()
+        code = main(["table", str(swept), *args])
+        return code, *capsys.readouterr()
 
-    assert "validator 'snd'" in table("--select", "snd").stdout
-    assert table("--compare-selection").stdout == (swept / "selection.md").read_text()
-    bad = table("--select", "best")
-    assert bad.returncode != 0 and "unknown selection rule 'best'; known: last, source_val" in bad.stderr
-    assert len(bad.stderr.strip().splitlines()) == 1
+    assert "validator 'snd'" in table("--select", "snd")[1]
+    assert table("--compare-selection")[1] == (swept / "selection.md").read_text()
+    code, _, err = table("--select", "best")
+    assert code != 0 and "unknown selection rule 'best'; known: last, source_val" in err
+    assert len(err.strip().splitlines()) == 1
