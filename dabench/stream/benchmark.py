@@ -109,11 +109,15 @@ def run_stream_benchmark(path: str | Path, out: str | Path, overrides: list[str]
     return {**write_stream_tables(root), "status": status}
 
 
+def committed_only(root: Path) -> bool:
+    """Whether `root` is a results folder that keeps only results.json, not its run folders (a committed one)."""
+    return not (root / "runs").is_dir() and (root / "results.json").is_file()
+
+
 def restore_committed(root: Path) -> int:
-    """A results folder that keeps only results.json (a committed one): each finished stream in it goes back into
-    its run folder (without its curve), so that a rerun into the folder completes the missing cells and recomputes
-    none; returns how many."""
-    if (root / "runs").is_dir() or not (root / "results.json").is_file():
+    """Each finished stream of a committed results folder goes back into its run folder (without its curve), so
+    that a rerun into the folder completes the missing cells and recomputes none; returns how many."""
+    if not committed_only(root):
         return 0
     count = 0
     for variant, by_label in read_json(root / "results.json").items():
@@ -129,7 +133,7 @@ def _results(root: Path, grid: dict) -> tuple[dict[str, dict[str, list[dict]]], 
     """({variant: {label: [result of each finished seed]}}, ["variant/label/seed<k>: error" of each failed run])
     from the run folders, or, in a committed results folder without them, from its results.json (the results
     without their curves) and failed_runs.json."""
-    if not (root / "runs").is_dir() and (root / "results.json").is_file():
+    if committed_only(root):
         failures = root / "failed_runs.json"
         return read_json(root / "results.json"), read_json(failures)["failed"] if failures.is_file() else []
     found, failed = {}, []
@@ -270,7 +274,8 @@ def source_model(first: dict) -> str:
 
 def published_lines(first: dict, labels: list[str]) -> list[str]:
     """The published online errors of paper_results/test_time.json whose dataset, backbone (and its weights where
-    the record names them), targets and setting are this stream's, for the methods in `labels`; else one line saying there are none."""
+    the record names them), targets and setting are this stream's, for the methods in `labels`; else one line
+    saying there are none."""
     run = first["config"]["run"]
     setting = "test-time continual" if len(first["targets"]) > 1 else "test-time online"
     spec = run["model"]["backbone"]
