@@ -123,6 +123,10 @@ class CorruptedImages(DomainDataset):
     def clean_split(self, split: str) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
 
+    def cache_name(self) -> str:
+        """The cache folder's name: one per set of clean images (one manifest each)."""
+        return self.name
+
     def check_domain(self, domain):
         check_corrupted_domain(self, domain)
 
@@ -137,7 +141,7 @@ class CorruptedImages(DomainDataset):
 
     def corrupted(self, domain: str, clean: torch.Tensor) -> np.ndarray:
         """(N, 32, 32, 3) uint8: domain's corrupted test images, from the cache or written there now."""
-        folder = make_cache_folder(cache_dir() / self.name)
+        folder = make_cache_folder(cache_dir() / self.cache_name())
         name = f"{domain}-first{len(clean)}.npy"
         with FileLock(str(folder / "lock")):
             manifest = json.loads((folder / "manifest.json").read_text()) if (folder / "manifest.json").exists() \
