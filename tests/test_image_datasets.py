@@ -185,6 +185,22 @@ def test_download_extract_count_and_load_in_the_real_layout(name, server, tmp_pa
     assert verify(dataset) == []
 
 
+@pytest.mark.parametrize("name", ["domainnet", "stanford_cars"])  # one archive per domain; archives beside a .mat
+def test_delete_archives_leaves_the_extracted_files_and_their_sha256(name, server, tmp_path, monkeypatch, capsys):
+    from dabench.cli import main
+
+    served, url = server
+    cls = serve(name, served, url, monkeypatch)
+    dataset = DATASETS.build({"name": name, "image_size": 8, "resize_size": 10, "workers": 0}, root=tmp_path)
+    assert main(["data", "download", name, "--root", str(tmp_path), "--delete-archives"]) == 0
+    kept = sorted(f.name for f in dataset.directory.iterdir() if f.is_file())
+    assert kept == sorted([MARKER] + [a.name for a in cls.archives if not a.name.endswith((".zip", ".tgz"))])
+    recorded = dataset.verified()["archives"]
+    assert recorded == {a.name: hashlib.sha256((served / a.name).read_bytes()).hexdigest() for a in cls.archives}
+    assert verify(dataset) == [] and len(dataset.load(dataset.domains[0], "test")) > 0
+    assert main(["data", "download", "digits", "--root", str(tmp_path), "--delete-archives"]) == 2
+    assert "--delete-archives: digits reads the files it downloads as they are" in capsys.readouterr().err
+
 def test_a_domain_is_fetched_alone(server, tmp_path, monkeypatch):
     served, url = server
     serve("domainnet", served, url, monkeypatch)

@@ -12,6 +12,7 @@ A subclass declares where its files come from and what a correct copy holds:
 
 ``prepare`` (``dabench data download``/``import``) fetches, checks, extracts and counts, then
 writes ``<folder>/dabench-verified.json``: the sha256 of every archive used and the counts.
+``keep_archives=False`` (``--delete-archives``) deletes each archive once extracted.
 A domain loads only once it is listed there, so a truncated download, a corrupt archive or
 a partial extraction is never trained on.
 """
@@ -136,20 +137,20 @@ class FileListDataset(DomainDataset):
     def archives_for(self, domains) -> list[Archive]:
         return [a for a in self.archives if not a.domains or set(a.domains) & set(domains)]
 
-    def download(self, domains=None, progress=True):
-        return sorted(prepare(self, domains, progress=progress)["counts"])
+    def download(self, domains=None, progress=True, keep_archives=True):
+        return sorted(prepare(self, domains, progress=progress, keep_archives=keep_archives)["counts"])
 
-    def import_files(self, source):
-        return sorted(prepare(self, source=Path(source))["counts"])
+    def import_files(self, source, keep_archives=True):
+        return sorted(prepare(self, source=Path(source), keep_archives=keep_archives)["counts"])
 
     def verify(self):
         return verify(self)
 
 
-def fetch_archives(dataset: FileListDataset, domains, progress: bool = True) -> list[Path]:
-    """Download the archives `domains` need into the dataset folder (skipping good ones already there)."""
-    return [download_file(dataset.directory, archive.name, archive.checksum, list(archive.mirrors), progress,
-                          dataset.manual, dataset.name) for archive in dataset.archives_for(domains)]
+def fetch_archive(dataset: FileListDataset, archive: Archive, progress: bool = True) -> Path:
+    """Download one archive into the dataset folder (a good copy already there is kept)."""
+    return download_file(dataset.directory, archive.name, archive.checksum, list(archive.mirrors), progress,
+                         dataset.manual, dataset.name)
 
 
 def import_archives(dataset: FileListDataset, path: Path) -> list[Path]:
@@ -161,20 +162,25 @@ def import_archives(dataset: FileListDataset, path: Path) -> list[Path]:
     return [dataset.directory / source.name for source in found]
 
 
-def extract_and_count(dataset: FileListDataset, archives: list[Path], domains) -> dict:
-    """Extract `archives`, check every domain's image count and that its files exist; write the marker."""
-    for archive in (a for a in archives if a.name.endswith(ARCHIVE_SUFFIXES)):
-        try:
-            if archive.name.endswith(".zip"):
-                with zipfile.ZipFile(archive) as z:  # zipfile drops absolute and ".." member paths
-                    z.extractall(dataset.directory)
-            else:
-                with tarfile.open(archive) as tar:
-                    tar.extractall(dataset.directory, filter="data")
-        except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, ValueError) as err:
-            reason = " ".join(str(err).split())  # tarfile's message spans lines
-            raise DabenchError(f"{dataset.name}: archive {archive} is corrupt or truncated ({reason}); delete it and run "
-                               f"`dabench data download {dataset.name}` again") from None
+def extract(dataset: FileListDataset, archive: Path) -> None:
+    """Unpack `archive` into the dataset folder (a file that is not an archive is read as it is)."""
+    if not archive.name.endswith(ARCHIVE_SUFFIXES):
+        return
+    try:
+        if archive.name.endswith(".zip"):
+            with zipfile.ZipFile(archive) as z:  # zipfile drops absolute and ".." member paths
+                z.extractall(dataset.directory)
+        else:
+            with tarfile.open(archive) as tar:
+                tar.extractall(dataset.directory, filter="data")
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError, ValueError) as err:
+        reason = " ".join(str(err).split())  # tarfile's message spans lines
+        raise DabenchError(f"{dataset.name}: archive {archive} is corrupt or truncated ({reason}); delete it and run "
+                           f"`dabench data download {dataset.name}` again") from None
+
+
+def count_and_mark(dataset: FileListDataset, domains, archive_digests: dict[str, str]) -> dict:
+    """Check every domain's file count and that its files exist; then write the marker with the archives' sha256."""
     marker = dataset.verified()
     for domain in domains:
         for key in dataset.keys(domain):
@@ -191,25 +197,36 @@ def extract_and_count(dataset: FileListDataset, archives: list[Path], domains) -
             if absent:
                 raise DabenchError(f"{dataset.name}: {key}: {len(absent)} listed files are missing, e.g. {absent[0]}")
             marker["counts"][key] = len(paths)
-    marker["archives"].update({a.name: sha256_of(a) for a in archives})
+    marker["archives"].update(archive_digests)
     tmp = dataset.directory / (MARKER + ".tmp")
     tmp.write_text(json.dumps(marker, indent=1, sort_keys=True))
     os.replace(tmp, dataset.directory / MARKER)
     return marker
 
 
-def prepare(dataset: FileListDataset, domains=None, source: Path | None = None, progress: bool = True) -> dict:
-    """Download (or import from `source`), extract and verify `domains` (default: all); returns the marker."""
+def prepare(dataset: FileListDataset, domains=None, source: Path | None = None, progress: bool = True,
+            keep_archives: bool = True) -> dict:
+    """Download (or import from `source`), extract and verify `domains` (default: all); returns the marker.
+
+    keep_archives False: each archive is deleted as soon as it is extracted, so the disk holds one archive at a time
+    beside the extracted files (ImageNet-C: its 63 GB once, not twice). Its sha256 stays in the marker; a count that
+    then fails means downloading again."""
     for domain in domains or ():
         dataset.check_domain(domain)
     if source:
-        archives = import_archives(dataset, source)
+        files = import_archives(dataset, source)
         held = {a.name: a.domains or dataset.domains for a in dataset.archives}
-        domains = domains or sorted({d for a in archives for d in held[a.name]}, key=dataset.domains.index)
+        domains = domains or sorted({d for f in files for d in held[f.name]}, key=dataset.domains.index)
     else:
         domains = domains or dataset.domains
-        archives = fetch_archives(dataset, domains, progress)
-    return extract_and_count(dataset, archives, domains)
+        files = (fetch_archive(dataset, archive, progress) for archive in dataset.archives_for(domains))
+    digests = {}
+    for file in files:  # downloads one at a time, so each is extracted (and maybe deleted) before the next
+        extract(dataset, file)
+        digests[file.name] = sha256_of(file)
+        if not keep_archives and file.name.endswith(ARCHIVE_SUFFIXES):
+            file.unlink()
+    return count_and_mark(dataset, domains, digests)
 
 
 def verify(dataset: FileListDataset) -> list[str]:
