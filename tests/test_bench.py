@@ -15,7 +15,7 @@ from scipy import stats
 
 from dabench.bench.benchmark import run_benchmark
 from dabench.bench.grid import load_grid
-from dabench.bench.report import gains, render, run_values
+from dabench.bench.report import gains, optimizer_summary, render, run_values
 from dabench.bench.store import ResultStore
 from dabench.cli import main
 from dabench.errors import DabenchError
@@ -152,6 +152,13 @@ def test_gain_and_significance_match_hand_computed_values():
     # Holm over the 2 cells: the smallest p (dan's 0) x 2, then max(that, dann's p x 1)
     assert g.loc["dan", "p_holm"] == 0.0 and g.loc["dann", "p_holm"] == pytest.approx(g.loc["dann", "p_value"])
 
+
+def test_the_footer_names_the_optimizer_that_trained():
+    from dabench.schema import Optim
+
+    sgd, adamw = Optim().model_dump(), Optim(optimizer="adamw", lr=0.001).model_dump()
+    assert optimizer_summary(sgd) == "SGD lr 0.01 (momentum 0.9, weight decay 0.0005, schedule inv)"
+    assert optimizer_summary(adamw) == "AdamW lr 0.001 (betas (0.9, 0.999), weight decay 0.0005, schedule inv)"
 
 def test_oracle_selection_is_labelled_and_reads_the_best_target_epoch(smoke):
     out = smoke[0] / "out"

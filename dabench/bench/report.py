@@ -149,8 +149,7 @@ def protocol_footer(rows: list[dict], select: str) -> list[str]:
         f"- Dataset: {json.dumps(cfg['dataset'])}; protocol: {rows[0]['protocol']}; validation: {validation}.",
         f"- Model: backbone {json.dumps(backbone)}, bottleneck {cfg['model']['bottleneck_dim']}.",
         *_setting_footer(cfg),
-        f"- Training: {sorted({r['steps'] for r in rows})} steps, {batches}; SGD lr {cfg['optim']['lr']} (momentum {cfg['optim']['momentum']}, "
-        f"weight decay {cfg['optim']['weight_decay']}, schedule {cfg['optim']['schedule']}).",
+        f"- Training: {sorted({r['steps'] for r in rows})} steps, {batches}; {optimizer_summary(cfg['optim'])}.",
         f"- dabench {rows[0]['versions'].get('dabench')}, commit {', '.join(commits)}; torch "
         f"{rows[0]['versions'].get('torch')}; device {'; '.join(devices)}.",
         "- Data files (sha256): " + (", ".join(f"`{Path(k).name}` {_digest(v)}" for k, v in sorted(files.items()))
@@ -159,6 +158,13 @@ def protocol_footer(rows: list[dict], select: str) -> list[str]:
         *_per_method_settings(rows),
         *[f"- Protocol difference: {note}" for note in notes],
     ]
+
+
+def optimizer_summary(optim: dict) -> str:
+    """"SGD lr 0.01 (momentum 0.9, weight decay 0.0005, schedule inv)", or Adam's/AdamW's betas instead of momentum."""
+    name = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW"}[optim.get("optimizer", "sgd")]
+    moments = f"momentum {optim['momentum']}" if name == "SGD" else f"betas {tuple(optim['betas'])}"
+    return f"{name} lr {optim['lr']} ({moments}, weight decay {optim['weight_decay']}, schedule {optim['schedule']})"
 
 
 def sweep_footer(rows: list[dict]) -> list[str]:
