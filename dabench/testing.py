@@ -5,7 +5,8 @@
 trainer, the method with its model, and the data, ready for ``trainer.fit``;
 ``make_folder_domains()`` writes a tiny image dataset in the ``folder`` layout and
 ``folder_config()`` a run config on it; ``make_audio_folder_domains()`` writes tone clips in the
-``audio_folder`` layout; ``toy_benchmark()`` runs a small benchmark file on toy.
+``audio_folder`` layout; ``toy_benchmark()`` runs a small benchmark file on toy. ``PoisonedLabels``,
+``unlocking()`` and ``poison_toy_labels()`` check that no code but the one allowed reader touches target labels.
 """
 from __future__ import annotations
 
@@ -171,3 +172,45 @@ def _train_process(rank: int, world: int, port: int, cfg: dict, out: str, crash_
     except KeyboardInterrupt:  # every process stopped at the same step: leave together, as a killed job's do
         torch.distributed.barrier()
         torch.distributed.destroy_process_group()
+
+
+class PoisonedLabels(torch.Tensor):
+    """Labels that raise on any read of their values (shape, length and device queries pass) while locked: a test
+    hands them to everything that must never read a target label, and unlocks them only for the reader that may
+    (`unlocking`)."""
+
+    unlocked = False
+    METADATA = {"__len__", "size", "dim", "__get__", "cpu", "to"}
+
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        if not cls.unlocked and getattr(func, "__name__", "") not in cls.METADATA:
+            raise AssertionError(f"labels read by {getattr(func, '__name__', func)}")
+        return super().__torch_function__(func, types, args, kwargs or {})
+
+
+def unlocking(function):
+    """`function`, with PoisonedLabels readable while it runs."""
+    def unlocked(*args, **kwargs):
+        PoisonedLabels.unlocked = True
+        try:
+            return function(*args, **kwargs)
+        finally:
+            PoisonedLabels.unlocked = False
+    return unlocked
+
+
+def poison_toy_labels(monkeypatch, poisoned_domains) -> None:
+    """The toy dataset's labels of every domain in `poisoned_domains` become PoisonedLabels."""
+    from dabench.data.toy import Toy
+
+    load = Toy.load
+
+    def poisoned_load(self, domain, split):
+        dataset = load(self, domain, split)
+        if domain in poisoned_domains:
+            x, y = dataset.tensors
+            dataset.tensors = (x, y.as_subclass(PoisonedLabels))
+        return dataset
+
+    monkeypatch.setattr(Toy, "load", poisoned_load)

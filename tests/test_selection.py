@@ -3,12 +3,12 @@ the target test accuracy poisoned; sweeps expand into cells; the poison-label en
 import math
 
 import pytest
-import torch
 
 from dabench.bench.grid import load_grid
 from dabench.bench.sweep import sweep_points
 from dabench.errors import DabenchError
 from dabench.selection import rules
+from dabench.testing import poison_toy_labels, unlocking
 
 
 def record(step, acc, val, entropy, **more):
@@ -131,20 +131,6 @@ def test_bad_select_in_a_benchmark_file_is_named(tmp_path):
         load_grid(write_sweep_grid(tmp_path, "select: best\n"))
 
 
-class PoisonedLabels(torch.Tensor):
-    """Target labels that raise on any read of their values unless the oracle is reading them."""
-
-    oracle_reading = False
-    METADATA = {"to", "__len__", "size", "dim", "__get__", "cpu"}
-
-    @classmethod
-    def __torch_function__(cls, func, types, args=(), kwargs=None):
-        name = getattr(func, "__name__", "")
-        if not cls.oracle_reading and name not in cls.METADATA:
-            raise AssertionError(f"target labels read outside the oracle, by {name}")
-        return super().__torch_function__(func, types, args, kwargs or {})
-
-
 def test_sweep_and_every_rule_run_with_target_labels_poisoned(tmp_path, monkeypatch):
     """Training, validators, tables under every non-oracle rule: none reads a target label. The oracle's
     accuracy is the one reader, unlocked; each rule is then handed the records with their target
@@ -153,28 +139,8 @@ def test_sweep_and_every_rule_run_with_target_labels_poisoned(tmp_path, monkeypa
     from dabench.bench.benchmark import run_benchmark
     from dabench.bench.report import render
     from dabench.bench.store import ResultStore
-    from dabench.data.toy import Toy
-
-    load = Toy.load
-
-    def poisoned_load(self, domain, split):
-        dataset = load(self, domain, split)
-        if domain == "b":
-            x, y = dataset.tensors
-            dataset.tensors = (x, y.as_subclass(PoisonedLabels))
-        return dataset
-
-    oracle = dabench.evaluate.oracle_scores
-
-    def unlocked_oracle(*args, **kwargs):
-        PoisonedLabels.oracle_reading = True
-        try:
-            return oracle(*args, **kwargs)
-        finally:
-            PoisonedLabels.oracle_reading = False
-
-    monkeypatch.setattr(Toy, "load", poisoned_load)
-    monkeypatch.setattr(dabench.evaluate, "oracle_scores", unlocked_oracle)
+    poison_toy_labels(monkeypatch, {"b"})
+    monkeypatch.setattr(dabench.evaluate, "oracle_scores", unlocking(dabench.evaluate.oracle_scores))
     out = tmp_path / "out"
     run_benchmark(write_sweep_grid(tmp_path, "tsne: false\nfigures: false\n"), out, progress_bar=False)
     rows = ResultStore(out).rows()

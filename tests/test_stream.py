@@ -12,6 +12,7 @@ from dabench.cli import main
 from dabench.errors import DabenchError
 from dabench.stream.base import STREAM_METHODS, StreamMethod
 from dabench.stream.protocol import non_iid_order, run_stream
+from dabench.testing import poison_toy_labels, unlocking
 
 STREAM = {"dataset": {"name": "toy", "shift": 4.0, "samples": 120}, "source": "a", "targets": ["b", "c"], "seed": 0,
           "model": {"backbone": {"name": "mlp", "hidden": [16]}, "bottleneck_dim": 8},
@@ -19,44 +20,10 @@ STREAM = {"dataset": {"name": "toy", "shift": 4.0, "samples": 120}, "source": "a
           "method": {"name": "tent", "lr": 0.01}, "stream": {"batch_size": 16}}
 
 
-class PoisonedLabels(torch.Tensor):
-    """Stream labels that raise on any read of their values unless the protocol's scorer or order builder reads."""
-
-    unlocked = False
-    METADATA = {"__len__", "size", "dim", "__get__", "cpu", "to"}
-
-    @classmethod
-    def __torch_function__(cls, func, types, args=(), kwargs=None):
-        if not cls.unlocked and getattr(func, "__name__", "") not in cls.METADATA:
-            raise AssertionError(f"stream labels read by {getattr(func, '__name__', func)}")
-        return super().__torch_function__(func, types, args, kwargs or {})
-
-
-def unlocking(function):
-    def unlocked(*args, **kwargs):
-        PoisonedLabels.unlocked = True
-        try:
-            return function(*args, **kwargs)
-        finally:
-            PoisonedLabels.unlocked = False
-    return unlocked
-
-
 @pytest.mark.parametrize("method", ["tent", "t3a"])  # a method never holds a label; these two keep the most state
 def test_the_labels_reach_only_the_scorer_and_the_order_builder(method, tmp_path, monkeypatch):
-    from dabench.data.toy import Toy
-
-    load = Toy.load
-
-    def poisoned_load(self, domain, split):
-        dataset = load(self, domain, split)
-        if domain != "a":  # the stream's domains; the source model trains on a's labels
-            x, y = dataset.tensors
-            dataset.tensors = (x, y.as_subclass(PoisonedLabels))
-        return dataset
-
-    monkeypatch.setattr(Toy, "load", poisoned_load)
-    with pytest.raises(AssertionError, match="stream labels read by"):
+    poison_toy_labels(monkeypatch, {"b", "c"})  # the stream's domains; the source model trains on a's labels
+    with pytest.raises(AssertionError, match="labels read by"):
         run_stream({**STREAM, "method": method}, tmp_path / "locked")
     monkeypatch.setattr(protocol, "score", unlocking(protocol.score))
     monkeypatch.setattr(protocol, "non_iid_order", unlocking(protocol.non_iid_order))
