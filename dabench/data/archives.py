@@ -162,10 +162,10 @@ def import_archives(dataset: FileListDataset, path: Path) -> list[Path]:
     return [dataset.directory / source.name for source in found]
 
 
-def extract(dataset: FileListDataset, archive: Path) -> None:
-    """Unpack `archive` into the dataset folder (a file that is not an archive is read as it is)."""
+def extract(dataset: FileListDataset, archive: Path) -> bool:
+    """Unpack `archive` into the dataset folder; False for a file that is not an archive (it is read as it is)."""
     if not archive.name.endswith(ARCHIVE_SUFFIXES):
-        return
+        return False
     try:
         if archive.name.endswith(".zip"):
             with zipfile.ZipFile(archive) as z:  # zipfile drops absolute and ".." member paths
@@ -177,6 +177,7 @@ def extract(dataset: FileListDataset, archive: Path) -> None:
         reason = " ".join(str(err).split())  # tarfile's message spans lines
         raise DabenchError(f"{dataset.name}: archive {archive} is corrupt or truncated ({reason}); delete it and run "
                            f"`dabench data download {dataset.name}` again") from None
+    return True
 
 
 def count_and_mark(dataset: FileListDataset, domains, archive_digests: dict[str, str]) -> dict:
@@ -222,9 +223,8 @@ def prepare(dataset: FileListDataset, domains=None, source: Path | None = None, 
         files = (fetch_archive(dataset, archive, progress) for archive in dataset.archives_for(domains))
     digests = {}
     for file in files:  # downloads one at a time, so each is extracted (and maybe deleted) before the next
-        extract(dataset, file)
         digests[file.name] = sha256_of(file)
-        if not keep_archives and file.name.endswith(ARCHIVE_SUFFIXES):
+        if extract(dataset, file) and not keep_archives:
             file.unlink()
     return count_and_mark(dataset, domains, digests)
 
