@@ -273,7 +273,8 @@ HASHED_UNLESS_DEFAULT = {("target_classes",): None, ("model", "bottleneck_batchn
                          ("trainer", "fused_optimizer"): None, ("trainer", "tf32"): None,
                          ("trainer", "cudnn_benchmark"): None, ("target_label_fraction",): None,
                          ("model", "init_from_id"): None, ("optim", "layer_decay"): 1.0,
-                         ("target_labeled_draw",): None, ("trainer", "eval_target_samples"): None}
+                         ("target_labeled_draw",): None, ("trainer", "eval_target_samples"): None,
+                         ("dataset", "digits"): "mnist"}
 
 
 def config_hash(cfg: dict) -> str:

@@ -122,3 +122,24 @@ def test_a_failed_run_is_listed_and_stays_listed_in_a_committed_folder(tmp_path,
     shutil.rmtree(out / "runs")
     capsys.readouterr()
     assert main(["table", str(out)]) == 0 and capsys.readouterr().out == table
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("name", ["tta_digits", "tta_digits_c", "tta_coil20_c", "tta_spoken_digits_c",
+                                  "tta_study_digits"])
+def test_every_committed_stream_keeps_its_hash(name, data_root):
+    """A rerun into a committed stream table reuses its finished streams only if today's code resolves each of
+    its cells to the config hash the stream was stored under (a key added later must hash only when set)."""
+    import json
+    from pathlib import Path
+
+    from dabench.stream.protocol import resolve_stream
+
+    folder = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / name
+    stored = {(variant, label, run["seed"]): run["config_hash"]
+              for variant, by_label in json.loads((folder / "results.json").read_text()).items()
+              for label, runs in by_label.items() for run in runs}
+    cells = load_stream_grid(folder / "grid.yaml", [])["cells"]
+    today = {(variant, label, seed): resolve_stream(config)["hash"] for variant, label, seed, config in cells
+             if (variant, label, seed) in stored}
+    assert today == stored
