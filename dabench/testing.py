@@ -5,13 +5,16 @@
 trainer, the method with its model, and the data, ready for ``trainer.fit``;
 ``make_folder_domains()`` writes a tiny image dataset in the ``folder`` layout and
 ``folder_config()`` a run config on it; ``make_audio_folder_domains()`` writes tone clips in the
-``audio_folder`` layout; ``toy_benchmark()`` runs a small benchmark file on toy. ``PoisonedLabels``,
+``audio_folder`` layout; ``toy_benchmark()`` runs a small benchmark file on toy; ``cli_process()`` starts a
+``dabench`` command in a fresh process, to kill or to run beside another. ``PoisonedLabels``,
 ``unlocking()`` and ``poison_toy_labels()`` check that no code but the one allowed reader touches target labels.
 """
 from __future__ import annotations
 
 import io
 import json
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -23,8 +26,10 @@ from dabench.processes import fresh_process_context
 from dabench.run import build
 from dabench.types import Outputs
 
-# What each process of train_in_processes imports before it trains: forked from a server holding them.
-FORK_PRELOAD = [__name__, "dabench.run", "sklearn.linear_model"]
+# What each process of train_in_processes and cli_process imports before it trains: forked from a server holding
+# them (torch._dynamo is imported by torch at the first optimizer).
+FORK_PRELOAD = [__name__, "dabench.run", "dabench.cli", "dabench.bench.benchmark", "sklearn.linear_model",
+                "torch._dynamo"]
 
 
 def outputs(n: int = 8, dim: int = 5, classes: int = 3, seed: int = 0,
@@ -131,6 +136,29 @@ def toy_benchmark(folder: Path, grid: str, steps: int = 6, figures: bool = False
     run_benchmark(path, Path(folder) / "out", progress_bar=False)
     rows = [json.loads(line) for line in (Path(folder) / "out" / "results.jsonl").read_text().splitlines()]
     return rows, (Path(folder) / "out" / "table.md").read_text()
+
+
+def cli_process(args: list[str], folder: str | Path):
+    """``dabench *args`` in a fresh process with this process's environment, its output written to folder/stdout
+    and folder/stderr; returns the started multiprocessing.Process (kill() it, or join() it and read its
+    exitcode). It forks from a server that has imported dabench once (dabench.processes), so it starts in a
+    fraction of a second where ``python -m dabench`` spends seconds importing torch."""
+    process = fresh_process_context(FORK_PRELOAD).Process(target=_cli, args=(list(args), str(folder),
+                                                                               dict(os.environ)))
+    process.start()
+    return process
+
+
+def _cli(args: list[str], folder: str, environ: dict) -> None:
+    from dabench.cli import main
+
+    os.environ.clear()
+    os.environ.update(environ)  # the server's environment is the one it started with
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    with open(Path(folder) / "stdout", "w") as stdout, open(Path(folder) / "stderr", "w") as stderr:
+        os.dup2(stdout.fileno(), 1)
+        os.dup2(stderr.fileno(), 2)
+        sys.exit(main(args))
 
 
 def train_in_processes(cfg: dict, out: Path, processes: int = 2, crash_at: int | None = None,

@@ -1,16 +1,11 @@
 """The dabench command as a user meets it."""
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 
 import pytest
 
 from dabench.cli import main
-
-DABENCH = [sys.executable, "-m", "dabench.cli"]
+from dabench.testing import cli_process
 
 
 def test_list_shows_methods_datasets_with_domains_and_backbones(capsys):
@@ -77,15 +72,13 @@ def test_two_same_seed_runs_give_identical_accuracies(data_root, tmp_path):
 @pytest.mark.data
 def test_killed_run_resumes_to_the_uninterrupted_result(data_root, tmp_path, capsys):
     args = ["train", *SURF_ARGS, "trainer.steps=100", "trainer.eval_every=25"]
-    env = {**os.environ, "DABENCH_DATA": str(data_root)}
-    victim = subprocess.Popen([*DABENCH, *args, "--out", str(tmp_path / "killed")], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    victim = cli_process([*args, "--out", str(tmp_path / "killed")], tmp_path / "logs")  # DABENCH_DATA: data_root's
     checkpoint = tmp_path / "killed" / "checkpoint.pt"
     deadline = time.time() + 120
-    while not checkpoint.exists() and time.time() < deadline and victim.poll() is None:
+    while not checkpoint.exists() and time.time() < deadline and victim.is_alive():
         time.sleep(0.05)
-    os.kill(victim.pid, signal.SIGKILL)
-    victim.wait()
+    victim.kill()
+    victim.join()
     assert checkpoint.exists() and not (tmp_path / "killed" / "result.json").exists(), "kill came too late"
 
     assert main([*args, "--out", str(tmp_path / "killed")]) == 2
