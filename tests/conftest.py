@@ -47,6 +47,7 @@ def data_root(monkeypatch) -> Path:
 
 
 SPEECH_WORDS = ("one", "two", "three")
+SPEECH_VOICES = 2  # of each family: male m1-m2, female f1-f2
 
 
 def session_folder(tmp_path_factory, worker_id) -> Path:
@@ -56,9 +57,9 @@ def session_folder(tmp_path_factory, worker_id) -> Path:
 
 @pytest.fixture(scope="session")
 def speech_corpus(tmp_path_factory, worker_id):
-    """(root, manifest) of a small spoken-digits corpus: three words, all three domains (each voice in a fresh
-    process; about 12 s, so written once per test session, for every xdist worker: the first one writes it under
-    the session's shared temporary folder, the others wait for it and read it)."""
+    """(root, manifest) of a small spoken-digits corpus: three words, all three domains, two voices of each family
+    (each voice in a fresh process; a few seconds, so written once per test session, for every xdist worker: the
+    first one writes it under the session's shared temporary folder, the others wait for it and read it)."""
     import json
 
     from filelock import FileLock
@@ -69,7 +70,7 @@ def speech_corpus(tmp_path_factory, worker_id):
     root = shared / "speech_corpus"
     with FileLock(str(shared / "speech_corpus.lock")):
         if not (root / "manifest.json").is_file():
-            write_corpus(root, words=SPEECH_WORDS)
+            write_corpus(root, words=SPEECH_WORDS, voices=SPEECH_VOICES)
     return root, json.loads((root / "manifest.json").read_text())
 
 

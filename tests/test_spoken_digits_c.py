@@ -60,7 +60,7 @@ def test_the_dataset_splits_each_word_in_two_and_corrupts_the_test_half(speech_c
 
     dataset = DATASETS.build({"name": "spoken_digits_c", "path": str(speech_corpus[0])})
     (train, train_y), (test, test_y) = dataset.load("clean", "train").tensors, dataset.load("clean", "test").tensors
-    assert len(train) + len(test) == 216 and train_y.bincount().tolist() == test_y.bincount().tolist()
+    assert len(train) + len(test) == 54 and train_y.bincount().tolist() == test_y.bincount().tolist()
     noisy, noisy_y = dataset.load("white_noise-2", "test").tensors
     assert torch.equal(noisy_y, test_y) and noisy.shape == test.shape
     assert torch.equal(noisy, dataset.load("white_noise-2", "test").tensors[0])  # seeded

@@ -117,8 +117,9 @@ def room(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def write_corpus(root: str | Path, domains: tuple[str, ...] = tuple(DOMAINS), words: tuple[str, ...] = WORDS,
-                 seed: int = 0) -> dict:
-    """Write the corpus under `root` and return its manifest (also root/manifest.json).
+                 seed: int = 0, voices: int | None = None) -> dict:
+    """Write the corpus under `root` and return its manifest (also root/manifest.json); `voices`: only the first
+    that many voices of each family (a smaller corpus, e.g. for tests), else all.
 
     eSpeak's output depends on what the library synthesized before in the same process (its
     wave generator keeps state), so each (domain, voice) is synthesized in a fresh process, in a
@@ -133,13 +134,14 @@ def write_corpus(root: str | Path, domains: tuple[str, ...] = tuple(DOMAINS), wo
     if unknown:
         raise DabenchError(f"unknown speech domain(s) {', '.join(unknown)}; known: {', '.join(DOMAINS)}")
     files, version = {}, ""
+    chosen = {family: names[:voices] for family, names in VOICES.items()}
     for domain in domains:
-        for voice in VOICES[DOMAINS[domain][0]]:
+        for voice in chosen[DOMAINS[domain][0]]:
             with ProcessPoolExecutor(1, mp_context=fresh_process_context(FORK_PRELOAD)) as fresh:
                 written, version = fresh.submit(write_voice, str(root), domain, voice, words, seed).result()
             files.update(written)
     manifest = {"synthesizer": f"eSpeak NG {version} (espeakng-loader)", "sample_rate": SAMPLE_RATE,
-                "words": list(words), "voices": {d: list(VOICES[DOMAINS[d][0]]) for d in domains},
+                "words": list(words), "voices": {d: list(chosen[DOMAINS[d][0]]) for d in domains},
                 "rates_wpm": list(RATES), "pitches": list(PITCHES), "room": {"rt60_s": RT60_S, "snr_db": SNR_DB},
                 "seed": seed, "files": dict(sorted(files.items()))}
     (root / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
