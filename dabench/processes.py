@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import multiprocessing
 
+# What a process that trains imports: dabench's training code, and torch._dynamo, which torch imports at the
+# first optimizer a process builds (1.5-2.5 s each when not preloaded).
+TRAINING_PRELOAD = ["dabench.run", "torch._dynamo"]
 _PRELOAD: set[str] = set()
 
 

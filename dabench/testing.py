@@ -22,14 +22,12 @@ import torch
 
 from dabench.config import resolve
 from dabench.config_files import merge
-from dabench.processes import fresh_process_context
+from dabench.processes import TRAINING_PRELOAD, fresh_process_context
 from dabench.run import build
 from dabench.types import Outputs
 
-# What each process of train_in_processes and cli_process imports before it trains: forked from a server holding
-# them (torch._dynamo is imported by torch at the first optimizer).
-FORK_PRELOAD = [__name__, "dabench.run", "dabench.cli", "dabench.bench.benchmark", "sklearn.linear_model",
-                "torch._dynamo"]
+# What each process of train_in_processes and cli_process imports before it trains: forked from a server holding them.
+FORK_PRELOAD = [__name__, *TRAINING_PRELOAD, "dabench.cli", "dabench.bench.benchmark", "sklearn.linear_model"]
 
 
 def outputs(n: int = 8, dim: int = 5, classes: int = 3, seed: int = 0,

@@ -24,13 +24,10 @@ from tqdm.auto import tqdm
 from dabench.bench.grid import Cell
 from dabench.bench.store import ResultStore
 from dabench.errors import DabenchError
-from dabench.processes import fresh_process_context
+from dabench.processes import TRAINING_PRELOAD, fresh_process_context
 from dabench.run import RunFailed, train
 
 EXECUTORS = ("local", "gpus", "slurm", "submitit_local")
-# What a local worker imports once, in the fork server its processes start from (dabench.processes): the training
-# code, and torch._dynamo, which torch imports at the first optimizer a process builds (1.5-2.5 s each otherwise).
-WORKER_PRELOAD = ["dabench.run", "torch._dynamo"]
 
 
 def execute(cell: Cell, root: str, progress_bar: bool = False) -> str:
@@ -97,7 +94,7 @@ def run_cells(cells: list[Cell], root: str | Path, executor: str = "local", work
             finished(cell, execute(cell, root, progress_bar), 0)
     elif executor in ("local", "gpus"):
         # GPU workers are spawned: a fork server's children have not been run with CUDA (CI has no GPU).
-        context = multiprocessing.get_context("spawn") if executor == "gpus" else fresh_process_context(WORKER_PRELOAD)
+        context = multiprocessing.get_context("spawn") if executor == "gpus" else fresh_process_context(TRAINING_PRELOAD)
         if executor == "gpus":
             slots = gpu_slots(torch.cuda.device_count(), runs_per_gpu, os.environ.get("CUDA_VISIBLE_DEVICES"))
             if not slots:
